@@ -1,1 +1,73 @@
-//! placeholder
+//! warren-broker: the broker core. Virtual hosts, exchanges, queues and consumers, and the
+//! connection and channel state machines that drive them. Decoded frames go in, encoded frames
+//! come out; this crate never touches a socket (that is `warren-server`).
+//!
+//! Where things are:
+//! - a message waits in [`queue::Queue`];
+//! - a key is routed by [`vhost::VHost::route`], over the bindings in [`exchange::Exchange`]
+//!   (the matching itself is `warren-router`);
+//! - a frame is acted on by [`connection::Connection::handle_frame`], then `channel.rs` and the
+//!   per-class `handlers/`.
+
+pub mod auth;
+mod channel;
+pub mod connection;
+pub mod consumer;
+pub mod error;
+pub mod exchange;
+mod handlers;
+pub mod message;
+mod names;
+pub mod queue;
+pub mod vhost;
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+pub use auth::User;
+pub use connection::{Connection, Phase};
+pub use error::{AmqpError, AmqpResult};
+use vhost::VHost;
+use warren_wire::ShortStr;
+
+/// What a broker is configured with.
+#[derive(Debug, Clone)]
+pub struct BrokerConfig {
+    pub users: Vec<User>,
+}
+
+impl Default for BrokerConfig {
+    /// guest/guest, as a fresh RabbitMQ.
+    fn default() -> Self {
+        BrokerConfig {
+            users: vec![User::new("guest", "guest")],
+        }
+    }
+}
+
+/// The broker's shared state: configuration and virtual hosts. One per process (or per test).
+#[derive(Debug)]
+pub struct Broker {
+    pub config: BrokerConfig,
+    default_vhost: Arc<VHost>,
+    next_connection_id: AtomicU64,
+}
+
+impl Broker {
+    pub fn new(config: BrokerConfig) -> Arc<Self> {
+        Arc::new(Broker {
+            config,
+            default_vhost: Arc::new(VHost::new(ShortStr::from_static("/"))),
+            next_connection_id: AtomicU64::new(1),
+        })
+    }
+
+    /// The vhost a client names in `connection.open`. Only `/` exists for now.
+    pub fn vhost(&self, name: &[u8]) -> Option<Arc<VHost>> {
+        (name == self.default_vhost.name.as_bytes()).then(|| Arc::clone(&self.default_vhost))
+    }
+
+    pub(crate) fn next_connection_id(&self) -> queue::ConnectionId {
+        self.next_connection_id.fetch_add(1, Ordering::Relaxed)
+    }
+}

@@ -1,1 +1,153 @@
-//! placeholder
+//! warren-server: Warren on tokio. Listeners, one task per connection, heartbeats, batched
+//! writes, graceful shutdown, and the handle a program or a test embeds the broker with:
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! let server = warren_server::Server::builder().bind("127.0.0.1:0".parse().unwrap()).start().await?;
+//! println!("amqp://guest:guest@{}/", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+mod connection;
+mod listener;
+
+use std::io;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use warren_broker::{Broker, BrokerConfig, User};
+
+/// How long a client may take from TCP connect to `connection.open` (RabbitMQ: 10 s).
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings of the connection tasks.
+#[derive(Debug, Clone)]
+pub(crate) struct ConnectionSettings {
+    pub handshake_timeout: Duration,
+}
+
+pub struct Server;
+
+impl Server {
+    pub fn builder() -> ServerBuilder {
+        ServerBuilder {
+            addresses: Vec::new(),
+            listeners: Vec::new(),
+            broker: BrokerConfig::default(),
+            settings: ConnectionSettings {
+                handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+            },
+        }
+    }
+}
+
+pub struct ServerBuilder {
+    addresses: Vec<SocketAddr>,
+    listeners: Vec<TcpListener>,
+    broker: BrokerConfig,
+    settings: ConnectionSettings,
+}
+
+impl ServerBuilder {
+    /// Listens on `address` (port 0 picks a free port; see [`ServerHandle::local_addr`]).
+    pub fn bind(mut self, address: SocketAddr) -> Self {
+        self.addresses.push(address);
+        self
+    }
+
+    /// Serves on a listener the caller has bound already.
+    pub fn listener(mut self, listener: TcpListener) -> Self {
+        self.listeners.push(listener);
+        self
+    }
+
+    /// Replaces the users (guest/guest by default) with this one.
+    pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
+        self.broker.users = vec![User::new(name, password)];
+        self
+    }
+
+    pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
+        self.settings.handshake_timeout = timeout;
+        self
+    }
+
+    /// Binds every address and starts serving on the current tokio runtime.
+    pub async fn start(mut self) -> io::Result<ServerHandle> {
+        if self.addresses.is_empty() && self.listeners.is_empty() {
+            self.addresses
+                .push(SocketAddr::from(([127, 0, 0, 1], 5672)));
+        }
+        for address in &self.addresses {
+            let listener = TcpListener::bind(address).await.map_err(|e| {
+                io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
+            })?;
+            self.listeners.push(listener);
+        }
+        let broker = Broker::new(self.broker);
+        let settings = Arc::new(self.settings);
+        let (shutdown_tx, shutdown_rx) = watch::channel(false);
+        let mut local_addrs = Vec::new();
+        let mut tasks = JoinSet::new();
+        for listener in self.listeners {
+            local_addrs.push(listener.local_addr()?);
+            tasks.spawn(listener::accept_loop(
+                listener,
+                Arc::clone(&broker),
+                Arc::clone(&settings),
+                shutdown_rx.clone(),
+            ));
+        }
+        Ok(ServerHandle {
+            local_addrs,
+            broker,
+            shutdown_tx,
+            tasks,
+        })
+    }
+}
+
+/// A running broker. Dropping the handle leaves it running until the runtime stops; call
+/// [`ServerHandle::shutdown`] to stop it cleanly.
+pub struct ServerHandle {
+    local_addrs: Vec<SocketAddr>,
+    broker: Arc<Broker>,
+    shutdown_tx: watch::Sender<bool>,
+    tasks: JoinSet<()>,
+}
+
+impl ServerHandle {
+    /// The first bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addrs[0]
+    }
+
+    pub fn local_addrs(&self) -> &[SocketAddr] {
+        &self.local_addrs
+    }
+
+    /// `amqp://guest:guest@ADDR/%2F` for the first address (with the configured first user).
+    pub fn amqp_url(&self) -> String {
+        let user = self.broker.config.users.first();
+        let (name, password) = user.map_or(("guest", "guest"), |u| {
+            (u.name.as_str(), u.password.as_str())
+        });
+        format!("amqp://{name}:{password}@{}/%2F", self.local_addr())
+    }
+
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, closes every client connection with `connection.close` 320
+    /// (CONNECTION_FORCED), waits for them to finish (bounded), and returns.
+    pub async fn shutdown(mut self) {
+        let _ = self.shutdown_tx.send(true);
+        while self.tasks.join_next().await.is_some() {}
+    }
+}

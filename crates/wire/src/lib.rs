@@ -1,7 +1,26 @@
 //! warren-wire: the AMQP 0-9-1 wire codec. Bytes in, frames out, and back. No I/O.
+//!
+//! Modules, from the bottom up: `codec` (the spec's primitive types), `field_codec` (field
+//! tables), [`method`] (the method table), [`properties`] (content headers), [`frame`]
+//! (framing), [`reply_code`] and `error` (what a decode fault closes the connection with).
 
+mod codec;
+mod error;
 pub mod field;
+mod field_codec;
+pub mod frame;
+pub mod method;
+pub mod properties;
+pub mod reply_code;
 mod short_str;
 
+pub use error::{DecodeError, FrameDecodeError, MethodDecodeError};
 pub use field::{FieldTable, FieldValue};
+pub use field_codec::MAX_FIELD_NESTING;
+pub use frame::{
+    decode_frame, encode_content, encode_method_frame, encode_method_with_content, Frame,
+    FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER,
+};
+pub use method::*;
+pub use properties::{BasicProperties, ContentHeader};
 pub use short_str::{ShortStr, SHORT_STR_MAX_LEN};

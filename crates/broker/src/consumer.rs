@@ -1,0 +1,152 @@
+//! Consumers, the credit that bounds what they may hold unacknowledged, and the outbox through
+//! which a queue hands a message to the connection that owns the consumer.
+//!
+//! Queues dispatch on whatever task made a message available (a publisher's, an acker's): the
+//! queue picks a consumer with credit, then pushes the delivery into that consumer's connection
+//! outbox and wakes the connection's task, which assigns the delivery tag and writes the frames.
+//! Delivery tags therefore stay the business of the one task that owns the channel.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use tokio::sync::Notify;
+use warren_wire::ShortStr;
+
+use crate::message::QueuedMessage;
+use crate::queue::Queue;
+
+/// How many unacknowledged deliveries a consumer (or a whole channel) may hold: RabbitMQ's
+/// prefetch count, where 0 means no limit.
+#[derive(Debug, Default)]
+pub struct Credit {
+    limit: AtomicU32,
+    used: AtomicU32,
+}
+
+impl Credit {
+    pub fn with_limit(limit: u16) -> Self {
+        Credit {
+            limit: AtomicU32::new(limit.into()),
+            used: AtomicU32::new(0),
+        }
+    }
+
+    pub fn set_limit(&self, limit: u16) {
+        self.limit.store(limit.into(), Ordering::Relaxed);
+    }
+
+    /// Takes one unit of credit if the limit allows.
+    pub fn try_acquire(&self) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        self.used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                (limit == 0 || used < limit).then_some(used + 1)
+            })
+            .is_ok()
+    }
+
+    /// Gives back `n` units (saturating, so a late release after a reset cannot underflow).
+    pub fn release(&self, n: u32) {
+        let _ = self
+            .used
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |used| {
+                Some(used.saturating_sub(n))
+            });
+    }
+
+    pub fn is_exhausted(&self) -> bool {
+        let limit = self.limit.load(Ordering::Relaxed);
+        limit != 0 && self.used.load(Ordering::Acquire) >= limit
+    }
+}
+
+/// One `basic.consume`, as its queue sees it.
+#[derive(Debug)]
+pub struct Consumer {
+    pub tag: ShortStr,
+    pub channel: u16,
+    pub connection_id: u64,
+    pub no_ack: bool,
+    pub exclusive: bool,
+    /// Per-consumer prefetch (`basic.qos` with `global=false` before the consume).
+    pub credit: Credit,
+    /// Per-channel prefetch (`basic.qos` with `global=true`), shared by the channel's consumers.
+    pub channel_credit: Arc<Credit>,
+    pub outbox: Arc<Outbox>,
+    /// Set when the consumer is cancelled, so deliveries already on their way are requeued.
+    pub(crate) cancelled: AtomicBool,
+}
+
+impl Consumer {
+    /// Reserves room for one delivery. No-ack consumers are never limited: RabbitMQ ignores
+    /// prefetch for them.
+    pub fn try_reserve(&self) -> bool {
+        if self.no_ack {
+            return true;
+        }
+        if !self.credit.try_acquire() {
+            return false;
+        }
+        if !self.channel_credit.try_acquire() {
+            self.credit.release(1);
+            return false;
+        }
+        true
+    }
+
+    /// Returns the room taken by `n` deliveries that were acked, rejected or requeued.
+    pub fn release(&self, n: u32) {
+        if !self.no_ack {
+            self.credit.release(n);
+            self.channel_credit.release(n);
+        }
+    }
+
+    pub fn cancel(&self) {
+        self.cancelled.store(true, Ordering::Release);
+    }
+
+    pub fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+}
+
+/// Work that other tasks hand to a connection.
+#[derive(Debug)]
+pub enum Outgoing {
+    /// A queue chose this consumer for a message; the consumer's room is already reserved.
+    Deliver {
+        consumer: Arc<Consumer>,
+        queue: Arc<Queue>,
+        message: QueuedMessage,
+    },
+    /// The consumer's queue was deleted: the client is told with `basic.cancel` if it said it
+    /// understands it (`consumer_cancel_notify`).
+    QueueDeleted { consumer: Arc<Consumer> },
+}
+
+/// A connection's inbox for work from other tasks, with a wake-up for its task.
+#[derive(Debug, Default)]
+pub struct Outbox {
+    items: Mutex<Vec<Outgoing>>,
+    notify: Notify,
+}
+
+impl Outbox {
+    pub fn push(&self, item: Outgoing) {
+        self.items.lock().push(item);
+        self.notify.notify_one();
+    }
+
+    /// Moves everything waiting into `into` (emptied first), keeping the allocation of both.
+    pub fn take_into(&self, into: &mut Vec<Outgoing>) {
+        into.clear();
+        std::mem::swap(&mut *self.items.lock(), into);
+    }
+
+    /// Resolves when something was pushed since the last call (a push before the call counts).
+    pub async fn notified(&self) {
+        self.notify.notified().await
+    }
+}

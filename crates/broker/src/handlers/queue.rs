@@ -1,0 +1,147 @@
+//! `queue.declare`, `bind`, `unbind`, `purge`, `delete`.
+
+use std::sync::Arc;
+
+use warren_wire::{
+    QueueBind, QueueBindOk, QueueDeclare, QueueDeclareOk, QueueDelete, QueueDeleteOk, QueuePurge,
+    QueuePurgeOk, QueueUnbind, QueueUnbindOk, ShortStr,
+};
+
+use crate::connection::Connection;
+use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::Destination;
+use crate::names;
+use crate::queue::Queue;
+use crate::vhost::QueueSpec;
+
+impl Connection {
+    pub(crate) fn queue_declare(&mut self, channel: u16, m: QueueDeclare) -> AmqpResult<()> {
+        let vhost = self.open_vhost()?;
+        let queue = if m.passive {
+            let name = self.queue_name(channel, m.queue)?;
+            vhost.queue_for(name.as_bytes(), self.id)?
+        } else {
+            let server_named = m.queue.is_empty();
+            let spec = QueueSpec {
+                name: if server_named {
+                    names::generated_queue_name()
+                } else {
+                    m.queue
+                },
+                server_named,
+                durable: m.durable,
+                exclusive: m.exclusive,
+                auto_delete: m.auto_delete,
+                arguments: m.arguments,
+            };
+            let (queue, created) = vhost.declare_queue(spec, self.id)?;
+            if created && queue.exclusive_owner.is_some() {
+                self.exclusive_queues.push(Arc::clone(&queue));
+            }
+            queue
+        };
+        if let Some(state) = self.channels.get_mut(&channel) {
+            state.last_queue = Some(queue.name.clone());
+        }
+        if !m.no_wait {
+            let ok = QueueDeclareOk {
+                queue: queue.name.clone(),
+                message_count: queue.message_count(),
+                consumer_count: queue.consumer_count(),
+            };
+            self.send(channel, ok.into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn queue_bind(&mut self, channel: u16, m: QueueBind) -> AmqpResult<()> {
+        let queue = self.usable_queue(channel, m.queue.clone())?;
+        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &queue);
+        self.open_vhost()?.bind(
+            m.exchange.as_bytes(),
+            Destination::Queue(queue),
+            &routing_key,
+            &m.arguments,
+        )?;
+        if !m.no_wait {
+            self.send(channel, QueueBindOk::default().into());
+        }
+        Ok(())
+    }
+
+    pub(crate) fn queue_unbind(&mut self, channel: u16, m: QueueUnbind) -> AmqpResult<()> {
+        let queue = self.usable_queue(channel, m.queue.clone())?;
+        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &queue);
+        self.open_vhost()?.unbind(
+            m.exchange.as_bytes(),
+            &Destination::Queue(queue),
+            &routing_key,
+            &m.arguments,
+        )?;
+        self.send(channel, QueueUnbindOk::default().into());
+        Ok(())
+    }
+
+    pub(crate) fn queue_purge(&mut self, channel: u16, m: QueuePurge) -> AmqpResult<()> {
+        let purged = self.usable_queue(channel, m.queue)?.purge();
+        if !m.no_wait {
+            self.send(
+                channel,
+                QueuePurgeOk {
+                    message_count: purged,
+                }
+                .into(),
+            );
+        }
+        Ok(())
+    }
+
+    pub(crate) fn queue_delete(&mut self, channel: u16, m: QueueDelete) -> AmqpResult<()> {
+        let name = self.queue_name(channel, m.queue)?;
+        let dropped =
+            self.open_vhost()?
+                .delete_queue(name.as_bytes(), self.id, m.if_unused, m.if_empty)?;
+        self.exclusive_queues.retain(|q| !q.is_deleted());
+        if !m.no_wait {
+            self.send(
+                channel,
+                QueueDeleteOk {
+                    message_count: dropped,
+                }
+                .into(),
+            );
+        }
+        Ok(())
+    }
+
+    /// An existing queue this connection may use (exclusive queues are their owner's).
+    pub(crate) fn usable_queue(&self, channel: u16, name: ShortStr) -> AmqpResult<Arc<Queue>> {
+        let name = self.queue_name(channel, name)?;
+        self.open_vhost()?.queue_for(name.as_bytes(), self.id)
+    }
+
+    /// An empty queue name means the queue last declared on this channel (AMQP 0-9-1 §1.7.2).
+    pub(crate) fn queue_name(&self, channel: u16, name: ShortStr) -> AmqpResult<ShortStr> {
+        if !name.is_empty() {
+            return Ok(name);
+        }
+        self.channels
+            .get(&channel)
+            .and_then(|c| c.last_queue.clone())
+            .ok_or_else(|| AmqpError::not_found("no previously declared queue"))
+    }
+}
+
+/// With an empty queue name *and* an empty routing key, the key is the queue's name: the
+/// spec's shortcut for binding the last declared queue, as RabbitMQ reads it.
+fn shortcut_routing_key(
+    requested_queue: &ShortStr,
+    routing_key: ShortStr,
+    queue: &Queue,
+) -> ShortStr {
+    if requested_queue.is_empty() && routing_key.is_empty() {
+        queue.name.clone()
+    } else {
+        routing_key
+    }
+}

@@ -1,0 +1,460 @@
+//! A virtual host: its exchanges, its queues and the rules for declaring, binding and deleting
+//! them, with the reply codes and texts RabbitMQ uses.
+//!
+//! Lock order (never taken the other way round, never held across an `.await`):
+//! `exchanges` map → `queues` map → one exchange's bindings → one queue's state → an outbox.
+//! Deletions that cascade (a queue's bindings, then an auto-delete exchange that lost its last
+//! binding) collect what to delete under a lock and act on it after releasing it.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::RwLock;
+use warren_router::ExchangeKind;
+use warren_wire::{FieldTable, ShortStr};
+
+use crate::consumer::{Consumer, Outgoing};
+use crate::error::{AmqpError, AmqpResult};
+use crate::exchange::{Destination, Exchange};
+use crate::queue::{no_queue_text, ConnectionId, Queue};
+
+/// The exchanges every vhost starts with: RabbitMQ's standard ones, and the two the Wazo bus
+/// expects to exist before anyone declares them (Asterisk publishes to `wazo-headers` unasked).
+const PREDECLARED_EXCHANGES: &[(&str, ExchangeKind)] = &[
+    ("", ExchangeKind::Direct),
+    ("amq.direct", ExchangeKind::Direct),
+    ("amq.fanout", ExchangeKind::Fanout),
+    ("amq.topic", ExchangeKind::Topic),
+    ("amq.headers", ExchangeKind::Headers),
+    ("amq.match", ExchangeKind::Headers),
+    ("xivo", ExchangeKind::Topic),
+    ("wazo-headers", ExchangeKind::Headers),
+];
+
+/// The properties an `exchange.declare` asks for.
+#[derive(Debug, Clone)]
+pub struct ExchangeSpec {
+    pub name: ShortStr,
+    pub kind: ExchangeKind,
+    pub durable: bool,
+    pub auto_delete: bool,
+    pub internal: bool,
+    pub arguments: FieldTable,
+}
+
+/// The properties a `queue.declare` asks for (the name already chosen).
+#[derive(Debug, Clone)]
+pub struct QueueSpec {
+    pub name: ShortStr,
+    /// The broker chose the name (`amq.gen-…`), so the reserved prefix is ours to use.
+    pub server_named: bool,
+    pub durable: bool,
+    pub exclusive: bool,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+}
+
+#[derive(Debug)]
+pub struct VHost {
+    pub name: ShortStr,
+    exchanges: RwLock<HashMap<ShortStr, Arc<Exchange>>>,
+    queues: RwLock<HashMap<ShortStr, Arc<Queue>>>,
+}
+
+impl VHost {
+    pub fn new(name: ShortStr) -> Self {
+        let exchanges = PREDECLARED_EXCHANGES
+            .iter()
+            .map(|&(name, kind)| {
+                let name = ShortStr::from_static(name);
+                let exchange =
+                    Exchange::new(name.clone(), kind, true, false, false, FieldTable::new());
+                (name, Arc::new(exchange))
+            })
+            .collect();
+        VHost {
+            name,
+            exchanges: RwLock::new(exchanges),
+            queues: RwLock::default(),
+        }
+    }
+
+    pub fn exchange(&self, name: &[u8]) -> AmqpResult<Arc<Exchange>> {
+        self.exchanges
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AmqpError::not_found(self.no_exchange_text(name)))
+    }
+
+    pub fn queue(&self, name: &[u8]) -> AmqpResult<Arc<Queue>> {
+        self.queues
+            .read()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| AmqpError::not_found(self.no_queue_text(name)))
+    }
+
+    /// The queue, if `connection` may use it: an exclusive queue is its owner's alone (405).
+    pub fn queue_for(&self, name: &[u8], connection: ConnectionId) -> AmqpResult<Arc<Queue>> {
+        let queue = self.queue(name)?;
+        match queue.exclusive_owner {
+            Some(owner) if owner != connection => Err(locked(&queue.name, &self.name)),
+            _ => Ok(queue),
+        }
+    }
+
+    pub fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> AmqpResult<()> {
+        if spec.name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if passive {
+            return self.exchange(spec.name.as_bytes()).map(drop);
+        }
+        let mut exchanges = self.exchanges.write();
+        if let Some(existing) = exchanges.get(spec.name.as_bytes()) {
+            return self.exchange_equivalent(existing, &spec);
+        }
+        if spec.name.starts_with(b"amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "exchange name '{}' contains reserved prefix 'amq.*'",
+                spec.name
+            )));
+        }
+        let exchange = Exchange::new(
+            spec.name.clone(),
+            spec.kind,
+            spec.durable,
+            spec.auto_delete,
+            spec.internal,
+            spec.arguments,
+        );
+        exchanges.insert(spec.name, Arc::new(exchange));
+        Ok(())
+    }
+
+    fn exchange_equivalent(&self, existing: &Exchange, spec: &ExchangeSpec) -> AmqpResult<()> {
+        let what = format!("exchange '{}' in vhost '{}'", existing.name, self.name);
+        check_same("type", existing.kind.name(), spec.kind.name(), &what)?;
+        check_same("durable", existing.durable, spec.durable, &what)?;
+        check_same("auto_delete", existing.auto_delete, spec.auto_delete, &what)?;
+        check_same("internal", existing.internal, spec.internal, &what)?;
+        check_same_argument(
+            "alternate-exchange",
+            &existing.arguments,
+            &spec.arguments,
+            &what,
+        )
+    }
+
+    /// `exchange.delete`: a missing exchange is not an error (RabbitMQ answers delete-ok).
+    pub fn delete_exchange(&self, name: &[u8], if_unused: bool) -> AmqpResult<()> {
+        if name.is_empty() {
+            return Err(default_exchange_refused());
+        }
+        if name.starts_with(b"amq.") {
+            return Err(AmqpError::access_refused(format!(
+                "operation not permitted on exchange '{}' in vhost '{}'",
+                String::from_utf8_lossy(name),
+                self.name
+            )));
+        }
+        let Ok(exchange) = self.exchange(name) else {
+            return Ok(());
+        };
+        if if_unused && !exchange.bindings.read().is_empty() {
+            return Err(AmqpError::precondition_failed(format!(
+                "exchange '{}' in vhost '{}' in use",
+                exchange.name, self.name
+            )));
+        }
+        self.remove_exchange(&exchange);
+        Ok(())
+    }
+
+    /// `queue.declare` (not passive). Returns the queue and whether this call created it.
+    pub fn declare_queue(
+        &self,
+        spec: QueueSpec,
+        connection: ConnectionId,
+    ) -> AmqpResult<(Arc<Queue>, bool)> {
+        // RabbitMQ: `Durable = DurableDeclare andalso not ExclusiveDeclare`.
+        let durable = spec.durable && !spec.exclusive;
+        let owner = spec.exclusive.then_some(connection);
+        let mut queues = self.queues.write();
+        if let Some(existing) = queues.get(spec.name.as_bytes()) {
+            // RabbitMQ checks exclusivity strictly on redeclare: the owner must be the same,
+            // including "no owner" on both sides.
+            if existing.exclusive_owner != owner {
+                return Err(locked(&existing.name, &self.name));
+            }
+            let what = format!("queue '{}' in vhost '{}'", existing.name, self.name);
+            check_same("durable", existing.durable, durable, &what)?;
+            check_same("auto_delete", existing.auto_delete, spec.auto_delete, &what)?;
+            for key in EQUIVALENT_QUEUE_ARGUMENTS {
+                check_same_argument(key, &existing.arguments, &spec.arguments, &what)?;
+            }
+            return Ok((Arc::clone(existing), false));
+        }
+        if spec.name.starts_with(b"amq.") && !spec.server_named {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{}' contains reserved prefix 'amq.*'",
+                spec.name
+            )));
+        }
+        let queue = Arc::new(Queue::new(
+            spec.name.clone(),
+            durable,
+            owner,
+            spec.auto_delete,
+            spec.arguments,
+        ));
+        queues.insert(spec.name, Arc::clone(&queue));
+        Ok((queue, true))
+    }
+
+    /// `queue.delete`: returns the number of ready messages dropped. A missing queue is not an
+    /// error (RabbitMQ 3.x answers delete-ok with a count of 0).
+    pub fn delete_queue(
+        &self,
+        name: &[u8],
+        connection: ConnectionId,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> AmqpResult<u32> {
+        let queue = match self.queue_for(name, connection) {
+            Ok(queue) => queue,
+            Err(e) if e.code == warren_wire::reply_code::NOT_FOUND => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let (consumers, dropped) = queue.mark_deleted_if(if_unused, if_empty)?;
+        self.forget_queue(&queue, consumers);
+        Ok(dropped)
+    }
+
+    /// Deletes a queue whose deletion follows from something else: its owner closed, its last
+    /// consumer left an auto-delete queue.
+    pub fn remove_queue(&self, queue: &Arc<Queue>) {
+        let (consumers, _) = queue.mark_deleted();
+        self.forget_queue(queue, consumers);
+    }
+
+    fn forget_queue(&self, queue: &Arc<Queue>, consumers: Vec<Arc<Consumer>>) {
+        {
+            let mut queues = self.queues.write();
+            if queues
+                .get(queue.name.as_bytes())
+                .is_some_and(|q| Arc::ptr_eq(q, queue))
+            {
+                queues.remove(queue.name.as_bytes());
+            }
+        }
+        for consumer in consumers {
+            consumer.cancel();
+            consumer
+                .outbox
+                .clone()
+                .push(Outgoing::QueueDeleted { consumer });
+        }
+        self.remove_destination(&Destination::Queue(Arc::clone(queue)));
+    }
+
+    fn remove_exchange(&self, exchange: &Arc<Exchange>) {
+        {
+            let mut exchanges = self.exchanges.write();
+            if exchanges
+                .get(exchange.name.as_bytes())
+                .is_some_and(|x| Arc::ptr_eq(x, exchange))
+            {
+                exchanges.remove(exchange.name.as_bytes());
+            }
+        }
+        // Its own bindings go with it; bindings that lead to it are removed below.
+        *exchange.bindings.write() = warren_router::Bindings::new(exchange.kind);
+        self.remove_destination(&Destination::Exchange(Arc::clone(exchange)));
+    }
+
+    /// Removes every binding to `destination`, then deletes the auto-delete exchanges that were
+    /// left without bindings (which may cascade).
+    fn remove_destination(&self, destination: &Destination) {
+        let orphans: Vec<Arc<Exchange>> = self
+            .exchanges
+            .read()
+            .values()
+            .filter(|x| {
+                let mut bindings = x.bindings.write();
+                bindings.remove_destination(destination) > 0 && x.auto_delete && bindings.is_empty()
+            })
+            .cloned()
+            .collect();
+        for orphan in orphans {
+            self.remove_exchange(&orphan);
+        }
+    }
+
+    pub fn bind(
+        &self,
+        source: &[u8],
+        destination: Destination,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        let exchange = self.exchange(source)?;
+        if exchange.is_default() {
+            return Err(default_exchange_refused());
+        }
+        exchange
+            .bindings
+            .write()
+            .bind(routing_key, arguments, destination.clone())
+            .map_err(|e| AmqpError::precondition_failed(e.text))?;
+        // A queue deleted while we bound would keep a binding nobody can remove.
+        if let Destination::Queue(queue) = &destination {
+            if queue.is_deleted() {
+                exchange.bindings.write().remove_destination(&destination);
+            }
+        }
+        Ok(())
+    }
+
+    pub fn unbind(
+        &self,
+        source: &[u8],
+        destination: &Destination,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+    ) -> AmqpResult<()> {
+        let exchange = self.exchange(source)?;
+        if exchange.is_default() {
+            return Err(default_exchange_refused());
+        }
+        let now_empty = {
+            let mut bindings = exchange.bindings.write();
+            bindings.unbind(routing_key, arguments, destination) && bindings.is_empty()
+        };
+        if now_empty && exchange.auto_delete {
+            self.remove_exchange(&exchange);
+        }
+        Ok(())
+    }
+
+    /// Every queue a message published to `exchange` reaches, each once, following
+    /// exchange-to-exchange bindings (each exchange visited once, so cycles end).
+    pub fn route(
+        &self,
+        exchange: &Arc<Exchange>,
+        routing_key: &ShortStr,
+        headers: Option<&FieldTable>,
+        queues: &mut Vec<Arc<Queue>>,
+    ) {
+        queues.clear();
+        if exchange.is_default() {
+            if let Some(queue) = self.queues.read().get(routing_key.as_bytes()) {
+                queues.push(Arc::clone(queue));
+            }
+            return;
+        }
+        let mut visited = vec![Arc::clone(exchange)];
+        let mut pending = vec![Arc::clone(exchange)];
+        let mut matched = Vec::new();
+        while let Some(exchange) = pending.pop() {
+            matched.clear();
+            exchange
+                .bindings
+                .read()
+                .route(routing_key.as_bytes(), headers, &mut matched);
+            for destination in matched.drain(..) {
+                match destination {
+                    Destination::Queue(queue) => {
+                        if !queues.iter().any(|q| Arc::ptr_eq(q, &queue)) {
+                            queues.push(queue);
+                        }
+                    }
+                    Destination::Exchange(next) => {
+                        if !visited.iter().any(|x| Arc::ptr_eq(x, &next)) {
+                            visited.push(Arc::clone(&next));
+                            pending.push(next);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn no_exchange_text(&self, name: &[u8]) -> String {
+        format!(
+            "no exchange '{}' in vhost '{}'",
+            String::from_utf8_lossy(name),
+            self.name
+        )
+    }
+
+    fn no_queue_text(&self, name: &[u8]) -> String {
+        match ShortStr::try_from_bytes(bytes::Bytes::copy_from_slice(name)) {
+            Ok(name) => no_queue_text(&name),
+            Err(_) => String::from("no queue"),
+        }
+    }
+}
+
+/// The queue arguments whose values must match on redeclare, as RabbitMQ 3.x lists them;
+/// other arguments are stored and not compared.
+const EQUIVALENT_QUEUE_ARGUMENTS: &[&str] = &[
+    "x-expires",
+    "x-message-ttl",
+    "x-dead-letter-exchange",
+    "x-dead-letter-routing-key",
+    "x-max-length",
+    "x-max-length-bytes",
+    "x-max-priority",
+    "x-overflow",
+    "x-queue-mode",
+    "x-queue-type",
+    "x-single-active-consumer",
+];
+
+fn check_same<T: PartialEq + std::fmt::Display>(
+    field: &str,
+    current: T,
+    received: T,
+    what: &str,
+) -> AmqpResult<()> {
+    if current == received {
+        return Ok(());
+    }
+    Err(AmqpError::precondition_failed(format!(
+        "inequivalent arg '{field}' for {what}: received '{received}' but current is '{current}'"
+    )))
+}
+
+fn check_same_argument(
+    key: &str,
+    current: &FieldTable,
+    received: &FieldTable,
+    what: &str,
+) -> AmqpResult<()> {
+    let (current, received) = (current.get(key.as_bytes()), received.get(key.as_bytes()));
+    if current == received {
+        return Ok(());
+    }
+    let show = |v: Option<&warren_wire::FieldValue>| {
+        v.map_or_else(|| "none".to_string(), |v| format!("{v:?}"))
+    };
+    Err(AmqpError::precondition_failed(format!(
+        "inequivalent arg '{key}' for {what}: received {} but current is {}",
+        show(received),
+        show(current)
+    )))
+}
+
+fn locked(queue: &ShortStr, vhost: &ShortStr) -> AmqpError {
+    AmqpError::resource_locked(format!(
+        "cannot obtain exclusive access to locked queue '{queue}' in vhost '{vhost}'. It could be \
+         originally declared on another connection or the exclusive property value does not match \
+         that of the original declaration."
+    ))
+}
+
+fn default_exchange_refused() -> AmqpError {
+    AmqpError::access_refused("operation not permitted on the default exchange")
+}

@@ -1,0 +1,494 @@
+//! `TopicTrie`: topic-exchange matching, RabbitMQ's semantics exactly
+//! (`rabbit_exchange_type_topic` / `rabbit_db_topic_exchange`, `split_topic_key/1`).
+//!
+//! # Semantics
+//! - Keys and patterns are `.`-separated words. Words are bytes and may be empty: `a..b` has three
+//!   words, the middle one empty, and `a.` has two. **The empty key has zero words** (RabbitMQ's
+//!   `split_topic_key(<<>>)` is `[]`), whereas Rust's `split` would yield one empty word.
+//! - In a pattern, the word `*` matches exactly one word (an empty one too) and the word `#` zero
+//!   or more words, anywhere: `a.#.b` matches `a.b` and `a.x.y.b`. A `*` or `#` *inside* a word
+//!   (`simply#carrots`) is literal, and so is a `*` or `#` word in a routing key.
+//! - Consequences: `""` matches the patterns `#` and `""` but not `*`, and `a.#` does not match
+//!   `""`; the pattern `""` matches only `""`; `#.#` matches what `#` matches.
+//!
+//! # Shape
+//! An arena of nodes; each has a map from literal word to child plus separate `*` and `#`
+//! children (as in NATS' `sublist.go`), and the destinations bound at it with a count of the
+//! bindings that put each one there. Runs of `#` are collapsed when a pattern is inserted, so a
+//! `#` node never has a `#` child. Removing a pattern prunes the nodes it leaves empty and puts
+//! them on a free list, so bind/unbind churn does not grow the arena.
+//!
+//! # Cost
+//! Insert and remove: O(words in the pattern) map operations, plus O(destinations at the final
+//! node). Route: the walk visits each (node, word boundary) state at most once, so it is bounded
+//! by O(nodes reachable × words in the key) even for patterns like `#.a.#.a.#.a` (a naive
+//! backtracking walk is exponential there). It borrows the key's words without allocating and
+//! without splitting the key up front; a route that passes through more than
+//! `INLINE_HASH_MARKS` `#` nodes allocates one small vector. Matches are appended to the
+//! caller's vector; only when destinations came from two or more nodes is the appended range
+//! de-duplicated (a linear scan when small, a hash set when large).
+//!
+//! The walk recurses once per trie level; patterns are AMQP short strings (≤ 255 bytes, so at
+//! most 256 words), which bounds the depth.
+
+use std::collections::{HashMap, HashSet};
+use std::hash::Hash;
+
+use warren_wire::ShortStr;
+
+use crate::counted::CountedSet;
+
+type NodeId = usize;
+const ROOT: NodeId = 0;
+
+/// A set of topic patterns, each bound to destinations of type `D`.
+#[derive(Debug, Clone)]
+pub struct TopicTrie<D> {
+    nodes: Vec<Node<D>>,
+    /// Slots of `nodes` pruned away, for reuse.
+    free: Vec<NodeId>,
+}
+
+#[derive(Debug, Clone)]
+struct Node<D> {
+    words: HashMap<Box<[u8]>, NodeId>,
+    star: Option<NodeId>,
+    hash: Option<NodeId>,
+    dests: CountedSet<D>,
+}
+
+impl<D> Default for Node<D> {
+    fn default() -> Self {
+        Node {
+            words: HashMap::new(),
+            star: None,
+            hash: None,
+            dests: CountedSet::default(),
+        }
+    }
+}
+
+impl<D: Eq> Node<D> {
+    fn is_unused(&self) -> bool {
+        self.words.is_empty() && self.star.is_none() && self.hash.is_none() && self.dests.is_empty()
+    }
+}
+
+/// One edge of the trie, as a pattern word reads.
+#[derive(Debug, Clone, Copy)]
+enum Step<'a> {
+    Word(&'a [u8]),
+    Star,
+    Hash,
+}
+
+/// A position in a key: the byte offset where the next word starts, or `key.len() + 1` when no
+/// word is left. The empty key starts there: it has zero words.
+type Pos = usize;
+
+fn first_pos(key: &[u8]) -> Pos {
+    if key.is_empty() {
+        end_pos(key)
+    } else {
+        0
+    }
+}
+
+fn end_pos(key: &[u8]) -> Pos {
+    key.len() + 1
+}
+
+/// The word at `pos` and the position after it, or `None` at the end of the key.
+fn word_at(key: &[u8], pos: Pos) -> Option<(&[u8], Pos)> {
+    let rest = key.get(pos..)?;
+    Some(match rest.iter().position(|&b| b == b'.') {
+        Some(dot) => (&rest[..dot], pos + dot + 1),
+        None => (rest, end_pos(key)),
+    })
+}
+
+/// The words of a key or pattern, RabbitMQ's way (zero for the empty key).
+fn words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut pos = first_pos(key);
+    std::iter::from_fn(move || {
+        let (word, next) = word_at(key, pos)?;
+        pos = next;
+        Some(word)
+    })
+}
+
+/// The steps of a pattern, with runs of `#` collapsed into one.
+fn steps(pattern: &[u8]) -> impl Iterator<Item = Step<'_>> {
+    let mut after_hash = false;
+    words(pattern).filter_map(move |word| {
+        let step = match word {
+            b"*" => Step::Star,
+            b"#" => Step::Hash,
+            _ => Step::Word(word),
+        };
+        let repeated = after_hash && matches!(step, Step::Hash);
+        after_hash = matches!(step, Step::Hash);
+        (!repeated).then_some(step)
+    })
+}
+
+impl<D> Default for TopicTrie<D> {
+    fn default() -> Self {
+        TopicTrie {
+            nodes: vec![Node::default()],
+            free: Vec::new(),
+        }
+    }
+}
+
+impl<D: Clone + Eq + Hash> TopicTrie<D> {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Binds `pattern` to `dest`. Inserting the same pair twice needs two removes.
+    pub fn insert(&mut self, pattern: &ShortStr, dest: D) {
+        let mut node = ROOT;
+        for step in steps(pattern.as_bytes()) {
+            node = match self.child(node, step) {
+                Some(child) => child,
+                None => {
+                    let child = self.alloc();
+                    self.link(node, step, child);
+                    child
+                }
+            };
+        }
+        self.nodes[node].dests.add(dest);
+    }
+
+    /// Undoes one [`insert`](Self::insert) of the pair; false when there was none.
+    pub fn remove(&mut self, pattern: &ShortStr, dest: &D) -> bool {
+        let mut path = Vec::new();
+        let mut node = ROOT;
+        for step in steps(pattern.as_bytes()) {
+            let Some(child) = self.child(node, step) else {
+                return false;
+            };
+            path.push((node, step));
+            node = child;
+        }
+        if !self.nodes[node].dests.remove(dest) {
+            return false;
+        }
+        while let Some((parent, step)) = path.pop() {
+            if !self.nodes[node].is_unused() {
+                break;
+            }
+            self.unlink(parent, step);
+            self.nodes[node] = Node::default();
+            self.free.push(node);
+            node = parent;
+        }
+        true
+    }
+
+    /// Appends to `out` every destination bound to a pattern that matches `key`, each once.
+    pub fn route(&self, key: &[u8], out: &mut Vec<D>) {
+        let start = out.len();
+        let mut walk = Walk {
+            key,
+            out,
+            marks: HashMarks::default(),
+            nodes_matched: 0,
+        };
+        self.visit(ROOT, first_pos(key), &mut walk);
+        if walk.nodes_matched > 1 {
+            dedup_from(out, start);
+        }
+    }
+
+    /// True when no pattern is bound.
+    pub fn is_empty(&self) -> bool {
+        self.nodes[ROOT].is_unused()
+    }
+
+    /// Nodes in use, the root included: 1 when empty. For leak tests and metrics.
+    pub fn node_count(&self) -> usize {
+        self.nodes.len() - self.free.len()
+    }
+
+    fn child(&self, node: NodeId, step: Step<'_>) -> Option<NodeId> {
+        let node = &self.nodes[node];
+        match step {
+            Step::Word(word) => node.words.get(word).copied(),
+            Step::Star => node.star,
+            Step::Hash => node.hash,
+        }
+    }
+
+    fn alloc(&mut self) -> NodeId {
+        match self.free.pop() {
+            Some(id) => id,
+            None => {
+                self.nodes.push(Node::default());
+                self.nodes.len() - 1
+            }
+        }
+    }
+
+    fn link(&mut self, parent: NodeId, step: Step<'_>, child: NodeId) {
+        let parent = &mut self.nodes[parent];
+        match step {
+            Step::Word(word) => {
+                parent.words.insert(word.into(), child);
+            }
+            Step::Star => parent.star = Some(child),
+            Step::Hash => parent.hash = Some(child),
+        }
+    }
+
+    fn unlink(&mut self, parent: NodeId, step: Step<'_>) {
+        let parent = &mut self.nodes[parent];
+        match step {
+            Step::Word(word) => {
+                parent.words.remove(word);
+                if parent.words.is_empty() {
+                    // Give the table's memory back: a node that had many children may not again.
+                    parent.words = HashMap::new();
+                }
+            }
+            Step::Star => parent.star = None,
+            Step::Hash => parent.hash = None,
+        }
+    }
+
+    /// `node` has been reached with the words before `pos` consumed.
+    fn visit(&self, id: NodeId, pos: Pos, walk: &mut Walk<'_, D>) {
+        let node = &self.nodes[id];
+        if let Some(hash) = node.hash {
+            self.visit_hash(hash, pos, walk);
+        }
+        match word_at(walk.key, pos) {
+            None => {
+                if !node.dests.is_empty() {
+                    walk.nodes_matched += 1;
+                    walk.out.extend(node.dests.iter().cloned());
+                }
+            }
+            Some((word, next)) => {
+                if let Some(&child) = node.words.get(word) {
+                    self.visit(child, next, walk);
+                }
+                if let Some(star) = node.star {
+                    self.visit(star, next, walk);
+                }
+            }
+        }
+    }
+
+    /// The `#` node `id` is entered at `from`: it absorbs zero or more words, so it is visited at
+    /// `from` and at every later word boundary. Only its first entry does this: the walk visits
+    /// each node at increasing positions (every hash loop runs forward and every other edge
+    /// consumes one word), so the first entry is the earliest and covers all later ones. This is
+    /// what keeps each (node, position) state to one visit.
+    fn visit_hash(&self, id: NodeId, from: Pos, walk: &mut Walk<'_, D>) {
+        if !walk.marks.first_entry(id, from) {
+            return;
+        }
+        let mut pos = Some(from);
+        while let Some(p) = pos {
+            self.visit(id, p, walk);
+            pos = word_at(walk.key, p).map(|(_, next)| next);
+        }
+    }
+}
+
+/// The state of one route call.
+struct Walk<'a, D> {
+    key: &'a [u8],
+    out: &'a mut Vec<D>,
+    marks: HashMarks,
+    /// Nodes whose destinations were appended; each node is reached at the key's end at most
+    /// once, so with one node the appended destinations are already distinct.
+    nodes_matched: usize,
+}
+
+/// How many `#` nodes one route call tracks without allocating.
+const INLINE_HASH_MARKS: usize = 8;
+
+/// The `#` nodes entered during one route call, with the position of their first entry.
+#[derive(Default)]
+struct HashMarks {
+    inline: [(NodeId, Pos); INLINE_HASH_MARKS],
+    len: usize,
+    spilled: Vec<(NodeId, Pos)>,
+}
+
+impl HashMarks {
+    /// Records an entry into `node` at `pos`; true when it is the first.
+    fn first_entry(&mut self, node: NodeId, pos: Pos) -> bool {
+        let known = self.inline[..self.len]
+            .iter()
+            .chain(&self.spilled)
+            .find(|(n, _)| *n == node);
+        if let Some(&(_, first)) = known {
+            debug_assert!(first <= pos, "a node is visited at increasing positions");
+            return false;
+        }
+        if self.len < INLINE_HASH_MARKS {
+            self.inline[self.len] = (node, pos);
+            self.len += 1;
+        } else {
+            self.spilled.push((node, pos));
+        }
+        true
+    }
+}
+
+/// Above this many appended destinations, de-duplicate with a hash set instead of a scan.
+const DEDUP_SCAN_MAX: usize = 32;
+
+/// Removes repeats from `out[start..]`, keeping first occurrences in order; `out[..start]` is
+/// left alone (it holds other exchanges' destinations).
+fn dedup_from<D: Eq + Hash>(out: &mut Vec<D>, start: usize) {
+    let appended = out.len() - start;
+    if appended <= DEDUP_SCAN_MAX {
+        let mut kept = start;
+        for i in start..out.len() {
+            if !out[start..kept].contains(&out[i]) {
+                out.swap(kept, i);
+                kept += 1;
+            }
+        }
+        out.truncate(kept);
+    } else {
+        let mut seen = HashSet::with_capacity(appended);
+        let keep: Vec<bool> = out[start..].iter().map(|d| seen.insert(d)).collect();
+        let mut index = 0;
+        out.retain(|_| {
+            let kept = index < start || keep[index - start];
+            index += 1;
+            kept
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use warren_wire::ShortStr;
+
+    use super::{dedup_from, steps, words, Step, TopicTrie, DEDUP_SCAN_MAX, INLINE_HASH_MARKS};
+
+    #[test]
+    fn the_empty_key_has_zero_words_and_empty_words_count() {
+        let split = |k: &'static str| words(k.as_bytes()).collect::<Vec<_>>();
+        assert!(split("").is_empty());
+        assert_eq!(split("a"), [&b"a"[..]]);
+        assert_eq!(split("a..b"), [&b"a"[..], b"", b"b"]);
+        assert_eq!(split("a."), [&b"a"[..], b""]);
+        assert_eq!(split("."), [&b""[..], b""]);
+    }
+
+    #[test]
+    fn runs_of_hash_collapse_into_one_step() {
+        let shape = |p: &'static str| {
+            steps(p.as_bytes())
+                .map(|s| match s {
+                    Step::Word(w) => String::from_utf8_lossy(w).into_owned(),
+                    Step::Star => "*".into(),
+                    Step::Hash => "#".into(),
+                })
+                .collect::<Vec<_>>()
+                .join(".")
+        };
+        assert_eq!(shape("#.#.#"), "#");
+        assert_eq!(shape("a.#.#.*.#.#"), "a.#.*.#");
+        assert_eq!(shape("simply#carrots.#"), "simply#carrots.#");
+    }
+
+    #[test]
+    fn removing_every_pattern_frees_every_node() {
+        let mut trie = TopicTrie::new();
+        let patterns = [
+            "a.b.c",
+            "a.*.c",
+            "a.#.b",
+            "#",
+            "#.#",
+            "*.*",
+            "",
+            "a..b",
+            "x.#.y.#.z",
+        ];
+        let mut peak = None;
+        for round in 0..3 {
+            for (i, p) in patterns.iter().enumerate() {
+                trie.insert(&ShortStr::from(*p), i);
+                trie.insert(&ShortStr::from(*p), i + round);
+            }
+            let arena = *peak.get_or_insert(trie.nodes.len());
+            assert_eq!(trie.nodes.len(), arena, "freed nodes are reused");
+            for (i, p) in patterns.iter().enumerate() {
+                assert!(trie.remove(&ShortStr::from(*p), &i));
+                assert!(trie.remove(&ShortStr::from(*p), &(i + round)));
+            }
+            assert!(trie.is_empty());
+            assert_eq!(trie.node_count(), 1, "only the root is left");
+        }
+    }
+
+    #[test]
+    fn remove_of_an_unknown_binding_changes_nothing() {
+        let mut trie = TopicTrie::new();
+        trie.insert(&ShortStr::from("a.b"), 1);
+        assert!(!trie.remove(&ShortStr::from("a.b"), &2));
+        assert!(!trie.remove(&ShortStr::from("a.c"), &1));
+        assert!(!trie.remove(&ShortStr::from("a"), &1));
+        let mut out = Vec::new();
+        trie.route(b"a.b", &mut out);
+        assert_eq!(out, [1]);
+    }
+
+    #[test]
+    fn many_hash_segments_route_in_polynomial_time() {
+        // A backtracking walk takes exponential time on this; the memoised walk does not.
+        let mut trie = TopicTrie::new();
+        let pattern = ShortStr::try_from(vec!["#"; 40].join(".a.")).expect("157 bytes");
+        trie.insert(&pattern, ());
+        trie.insert(&ShortStr::from("#.b"), ());
+        let key = vec!["a"; 100].join(".");
+        let mut out = Vec::new();
+        trie.route(key.as_bytes(), &mut out);
+        assert_eq!(out, [()]);
+    }
+
+    #[test]
+    fn more_hash_nodes_than_the_inline_marks() {
+        // `#`, `*.#`, `*.*.#`, …: a ten-word key enters every one of these `#` nodes.
+        let mut trie = TopicTrie::new();
+        for stars in 0..=INLINE_HASH_MARKS + 2 {
+            let pattern = ["*"; 16][..stars]
+                .iter()
+                .chain(&["#"])
+                .copied()
+                .collect::<Vec<_>>();
+            trie.insert(
+                &ShortStr::try_from(pattern.join(".")).expect("short"),
+                stars,
+            );
+        }
+        let mut out = Vec::new();
+        trie.route(["w"; INLINE_HASH_MARKS + 2].join(".").as_bytes(), &mut out);
+        out.sort_unstable();
+        assert_eq!(out, (0..=INLINE_HASH_MARKS + 2).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn dedup_keeps_the_prefix_and_first_occurrences() {
+        let mut small = vec![9, 9, 1, 2, 1, 3, 2];
+        dedup_from(&mut small, 2);
+        assert_eq!(small, [9, 9, 1, 2, 3]);
+
+        let mut large: Vec<usize> = vec![7];
+        large.extend((0..DEDUP_SCAN_MAX * 2).map(|i| i % (DEDUP_SCAN_MAX + 5)));
+        dedup_from(&mut large, 1);
+        let expected: Vec<usize> = std::iter::once(7).chain(0..DEDUP_SCAN_MAX + 5).collect();
+        assert_eq!(large, expected);
+    }
+}

@@ -1,0 +1,268 @@
+//! One task per client connection: it checks the protocol header, then loops over the
+//! socket, the connection's outbox, its timers and the shutdown signal, feeding decoded frames
+//! to the broker's [`Connection`] state machine and writing what it produces.
+//!
+//! Writes are batched: everything the state machine produced since the last write goes out
+//! in one `write` call. While a client does not read what we send (the pending output is over
+//! [`MAX_PENDING_OUTPUT`]), we stop reading its frames and stop taking deliveries, so a slow
+//! consumer holds the broker back by its prefetch window, not by unbounded memory.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Buf, BytesMut};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::OwnedReadHalf;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::{sleep_until, Instant};
+use tracing::{debug, info, warn};
+use warren_broker::{AmqpError, Broker, Connection, Phase};
+use warren_wire::{decode_frame, Frame, PROTOCOL_HEADER};
+
+use crate::ConnectionSettings;
+
+/// Above this much unwritten output, the connection stops reading and taking deliveries.
+const MAX_PENDING_OUTPUT: usize = 4 * 1024 * 1024;
+const READ_BUFFER_SIZE: usize = 64 * 1024;
+/// How long we wait for `close-ok` after sending `connection.close`.
+const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
+
+enum Greeting {
+    Amqp091,
+    /// Anything else: RabbitMQ answers with the header it speaks, then closes.
+    Other,
+    /// The peer closed without sending a byte (a port probe): nothing to say.
+    Silent,
+}
+
+pub(crate) async fn serve(
+    stream: TcpStream,
+    peer: SocketAddr,
+    broker: Arc<Broker>,
+    settings: Arc<ConnectionSettings>,
+    shutdown: watch::Receiver<bool>,
+) {
+    let _ = stream.set_nodelay(true);
+    let (mut reader, mut writer) = stream.into_split();
+    let mut input = BytesMut::with_capacity(READ_BUFFER_SIZE);
+    let deadline = Instant::now() + settings.handshake_timeout;
+    let greeting = tokio::time::timeout_at(deadline, read_greeting(&mut reader, &mut input)).await;
+    match greeting {
+        Ok(Greeting::Amqp091) => {}
+        Ok(Greeting::Silent) => return,
+        Ok(Greeting::Other) => {
+            info!(%peer, "not an AMQP 0-9-1 client (bad protocol header); answering with ours");
+            let _ = writer.write_all(PROTOCOL_HEADER).await;
+            let _ = writer.shutdown().await;
+            return;
+        }
+        Err(_) => {
+            info!(%peer, "no protocol header within the handshake timeout; closing");
+            return;
+        }
+    }
+    let mut session = Session {
+        connection: Connection::new(broker),
+        reader,
+        writer,
+        input,
+        pending: BytesMut::with_capacity(READ_BUFFER_SIZE),
+        last_received: Instant::now(),
+        last_sent: Instant::now(),
+        handshake_deadline: deadline,
+        close_deadline: None,
+        stream_broken: false,
+    };
+    debug!(%peer, connection = session.connection.id(), "accepted");
+    session.run(shutdown).await;
+    debug!(%peer, connection = session.connection.id(), "closed");
+}
+
+/// Reads until the 8-byte protocol header is complete, or until it cannot be one.
+async fn read_greeting(reader: &mut OwnedReadHalf, input: &mut BytesMut) -> Greeting {
+    loop {
+        let seen = input.len().min(PROTOCOL_HEADER.len());
+        if input[..seen] != PROTOCOL_HEADER[..seen] {
+            return Greeting::Other;
+        }
+        if seen == PROTOCOL_HEADER.len() {
+            input.advance(seen);
+            return Greeting::Amqp091;
+        }
+        match reader.read_buf(input).await {
+            Ok(0) | Err(_) if input.is_empty() => return Greeting::Silent,
+            Ok(0) | Err(_) => return Greeting::Other,
+            Ok(_) => {}
+        }
+    }
+}
+
+struct Session {
+    connection: Connection,
+    reader: OwnedReadHalf,
+    writer: tokio::net::tcp::OwnedWriteHalf,
+    input: BytesMut,
+    /// Output being written; refilled from the state machine when empty.
+    pending: BytesMut,
+    last_received: Instant,
+    last_sent: Instant,
+    handshake_deadline: Instant,
+    close_deadline: Option<Instant>,
+    /// The input could not be decoded: nothing more will be read from it.
+    stream_broken: bool,
+}
+
+impl Session {
+    async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
+        let outbox = Arc::clone(self.connection.outbox());
+        let mut shutting_down = *shutdown.borrow();
+        if shutting_down {
+            self.connection.close_for_shutdown();
+        }
+        loop {
+            if self.pending.is_empty() {
+                std::mem::swap(&mut self.pending, self.connection.output());
+            }
+            let phase = self.connection.phase();
+            if phase == Phase::Closed && self.pending.is_empty() {
+                return;
+            }
+            if phase == Phase::Closing && self.close_deadline.is_none() {
+                self.close_deadline = Some(Instant::now() + CLOSE_OK_TIMEOUT);
+            }
+            let backlog = self.pending.len() + self.connection.output().len();
+            let can_take_more = backlog < MAX_PENDING_OUTPUT;
+            let reading = can_take_more && !self.stream_broken && phase != Phase::Closed;
+            let timer = self.next_timer();
+            tokio::select! {
+                biased;
+                _ = shutdown.changed(), if !shutting_down => {
+                    shutting_down = true;
+                    self.connection.close_for_shutdown();
+                }
+                written = self.writer.write(&self.pending), if !self.pending.is_empty() => match written {
+                    Ok(n) => {
+                        self.pending.advance(n);
+                        self.last_sent = Instant::now();
+                    }
+                    Err(error) => {
+                        debug!(connection = self.connection.id(), %error, "write failed; dropping the connection");
+                        return;
+                    }
+                },
+                read = self.reader.read_buf(&mut self.input), if reading => match read {
+                    Ok(0) => {
+                        if self.connection.phase() == Phase::Open {
+                            info!(connection = self.connection.id(), "client closed the TCP connection without connection.close");
+                        }
+                        return;
+                    }
+                    Ok(_) => {
+                        self.last_received = Instant::now();
+                        self.handle_input();
+                    }
+                    Err(error) => {
+                        debug!(connection = self.connection.id(), %error, "read failed; dropping the connection");
+                        return;
+                    }
+                },
+                _ = outbox.notified(), if can_take_more && phase == Phase::Open => self.connection.drain_outbox(),
+                _ = sleep_until(timer) => {
+                    if !self.on_timer() {
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// Decodes and handles every whole frame in the input buffer.
+    fn handle_input(&mut self) {
+        while self.connection.phase() != Phase::Closed {
+            match decode_frame(&mut self.input, self.connection.frame_max()) {
+                Ok(Some(frame)) => self.connection.handle_frame(frame),
+                Ok(None) => return,
+                Err(error) => {
+                    let mut amqp = AmqpError::new(error.reply_code, &error.text);
+                    amqp.class_id = error.class_id;
+                    amqp.method_id = error.method_id;
+                    self.connection.fail_connection(amqp);
+                    self.stream_broken = true;
+                    self.input.clear();
+                    return;
+                }
+            }
+        }
+    }
+
+    /// When something is due: a heartbeat to send, a silent peer to drop, a deadline.
+    fn next_timer(&self) -> Instant {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let mut next = far;
+        if let Some(deadline) = self.close_deadline {
+            next = next.min(deadline);
+        }
+        match self.heartbeat() {
+            _ if self.connection.phase() != Phase::Open && self.close_deadline.is_none() => {
+                next = next.min(self.handshake_deadline);
+            }
+            Some(interval) => {
+                next = next
+                    .min(self.last_sent + interval / 2)
+                    .min(self.last_received + interval * 2);
+            }
+            None => {}
+        }
+        next
+    }
+
+    /// Returns false when the connection must be dropped.
+    fn on_timer(&mut self) -> bool {
+        let now = Instant::now();
+        if self.close_deadline.is_some_and(|d| now >= d) {
+            debug!(
+                connection = self.connection.id(),
+                "no close-ok in time; dropping the connection"
+            );
+            return false;
+        }
+        if self.connection.phase() != Phase::Open && self.close_deadline.is_none() {
+            if now >= self.handshake_deadline {
+                warn!(
+                    connection = self.connection.id(),
+                    "handshake not finished within the timeout; closing"
+                );
+                return false;
+            }
+            return true;
+        }
+        if let Some(interval) = self.heartbeat() {
+            if now >= self.last_received + interval * 2 {
+                warn!(
+                    connection = self.connection.id(),
+                    "missed heartbeats from client, timeout: {}s",
+                    interval.as_secs()
+                );
+                return false;
+            }
+            if now >= self.last_sent + interval / 2 {
+                // Output already on its way proves we are alive as well as a heartbeat would.
+                if self.pending.is_empty() {
+                    Frame::Heartbeat { channel: 0 }.encode(self.connection.output());
+                }
+                // Counted as sent now, so the timer does not spin until the write happens.
+                self.last_sent = now;
+            }
+        }
+        true
+    }
+
+    fn heartbeat(&self) -> Option<Duration> {
+        match self.connection.heartbeat() {
+            0 => None,
+            secs => Some(Duration::from_secs(secs.into())),
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! The accept loop: one per listening socket. Each accepted connection gets its own task;
+//! at shutdown the loop stops accepting and waits for its connections to close.
+
+use std::sync::Arc;
+
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use tracing::{info, warn};
+use warren_broker::Broker;
+
+use crate::connection;
+use crate::ConnectionSettings;
+
+pub(crate) async fn accept_loop(
+    listener: TcpListener,
+    broker: Arc<Broker>,
+    settings: Arc<ConnectionSettings>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => break,
+            accepted = listener.accept() => match accepted {
+                Ok((stream, peer)) => {
+                    connections.spawn(connection::serve(
+                        stream,
+                        peer,
+                        Arc::clone(&broker),
+                        Arc::clone(&settings),
+                        shutdown.clone(),
+                    ));
+                }
+                Err(error) => {
+                    // Out of file descriptors and the like: keep serving the others.
+                    warn!(%error, "accept failed");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            },
+            // Reap finished connections so the set does not grow with every client ever seen.
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+        }
+    }
+    if let Ok(address) = listener.local_addr() {
+        info!(%address, open = connections.len(), "listener closed; closing connections");
+    }
+    drop(listener);
+    while connections.join_next().await.is_some() {}
+}

@@ -1,0 +1,105 @@
+//! The `warren` command: arguments and environment, logging, serve until SIGINT/SIGTERM.
+
+mod args;
+
+use std::process::ExitCode;
+
+use tracing::{error, info, warn};
+use tracing_subscriber::EnvFilter;
+use warren_server::Server;
+
+fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_env("WARREN_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let options = match args::Options::from_env_and_args(std::env::args().skip(1)) {
+        Ok(args::Command::Serve(options)) => options,
+        Ok(args::Command::Help) => {
+            println!("{}", args::USAGE);
+            return ExitCode::SUCCESS;
+        }
+        Ok(args::Command::Version) => {
+            println!("warren {}", env!("CARGO_PKG_VERSION"));
+            return ExitCode::SUCCESS;
+        }
+        Err(message) => {
+            eprintln!("warren: {message}\n\n{}", args::USAGE);
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            error!("cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(serve(options))
+}
+
+async fn serve(options: args::Options) -> ExitCode {
+    let mut builder = Server::builder().user(options.user.clone(), options.password.clone());
+    let mut bound = 0;
+    for address in options.addresses() {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => {
+                builder = builder.listener(listener);
+                bound += 1;
+            }
+            // [::1] is a convenience for clients that resolve `localhost` to it first; a host
+            // without IPv6 still serves on 127.0.0.1.
+            Err(e) if options.is_optional(&address) => warn!("not listening on {address}: {e}"),
+            Err(e) => {
+                error!("cannot listen on {address}: {e}. Is another broker running there? Choose another port with --port or WARREN_PORT.");
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    if bound == 0 {
+        error!("no address to listen on; check --bind / WARREN_BIND");
+        return ExitCode::FAILURE;
+    }
+    let server = match builder.start().await {
+        Ok(server) => server,
+        Err(e) => {
+            error!("cannot start: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    for address in server.local_addrs() {
+        info!(%address, user = %options.user, "warren ready: amqp://{}@{address}/", options.user);
+    }
+    wait_for_signal().await;
+    info!("shutting down: closing client connections (320 CONNECTION_FORCED)");
+    server.shutdown().await;
+    info!("stopped");
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -1,0 +1,375 @@
+//! Framing: partial input, body splitting, and the faults RabbitMQ 3.10.8 closes the
+//! connection for (texts as it sent them to a raw-socket client).
+#![allow(clippy::unwrap_used)]
+
+use bytes::{BufMut, Bytes, BytesMut};
+use warren_wire::reply_code::*;
+use warren_wire::*;
+
+fn frame(kind: u8, channel: u16, payload: &[u8]) -> Vec<u8> {
+    let mut out = vec![kind];
+    out.extend_from_slice(&channel.to_be_bytes());
+    out.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    out.extend_from_slice(payload);
+    out.push(0xCE);
+    out
+}
+
+fn method_payload(class_id: u16, method_id: u16, args: &[u8]) -> Vec<u8> {
+    let mut out = class_id.to_be_bytes().to_vec();
+    out.extend_from_slice(&method_id.to_be_bytes());
+    out.extend_from_slice(args);
+    out
+}
+
+fn decode_err(bytes: &[u8], frame_max: u32) -> FrameDecodeError {
+    decode_frame(&mut BytesMut::from(bytes), frame_max).unwrap_err()
+}
+
+fn basic_ack(tag: u64) -> Vec<u8> {
+    let mut args = tag.to_be_bytes().to_vec();
+    args.push(0);
+    method_payload(60, 80, &args)
+}
+
+fn sample_stream() -> Vec<u8> {
+    let mut out = BytesMut::new();
+    let header = ContentHeader {
+        class_id: 60,
+        body_size: 3,
+        properties: BasicProperties {
+            message_id: Some("m".into()),
+            ..Default::default()
+        },
+    };
+    let publish = Method::from(BasicPublish {
+        exchange: "x".into(),
+        routing_key: "k".into(),
+        mandatory: true,
+        ..Default::default()
+    });
+    encode_method_with_content(
+        3,
+        &publish,
+        &header,
+        &Bytes::from_static(b"abc"),
+        4096,
+        &mut out,
+    );
+    Frame::Heartbeat { channel: 0 }.encode(&mut out);
+    out.to_vec()
+}
+
+#[test]
+fn every_prefix_is_incomplete_and_consumes_nothing() {
+    let stream = sample_stream();
+    let mut start = 0;
+    let mut frames = Vec::new();
+    while start < stream.len() {
+        let rest = &stream[start..];
+        let mut cut = 0;
+        loop {
+            let mut buf = BytesMut::from(&rest[..cut]);
+            match decode_frame(&mut buf, 4096).unwrap() {
+                None => {
+                    assert_eq!(&buf[..], &rest[..cut]);
+                    cut += 1;
+                }
+                Some(frame) => {
+                    assert!(buf.is_empty());
+                    frames.push(frame);
+                    break;
+                }
+            }
+        }
+        start += cut;
+    }
+    assert_eq!(frames.len(), 4);
+    assert!(matches!(frames[0], Frame::Method { channel: 3, .. }));
+    assert!(matches!(frames[1], Frame::Header { channel: 3, .. }));
+    assert_eq!(
+        frames[2],
+        Frame::Body {
+            channel: 3,
+            payload: Bytes::from_static(b"abc")
+        }
+    );
+    assert_eq!(frames[3], Frame::Heartbeat { channel: 0 });
+}
+
+#[test]
+fn frames_are_cut_one_at_a_time_from_a_stream() {
+    let stream = sample_stream();
+    let mut buf = BytesMut::from(&stream[..]);
+    buf.put_slice(&stream[..5]);
+    let mut count = 0;
+    while decode_frame(&mut buf, 4096).unwrap().is_some() {
+        count += 1;
+    }
+    assert_eq!(count, 4);
+    assert_eq!(&buf[..], &stream[..5]);
+}
+
+#[test]
+fn body_is_a_view_of_the_received_buffer() {
+    let bytes = frame(3, 1, b"payload");
+    let mut buf = BytesMut::from(&bytes[..]);
+    let base = buf.as_ptr() as usize;
+    let Some(Frame::Body { payload, .. }) = decode_frame(&mut buf, 0).unwrap() else {
+        panic!("no body");
+    };
+    assert_eq!(payload.as_ptr() as usize, base + 7);
+}
+
+#[test]
+fn bad_frame_end() {
+    let mut bytes = frame(1, 1, &basic_ack(1));
+    *bytes.last_mut().unwrap() = 0;
+    let err = decode_err(&bytes, 131072);
+    assert_eq!(err.reply_code, FRAME_ERROR);
+    assert_eq!(
+        err.text,
+        "type 1, all octets = <<0,60,0,80,0,0,0,0,0,0,0,1,0>>: {invalid_frame_end_marker,\n\
+         \x20                                                      0}"
+    );
+    assert_eq!(
+        (err.channel, err.class_id, err.method_id, err.abrupt),
+        (1, 0, 0, false)
+    );
+}
+
+#[test]
+fn unknown_frame_type() {
+    let err = decode_err(&frame(9, 1, b"abc"), 131072);
+    assert_eq!(err.reply_code, FRAME_ERROR);
+    assert_eq!(err.text, "type 9, all octets = <<\"abc\">>: unknown_frame");
+}
+
+#[test]
+fn oversized_frame_fails_on_its_header_alone() {
+    let mut header = vec![3, 0, 1];
+    header.extend_from_slice(&131073u32.to_be_bytes());
+    let err = decode_err(&header, 131072);
+    assert_eq!(err.reply_code, FRAME_ERROR);
+    assert_eq!(
+        err.text,
+        "type 3, all octets = <<>>: {frame_too_large,131073,131064}"
+    );
+    assert_eq!(err.channel, 1);
+}
+
+#[test]
+fn payload_of_exactly_frame_max_is_accepted_like_rabbitmq() {
+    let bytes = frame(3, 1, &[7; 4096]);
+    let mut buf = BytesMut::from(&bytes[..]);
+    assert!(decode_frame(&mut buf, 4096).unwrap().is_some());
+}
+
+#[test]
+fn frame_max_zero_means_no_limit() {
+    let bytes = frame(3, 1, &[7; 100_000]);
+    assert!(decode_frame(&mut BytesMut::from(&bytes[..]), 0)
+        .unwrap()
+        .is_some());
+}
+
+#[test]
+fn method_payload_shorter_than_its_ids() {
+    let err = decode_err(&frame(1, 1, &[0, 60, 0]), 0);
+    assert_eq!(err.reply_code, FRAME_ERROR);
+    assert_eq!(err.text, "type 1, all octets = <<0,60,0>>: unknown_frame");
+}
+
+#[test]
+fn header_payload_shorter_than_its_fixed_fields() {
+    let err = decode_err(&frame(2, 1, &[0, 60, 0]), 0);
+    assert_eq!(err.text, "type 2, all octets = <<0,60,0>>: unknown_frame");
+}
+
+#[test]
+fn heartbeat_with_payload() {
+    let err = decode_err(&frame(8, 0, b"x"), 0);
+    assert_eq!(err.text, "type 8, all octets = <<\"x\">>: unknown_frame");
+}
+
+#[test]
+fn heartbeat_on_a_channel_is_left_to_the_caller() {
+    let mut buf = BytesMut::from(&frame(8, 1, b"")[..]);
+    assert_eq!(
+        decode_frame(&mut buf, 0).unwrap(),
+        Some(Frame::Heartbeat { channel: 1 })
+    );
+}
+
+#[test]
+fn truncated_method_arguments() {
+    let err = decode_err(&frame(1, 1, &method_payload(60, 80, &[0, 0, 0])), 0);
+    assert_eq!(err.reply_code, FRAME_ERROR);
+    assert_eq!(err.text, "cannot decode <<0,0,0>>");
+    assert_eq!((err.channel, err.class_id, err.method_id), (1, 60, 80));
+    assert_eq!(
+        err.to_string(),
+        "FRAME_ERROR - cannot decode <<0,0,0>>",
+        "as RabbitMQ's reply text"
+    );
+}
+
+#[test]
+fn trailing_method_arguments() {
+    let mut payload = basic_ack(1);
+    payload.push(0);
+    let err = decode_err(&frame(1, 1, &payload), 0);
+    assert_eq!(err.text, "cannot decode <<0,0,0,0,0,0,0,1,0,0>>");
+}
+
+#[test]
+fn long_cannot_decode_text_is_cut_like_rabbitmq() {
+    let mut payload = basic_ack(1);
+    payload.extend_from_slice(&[0; 200]);
+    let err = decode_err(&frame(1, 1, &payload), 0);
+    let text = reply_code::reply_text(err.reply_code, &err.text);
+    assert_eq!(text.len(), 255);
+    assert!(text.starts_with(b"FRAME_ERROR - cannot decode <<0,0,0,0,0,0,0,1,0,0,"));
+    assert!(text.as_bytes().ends_with(b"0,0,..."));
+}
+
+#[test]
+fn unknown_class_and_method_drop_the_connection() {
+    for (class_id, method_id) in [(99, 10), (60, 99), (10, 99)] {
+        let err = decode_err(&frame(1, 0, &method_payload(class_id, method_id, &[])), 0);
+        assert_eq!(err.reply_code, NOT_IMPLEMENTED);
+        assert_eq!((err.class_id, err.method_id), (class_id, method_id));
+        assert!(err.abrupt);
+    }
+}
+
+fn queue_declare(arguments: &[u8]) -> Vec<u8> {
+    let mut args = vec![0, 0, 2, b'w', b'q', 0];
+    args.extend_from_slice(&(arguments.len() as u32).to_be_bytes());
+    args.extend_from_slice(arguments);
+    method_payload(50, 10, &args)
+}
+
+#[test]
+fn unknown_field_type_drops_the_connection() {
+    let err = decode_err(&frame(1, 1, &queue_declare(&[1, b'k', b'Z', 0])), 0);
+    assert_eq!(err.reply_code, SYNTAX_ERROR);
+    assert_eq!(err.text, "unknown field type 'Z'");
+    assert_eq!((err.class_id, err.method_id, err.abrupt), (50, 10, true));
+}
+
+#[test]
+fn value_cut_short_inside_a_table_drops_the_connection() {
+    let err = decode_err(&frame(1, 1, &queue_declare(&[1, b'k', b'I', 0])), 0);
+    assert_eq!(err.reply_code, SYNTAX_ERROR);
+    assert!(err.abrupt);
+}
+
+#[test]
+fn malformed_arguments_are_reported_before_a_bad_table_like_rabbitmq() {
+    let mut payload = queue_declare(&[1, b'k', b'Z']);
+    payload.push(0);
+    let err = decode_err(&frame(1, 1, &payload), 0);
+    assert_eq!(err.reply_code, FRAME_ERROR);
+    assert!(!err.abrupt);
+}
+
+fn nested_tables(depth: usize) -> Vec<u8> {
+    let mut table = Vec::new();
+    for _ in 1..depth {
+        let mut outer = vec![1, b'k', b'F'];
+        outer.extend_from_slice(&(table.len() as u32).to_be_bytes());
+        outer.extend_from_slice(&table);
+        table = outer;
+    }
+    table
+}
+
+#[test]
+fn nesting_is_bounded() {
+    let ok = frame(1, 1, &queue_declare(&nested_tables(MAX_FIELD_NESTING)));
+    assert!(decode_frame(&mut BytesMut::from(&ok[..]), 0).is_ok());
+    let deep = frame(1, 1, &queue_declare(&nested_tables(MAX_FIELD_NESTING + 1)));
+    let err = decode_err(&deep, 0);
+    assert_eq!(err.reply_code, SYNTAX_ERROR);
+    assert!(!err.abrupt);
+    let very_deep = frame(1, 1, &queue_declare(&nested_tables(10_000)));
+    assert_eq!(decode_err(&very_deep, 0).reply_code, SYNTAX_ERROR);
+}
+
+#[test]
+fn bad_properties_are_a_bare_internal_error() {
+    // content-type flag set, then a short string longer than what follows.
+    let mut payload = vec![0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0x80, 0x00];
+    payload.extend_from_slice(&[5, b'a', b'b']);
+    let err = decode_err(&frame(2, 1, &payload), 0);
+    assert_eq!(err.reply_code, INTERNAL_ERROR);
+    assert_eq!(err.to_string(), "INTERNAL_ERROR");
+}
+
+#[test]
+fn encode_content_splits_bodies_at_frame_max() {
+    let header = ContentHeader {
+        class_id: 60,
+        body_size: 10_000,
+        properties: BasicProperties::default(),
+    };
+    let body = Bytes::from(vec![1u8; 10_000]);
+    let mut out = BytesMut::new();
+    encode_content(5, &header, &body, 4096, &mut out);
+    let mut sizes = Vec::new();
+    while let Some(frame) = decode_frame(&mut out, 4096).unwrap() {
+        match frame {
+            Frame::Header {
+                channel: 5,
+                header: h,
+            } => assert_eq!(h, header),
+            Frame::Body {
+                channel: 5,
+                payload,
+            } => {
+                assert!(payload.len() + FRAME_OVERHEAD <= 4096);
+                sizes.push(payload.len());
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(sizes, [4088, 4088, 1824]);
+}
+
+#[test]
+fn empty_body_is_a_header_alone() {
+    let header = ContentHeader {
+        class_id: 60,
+        body_size: 0,
+        properties: BasicProperties::default(),
+    };
+    let mut out = BytesMut::new();
+    encode_content(1, &header, &Bytes::new(), 4096, &mut out);
+    let mut expected = BytesMut::new();
+    Frame::Header { channel: 1, header }.encode(&mut expected);
+    assert_eq!(out, expected);
+}
+
+#[test]
+fn no_frame_max_means_one_body_frame() {
+    let header = ContentHeader {
+        class_id: 60,
+        body_size: 10_000,
+        properties: BasicProperties::default(),
+    };
+    let mut out = BytesMut::new();
+    encode_content(1, &header, &Bytes::from(vec![0u8; 10_000]), 0, &mut out);
+    decode_frame(&mut out, 0).unwrap();
+    let Some(Frame::Body { payload, .. }) = decode_frame(&mut out, 0).unwrap() else {
+        panic!("no body");
+    };
+    assert_eq!(payload.len(), 10_000);
+    assert!(out.is_empty());
+}
+
+#[test]
+fn protocol_header() {
+    assert_eq!(PROTOCOL_HEADER, b"AMQP\x00\x00\x09\x01");
+    assert_eq!(FRAME_MIN_SIZE, 4096);
+}
