@@ -22,14 +22,38 @@ use crate::reply_code::INTERNAL_ERROR;
 
 /// The header of a message: what `basic.publish`, `basic.deliver`, `basic.return` and
 /// `basic.get-ok` carry between the method frame and the body frames.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct ContentHeader {
     pub class_id: u16,
     pub body_size: u64,
     pub properties: BasicProperties,
+    /// The frame payload exactly as received, which [`ContentHeader::encode`] writes back
+    /// verbatim: RabbitMQ passes a publisher's encoded properties through untouched, so a
+    /// consumer sees the very bytes (py-amqp's `L` integers stay `L`), and re-sending them costs
+    /// a copy instead of an encoding. Whoever changes `properties` of a received header must
+    /// set this to `None` (or build a new header with [`ContentHeader::new`]).
+    pub received: Option<Bytes>,
+}
+
+/// Headers are equal when they mean the same; how one was received does not count.
+impl PartialEq for ContentHeader {
+    fn eq(&self, other: &Self) -> bool {
+        self.class_id == other.class_id
+            && self.body_size == other.body_size
+            && self.properties == other.properties
+    }
 }
 
 impl ContentHeader {
+    pub fn new(class_id: u16, body_size: u64, properties: BasicProperties) -> Self {
+        ContentHeader {
+            class_id,
+            body_size,
+            properties,
+            received: None,
+        }
+    }
+
     /// Decodes a header frame payload; strings and tables are views into `payload`.
     pub fn decode(payload: &Bytes) -> std::result::Result<ContentHeader, DecodeError> {
         let mut r = Reader::new(payload);
@@ -45,11 +69,16 @@ impl ContentHeader {
             class_id,
             body_size,
             properties,
+            received: Some(payload.clone()),
         })
     }
 
     /// Appends the header frame payload.
     pub fn encode(&self, out: &mut BytesMut) {
+        if let Some(received) = &self.received {
+            out.extend_from_slice(received);
+            return;
+        }
         let mut w = Writer::new(out);
         w.short(&self.class_id);
         w.short(&0);

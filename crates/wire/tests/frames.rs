@@ -41,6 +41,7 @@ fn sample_stream() -> Vec<u8> {
             message_id: Some("m".into()),
             ..Default::default()
         },
+        received: None,
     };
     let publish = Method::from(BasicPublish {
         exchange: "x".into(),
@@ -313,6 +314,7 @@ fn encode_content_splits_bodies_at_frame_max() {
         class_id: 60,
         body_size: 10_000,
         properties: BasicProperties::default(),
+        received: None,
     };
     let body = Bytes::from(vec![1u8; 10_000]);
     let mut out = BytesMut::new();
@@ -343,6 +345,7 @@ fn empty_body_is_a_header_alone() {
         class_id: 60,
         body_size: 0,
         properties: BasicProperties::default(),
+        received: None,
     };
     let mut out = BytesMut::new();
     encode_content(1, &header, &Bytes::new(), 4096, &mut out);
@@ -357,6 +360,7 @@ fn no_frame_max_means_one_body_frame() {
         class_id: 60,
         body_size: 10_000,
         properties: BasicProperties::default(),
+        received: None,
     };
     let mut out = BytesMut::new();
     encode_content(1, &header, &Bytes::from(vec![0u8; 10_000]), 0, &mut out);

@@ -45,6 +45,7 @@ fn valid_stream() -> Vec<u8> {
             content_type: Some("t".into()),
             ..Default::default()
         },
+        received: None,
     };
     encode_method_with_content(
         1,
@@ -175,7 +176,7 @@ proptest! {
 
     #[test]
     fn content_headers_round_trip(properties in properties(), body_size in any::<u64>()) {
-        let header = ContentHeader { class_id: 60, body_size, properties };
+        let header = ContentHeader { class_id: 60, body_size, properties, received: None };
         let frame = Frame::Header { channel: 9, header };
         let mut out = BytesMut::new();
         frame.encode(&mut out);
@@ -189,6 +190,7 @@ proptest! {
             class_id: 60,
             body_size: len as u64,
             properties: BasicProperties::default(),
+            received: None,
         };
         let mut out = BytesMut::new();
         encode_content(1, &header, &body, frame_max, &mut out);

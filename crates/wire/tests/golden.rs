@@ -117,6 +117,7 @@ fn basic_publish_with_content_as_the_spec_lays_it_out() {
             delivery_mode: Some(2),
             ..Default::default()
         },
+        received: None,
     };
     let mut out = BytesMut::new();
     encode_method_with_content(

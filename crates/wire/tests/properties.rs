@@ -37,6 +37,7 @@ fn header(properties: BasicProperties) -> ContentHeader {
         class_id: 60,
         body_size: 1234,
         properties,
+        received: None,
     }
 }
 
@@ -178,4 +179,24 @@ fn bad_headers_table_is_an_internal_error() {
     let err = ContentHeader::decode(&raw(&[0x2000], b"\x00\x00\x00\x02\x01k")).unwrap_err();
     assert_eq!(err.reply_code, INTERNAL_ERROR);
     assert!(!err.abrupt);
+}
+
+/// py-amqp writes 64-bit integers as `L`, which we read as `l`; a received header must reach
+/// consumers with the publisher's very bytes, as RabbitMQ passes them through.
+#[test]
+fn a_received_header_is_re_sent_verbatim() {
+    let mut payload = vec![0, 60, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x20, 0x00];
+    let entry = [&[1, b'k', b'L'][..], &42u64.to_be_bytes()].concat();
+    payload.extend_from_slice(&(entry.len() as u32).to_be_bytes());
+    payload.extend_from_slice(&entry);
+    let payload = Bytes::from(payload);
+    let mut header = ContentHeader::decode(&payload).expect("valid header");
+    let mut out = BytesMut::new();
+    header.encode(&mut out);
+    assert_eq!(out, payload, "verbatim while unchanged");
+
+    header.received = None;
+    let mut out = BytesMut::new();
+    header.encode(&mut out);
+    assert_eq!(out[payload.len() - 9], b'l', "re-encoded from the decoded value");
 }
