@@ -21,7 +21,7 @@ use warren_wire::{
     Method, ShortStr,
 };
 
-use crate::connection::{short_text, Connection};
+use crate::connection::Connection;
 use crate::consumer::{Consumer, Credit};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::QueuedMessage;
@@ -233,7 +233,7 @@ impl Connection {
             channel = id,
             code = error.code,
             "closing channel: {}",
-            error.text
+            error.reply_text()
         );
         self.release_channel(id);
         if let Some(channel) = self.channels.get_mut(&id) {
@@ -242,7 +242,7 @@ impl Connection {
         }
         let close = ChannelClose {
             reply_code: error.code,
-            reply_text: short_text(&error.text),
+            reply_text: error.reply_text(),
             class_id: error.class_id,
             method_id: error.method_id,
         };

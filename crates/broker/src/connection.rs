@@ -88,7 +88,8 @@ impl Connection {
             user: ShortStr::default(),
             capabilities: ClientCapabilities::default(),
             channel_max: CHANNEL_MAX,
-            frame_max: FRAME_MAX,
+            // RabbitMQ's `initial_frame_max`: until tune-ok, no frame may exceed the minimum.
+            frame_max: FRAME_MIN_SIZE,
             heartbeat: 0,
             channels: HashMap::new(),
             exclusive_queues: Vec::new(),
@@ -167,7 +168,7 @@ impl Connection {
             connection = self.id,
             code = error.code,
             "closing connection: {}",
-            error.text
+            error.reply_text()
         );
         self.release_all();
         let refused_login =
@@ -182,13 +183,19 @@ impl Connection {
             0,
             ConnectionClose {
                 reply_code: error.code,
-                reply_text: short_text(&error.text),
+                reply_text: error.reply_text(),
                 class_id: error.class_id,
                 method_id: error.method_id,
             }
             .into(),
         );
         self.phase = Phase::Closing;
+    }
+
+    /// Ends the connection without a word to the client (it sent something we cannot parse).
+    pub fn abort(&mut self) {
+        self.release_all();
+        self.phase = Phase::Closed;
     }
 
     /// The broker is stopping: tell the client as RabbitMQ does (320 CONNECTION_FORCED).
@@ -407,15 +414,6 @@ fn negotiate(field: &str, client: u32, min: u32, max: u32) -> AmqpResult<u32> {
     Ok(client)
 }
 
-/// Reply texts are short strings: a long detail is cut at a character boundary.
-pub(crate) fn short_text(text: &str) -> ShortStr {
-    let mut end = text.len().min(warren_wire::SHORT_STR_MAX_LEN);
-    while !text.is_char_boundary(end) {
-        end -= 1;
-    }
-    ShortStr::try_from(text[..end].to_string()).unwrap_or_default()
-}
-
 fn client_capabilities(properties: &FieldTable) -> ClientCapabilities {
     let Some(FieldValue::Table(capabilities)) = properties.get(b"capabilities") else {
         return ClientCapabilities::default();
@@ -440,6 +438,7 @@ fn server_properties() -> FieldTable {
         "exchange_exchange_bindings",
         "basic.nack",
         "consumer_cancel_notify",
+        "consumer_priorities",
         "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",

@@ -69,6 +69,8 @@ pub struct Consumer {
     pub connection_id: u64,
     pub no_ack: bool,
     pub exclusive: bool,
+    /// `x-priority`: higher-priority consumers are served first while they have credit.
+    pub priority: i64,
     /// Per-consumer prefetch (`basic.qos` with `global=false` before the consume).
     pub credit: Credit,
     /// Per-channel prefetch (`basic.qos` with `global=true`), shared by the channel's consumers.

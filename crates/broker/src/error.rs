@@ -12,12 +12,13 @@
 use std::fmt;
 
 use warren_wire::reply_code::{self, *};
-use warren_wire::Method;
+use warren_wire::{Method, ShortStr};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AmqpError {
     pub code: u16,
-    pub text: String,
+    /// What went wrong, without the code's name (see [`AmqpError::reply_text`]).
+    pub explanation: String,
     /// The method that caused the error, as (class id, method id); zero when none.
     pub class_id: u16,
     pub method_id: u16,
@@ -26,13 +27,19 @@ pub struct AmqpError {
 pub type AmqpResult<T> = Result<T, AmqpError>;
 
 impl AmqpError {
-    pub fn new(code: u16, detail: impl fmt::Display) -> Self {
+    pub fn new(code: u16, explanation: impl fmt::Display) -> Self {
         AmqpError {
             code,
-            text: format!("{} - {}", reply_code::name(code), detail),
+            explanation: explanation.to_string(),
             class_id: 0,
             method_id: 0,
         }
+    }
+
+    /// The reply text as RabbitMQ sends it: `NOT_FOUND - no exchange 'x' in vhost '/'`, cut
+    /// to fit a short string.
+    pub fn reply_text(&self) -> ShortStr {
+        reply_code::reply_text(self.code, &self.explanation)
     }
 
     /// Names the method that caused the error, unless one is already named.
@@ -95,7 +102,7 @@ impl AmqpError {
 
 impl fmt::Display for AmqpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{} {}", self.code, self.text)
+        write!(f, "{} {}", self.code, self.reply_text())
     }
 }
 

@@ -9,6 +9,7 @@
 //! - a frame is acted on by [`connection::Connection::handle_frame`], then `channel.rs` and the
 //!   per-class `handlers/`.
 
+pub mod arguments;
 pub mod auth;
 mod channel;
 pub mod connection;
@@ -65,6 +66,13 @@ impl Broker {
     /// The vhost a client names in `connection.open`. Only `/` exists for now.
     pub fn vhost(&self, name: &[u8]) -> Option<Arc<VHost>> {
         (name == self.default_vhost.name.as_bytes()).then(|| Arc::clone(&self.default_vhost))
+    }
+
+    /// Runs the broker's timers: message TTLs and queue expiry. The server calls it a few
+    /// times a second; between calls, expired messages are also dropped whenever their queue
+    /// is used.
+    pub fn sweep(&self, now: std::time::Instant) {
+        self.default_vhost.sweep(now);
     }
 
     pub(crate) fn next_connection_id(&self) -> queue::ConnectionId {

@@ -5,6 +5,7 @@
 //! is the `Bytes` cut from the publisher's read buffer when it fitted in one frame.
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use warren_wire::{BasicProperties, ContentHeader, ShortStr};
@@ -37,4 +38,6 @@ pub struct QueuedMessage {
     /// The queue's enqueue counter at publish time: a requeued message goes back to the place
     /// its number gives it, so the queue keeps publish order, as RabbitMQ does.
     pub seq: u64,
+    /// When `x-message-ttl` runs out for it in this queue; kept when it is requeued.
+    pub expires_at: Option<Instant>,
 }

@@ -2,8 +2,8 @@
 //!
 //! A queue is a FIFO of ready messages plus the consumers attached to it. It has no task of its
 //! own: whoever makes progress possible (a publish, an ack that frees credit, a new consumer)
-//! calls [`Queue::dispatch`], which hands ready messages round-robin to consumers that have
-//! credit, under the queue's own lock and no other.
+//! calls [`Queue::dispatch`], which hands ready messages to the highest-priority consumers that
+//! have credit, round-robin among equals, under the queue's own lock and no other.
 //!
 //! Every message gets a sequence number when it is enqueued; a message that comes back (nack,
 //! reject, a closed channel) is put back in sequence order, so the queue keeps publish order
@@ -11,10 +11,12 @@
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Instant;
 
 use parking_lot::Mutex;
 use warren_wire::{FieldTable, ShortStr};
 
+use crate::arguments::QueueArguments;
 use crate::consumer::{Consumer, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::{Message, QueuedMessage};
@@ -30,19 +32,20 @@ pub struct Queue {
     pub exclusive_owner: Option<ConnectionId>,
     pub auto_delete: bool,
     pub arguments: FieldTable,
+    /// The arguments Warren acts on.
+    pub settings: QueueArguments,
     state: Mutex<QueueState>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct QueueState {
     ready: VecDeque<QueuedMessage>,
+    /// By priority, highest first; within a priority, the next to serve first.
     consumers: Vec<Arc<Consumer>>,
-    /// Where the next round-robin search for a consumer starts.
-    next_consumer: usize,
     next_seq: u64,
-    /// An auto-delete queue goes when its last consumer does, but only once it has had one.
-    had_consumer: bool,
     deleted: bool,
+    /// Last declare, consume or get: what `x-expires` counts from.
+    last_used: Instant,
 }
 
 /// What became of a queue when a consumer left it.
@@ -61,14 +64,23 @@ impl Queue {
         exclusive_owner: Option<ConnectionId>,
         auto_delete: bool,
         arguments: FieldTable,
+        settings: QueueArguments,
     ) -> Self {
+        let state = QueueState {
+            ready: VecDeque::new(),
+            consumers: Vec::new(),
+            next_seq: 0,
+            deleted: false,
+            last_used: Instant::now(),
+        };
         Queue {
             name,
             durable,
             exclusive_owner,
             auto_delete,
             arguments,
-            state: Mutex::default(),
+            settings,
+            state: Mutex::new(state),
         }
     }
 
@@ -80,10 +92,12 @@ impl Queue {
         }
         let seq = state.next_seq;
         state.next_seq += 1;
+        let expires_at = self.settings.message_ttl.map(|ttl| Instant::now() + ttl);
         state.ready.push_back(QueuedMessage {
             message,
             redelivered: false,
             seq,
+            expires_at,
         });
         self.dispatch_locked(&mut state);
         true
@@ -115,26 +129,58 @@ impl Queue {
     }
 
     fn dispatch_locked(self: &Arc<Self>, state: &mut QueueState) {
-        while !state.ready.is_empty() && !state.consumers.is_empty() {
-            let count = state.consumers.len();
-            let start = state.next_consumer % count;
-            let Some(chosen) = (0..count)
-                .map(|i| (start + i) % count)
-                .find(|&i| state.consumers[i].try_reserve())
-            else {
+        self.drop_expired(state, Instant::now());
+        while !state.ready.is_empty() {
+            let Some(chosen) = state.consumers.iter().position(|c| c.try_reserve()) else {
                 return;
             };
-            state.next_consumer = chosen + 1;
             let Some(message) = state.ready.pop_front() else {
                 return;
             };
             let consumer = Arc::clone(&state.consumers[chosen]);
+            // Round-robin among equals: the chosen consumer goes behind the others of its
+            // priority.
+            let group_end = chosen
+                + state.consumers[chosen..].partition_point(|c| c.priority == consumer.priority);
+            state.consumers[chosen..group_end].rotate_left(1);
             consumer.outbox.clone().push(Outgoing::Deliver {
                 consumer,
                 queue: Arc::clone(self),
                 message,
             });
         }
+    }
+
+    /// Drops the messages whose TTL has run out. With one TTL per queue and requeues put back in
+    /// publish order, the oldest message is always first, so only the head needs looking at
+    /// (RabbitMQ expires at the head too).
+    fn drop_expired(&self, state: &mut QueueState, now: Instant) {
+        if self.settings.message_ttl.is_none() {
+            return;
+        }
+        while state
+            .ready
+            .front()
+            .is_some_and(|m| m.expires_at.is_some_and(|at| at <= now))
+        {
+            state.ready.pop_front();
+        }
+    }
+
+    /// Records a use that keeps an `x-expires` queue alive (declare, consume, get).
+    pub fn touch(&self) {
+        self.state.lock().last_used = Instant::now();
+    }
+
+    /// Expires messages and tells whether `x-expires` has run out for the queue: it has had no
+    /// consumer and no use for that long.
+    pub fn sweep(&self, now: Instant) -> bool {
+        let mut state = self.state.lock();
+        self.drop_expired(&mut state, now);
+        let unused_for = now.saturating_duration_since(state.last_used);
+        self.settings
+            .expires
+            .is_some_and(|expires| state.consumers.is_empty() && unused_for >= expires)
     }
 
     /// Attaches a consumer, enforcing exclusive consumption as RabbitMQ does (403).
@@ -150,8 +196,12 @@ impl Queue {
                 self.name
             )));
         }
-        state.consumers.push(consumer);
-        state.had_consumer = true;
+        // Highest priority first, newcomers behind their equals (RabbitMQ's consumer priorities).
+        let at = state
+            .consumers
+            .partition_point(|c| c.priority >= consumer.priority);
+        state.consumers.insert(at, consumer);
+        state.last_used = Instant::now();
         self.dispatch_locked(&mut state);
         Ok(())
     }
@@ -176,6 +226,9 @@ impl Queue {
     /// Takes the first ready message for `basic.get`, with the count left behind.
     pub fn get(&self) -> Option<(QueuedMessage, u32)> {
         let mut state = self.state.lock();
+        let now = Instant::now();
+        state.last_used = now;
+        self.drop_expired(&mut state, now);
         let message = state.ready.pop_front()?;
         Some((message, count_u32(state.ready.len())))
     }
@@ -189,7 +242,9 @@ impl Queue {
     }
 
     pub fn message_count(&self) -> u32 {
-        count_u32(self.state.lock().ready.len())
+        let mut state = self.state.lock();
+        self.drop_expired(&mut state, Instant::now());
+        count_u32(state.ready.len())
     }
 
     pub fn consumer_count(&self) -> u32 {
@@ -222,7 +277,7 @@ impl Queue {
         }
         if if_empty && !state.ready.is_empty() {
             return Err(AmqpError::precondition_failed(format!(
-                "queue '{}' in vhost '/' is not empty",
+                "queue '{}' in vhost '/' not empty",
                 self.name
             )));
         }

@@ -2,17 +2,20 @@
 //! them, with the reply codes and texts RabbitMQ uses.
 //!
 //! Lock order (never taken the other way round, never held across an `.await`):
-//! `exchanges` map → `queues` map → one exchange's bindings → one queue's state → an outbox.
+//! `exchanges` map → `queues` map → `timed_queues` → one exchange's bindings → one queue's
+//! state → an outbox.
 //! Deletions that cascade (a queue's bindings, then an auto-delete exchange that lost its last
 //! binding) collect what to delete under a lock and act on it after releasing it.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
+use std::time::Instant;
 
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, ShortStr};
 
+use crate::arguments::QueueArguments;
 use crate::consumer::{Consumer, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Destination, Exchange};
@@ -59,6 +62,8 @@ pub struct VHost {
     pub name: ShortStr,
     exchanges: RwLock<HashMap<ShortStr, Arc<Exchange>>>,
     queues: RwLock<HashMap<ShortStr, Arc<Queue>>>,
+    /// Queues with `x-message-ttl` or `x-expires`, which [`VHost::sweep`] visits.
+    timed_queues: Mutex<Vec<Weak<Queue>>>,
 }
 
 impl VHost {
@@ -76,6 +81,7 @@ impl VHost {
             name,
             exchanges: RwLock::new(exchanges),
             queues: RwLock::default(),
+            timed_queues: Mutex::default(),
         }
     }
 
@@ -101,6 +107,25 @@ impl VHost {
         match queue.exclusive_owner {
             Some(owner) if owner != connection => Err(locked(&queue.name, &self.name)),
             _ => Ok(queue),
+        }
+    }
+
+    /// Expires messages whose TTL ran out and deletes queues whose `x-expires` did.
+    pub fn sweep(&self, now: Instant) {
+        let mut expired = Vec::new();
+        self.timed_queues.lock().retain(|weak| {
+            let Some(queue) = weak.upgrade() else {
+                return false;
+            };
+            if queue.sweep(now) {
+                expired.push(queue);
+                return false;
+            }
+            !queue.is_deleted()
+        });
+        for queue in expired {
+            tracing::info!(queue = %queue.name, "deleting queue: unused for its x-expires");
+            self.remove_queue(&queue);
         }
     }
 
@@ -181,6 +206,7 @@ impl VHost {
         // RabbitMQ: `Durable = DurableDeclare andalso not ExclusiveDeclare`.
         let durable = spec.durable && !spec.exclusive;
         let owner = spec.exclusive.then_some(connection);
+        let settings = QueueArguments::parse(&spec.arguments, &spec.name, &self.name)?;
         let mut queues = self.queues.write();
         if let Some(existing) = queues.get(spec.name.as_bytes()) {
             // RabbitMQ checks exclusivity strictly on redeclare: the owner must be the same,
@@ -194,6 +220,7 @@ impl VHost {
             for key in EQUIVALENT_QUEUE_ARGUMENTS {
                 check_same_argument(key, &existing.arguments, &spec.arguments, &what)?;
             }
+            existing.touch();
             return Ok((Arc::clone(existing), false));
         }
         if spec.name.starts_with(b"amq.") && !spec.server_named {
@@ -208,8 +235,12 @@ impl VHost {
             owner,
             spec.auto_delete,
             spec.arguments,
+            settings,
         ));
         queues.insert(spec.name, Arc::clone(&queue));
+        if settings.is_timed() {
+            self.timed_queues.lock().push(Arc::downgrade(&queue));
+        }
         Ok((queue, true))
     }
 

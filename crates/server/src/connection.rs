@@ -185,12 +185,23 @@ impl Session {
                 Ok(Some(frame)) => self.connection.handle_frame(frame),
                 Ok(None) => return,
                 Err(error) => {
+                    self.stream_broken = true;
+                    self.input.clear();
+                    if error.abrupt {
+                        // RabbitMQ's reader crashes on these and the socket just closes.
+                        warn!(
+                            connection = self.connection.id(),
+                            code = error.reply_code,
+                            "dropping the connection: undecodable frame: {}",
+                            error.text
+                        );
+                        self.connection.abort();
+                        return;
+                    }
                     let mut amqp = AmqpError::new(error.reply_code, &error.text);
                     amqp.class_id = error.class_id;
                     amqp.method_id = error.method_id;
                     self.connection.fail_connection(amqp);
-                    self.stream_broken = true;
-                    self.input.clear();
                     return;
                 }
             }

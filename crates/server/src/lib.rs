@@ -103,12 +103,27 @@ impl ServerBuilder {
                 shutdown_rx.clone(),
             ));
         }
+        tasks.spawn(sweep_loop(Arc::clone(&broker), shutdown_rx));
         Ok(ServerHandle {
             local_addrs,
             broker,
             shutdown_tx,
             tasks,
         })
+    }
+}
+
+/// How often message TTLs and queue expiry are checked: the precision of `x-expires`.
+const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
+
+async fn sweep_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+    let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = shutdown.changed() => return,
+            _ = ticks.tick() => broker.sweep(std::time::Instant::now()),
+        }
     }
 }
 

@@ -13,7 +13,7 @@ use warren_wire::reply_code::NO_ROUTE;
 use warren_wire::{
     BasicAck, BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicDeliver, BasicGet,
     BasicGetEmpty, BasicGetOk, BasicPublish, BasicQos, BasicQosOk, BasicReturn, ConfirmSelectOk,
-    ContentHeader, ShortStr,
+    ContentHeader, FieldTable, ShortStr,
 };
 
 use crate::channel::{requeue_unacked, ChannelConsumer, Unacked};
@@ -70,6 +70,7 @@ impl Connection {
             connection_id: id,
             no_ack: m.no_ack,
             exclusive: m.exclusive,
+            priority: consumer_priority(&m.arguments),
             credit: Credit::with_limit(state.consumer_prefetch),
             channel_credit: Arc::clone(&state.credit),
             outbox,
@@ -401,6 +402,14 @@ impl Connection {
         }
         self.scratch_outgoing = items;
     }
+}
+
+/// `x-priority` from `basic.consume`'s arguments: any integer type, 0 when absent.
+fn consumer_priority(arguments: &FieldTable) -> i64 {
+    arguments
+        .get(b"x-priority")
+        .and_then(|v| v.as_i128())
+        .map_or(0, |p| p.clamp(i64::MIN.into(), i64::MAX.into()) as i64)
 }
 
 fn push_unique(queues: &mut Vec<Arc<Queue>>, queue: Arc<Queue>) {

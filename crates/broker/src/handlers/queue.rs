@@ -19,7 +19,9 @@ impl Connection {
         let vhost = self.open_vhost()?;
         let queue = if m.passive {
             let name = self.queue_name(channel, m.queue)?;
-            vhost.queue_for(name.as_bytes(), self.id)?
+            let queue = vhost.queue_for(name.as_bytes(), self.id)?;
+            queue.touch();
+            queue
         } else {
             let server_named = m.queue.is_empty();
             let spec = QueueSpec {
