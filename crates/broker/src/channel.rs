@@ -45,6 +45,9 @@ pub(crate) struct Channel {
     pub next_publish_seq: Option<u64>,
     /// The queue named by an empty queue name (the last one declared on this channel).
     pub last_queue: Option<ShortStr>,
+    /// The queue of this channel's direct reply-to consumer, which `reply_to:
+    /// amq.rabbitmq.reply-to` on a publish is replaced with.
+    pub reply_queue: Option<Arc<Queue>>,
 }
 
 pub(crate) struct ChannelConsumer {
@@ -136,6 +139,7 @@ impl Channel {
             credit: Arc::new(Credit::default()),
             next_publish_seq: None,
             last_queue: None,
+            reply_queue: None,
         }
     }
 

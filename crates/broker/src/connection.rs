@@ -442,6 +442,7 @@ fn server_properties() -> FieldTable {
         "connection.blocked",
         "authentication_failure_close",
         "per_consumer_qos",
+        "direct_reply_to",
     ] {
         capabilities.insert(ShortStr::from_static(capability), FieldValue::Bool(true));
     }

@@ -1,5 +1,6 @@
 //! Server-generated names, shaped like RabbitMQ's: `amq.gen-` + 22 URL-safe base64 characters
-//! for queues, `amq.ctag-` + 22 for consumer tags. They need to be unique, not secret: a
+//! for queues, `amq.ctag-` + 22 for consumer tags, `amq.rabbitmq.reply-to.` + 22 for direct
+//! reply-to. They need to be unique, not secret: a
 //! process-wide counter mixed by the standard library's randomly seeded hasher is enough.
 
 use std::collections::hash_map::RandomState;
@@ -17,6 +18,11 @@ pub fn generated_queue_name() -> ShortStr {
 
 pub fn generated_consumer_tag() -> ShortStr {
     generated("amq.ctag-")
+}
+
+/// The queue behind a direct reply-to consumer: `amq.rabbitmq.reply-to.` + 22 characters.
+pub fn generated_reply_to() -> ShortStr {
+    generated("amq.rabbitmq.reply-to.")
 }
 
 fn generated(prefix: &str) -> ShortStr {

@@ -23,6 +23,10 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::message::{Message, QueuedMessage};
 use crate::names;
 use crate::queue::Queue;
+use crate::vhost::QueueSpec;
+
+/// The pseudo-queue a client consumes from, and names as `reply_to`, for direct reply-to.
+const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 impl Connection {
     pub(crate) fn basic_qos(&mut self, channel: u16, m: BasicQos) -> AmqpResult<()> {
@@ -51,7 +55,11 @@ impl Connection {
     }
 
     pub(crate) fn basic_consume(&mut self, channel: u16, m: BasicConsume) -> AmqpResult<()> {
-        let queue = self.usable_queue(channel, m.queue)?;
+        let queue = if m.queue == DIRECT_REPLY_TO {
+            self.direct_reply_queue(channel, m.no_ack)?
+        } else {
+            self.usable_queue(channel, m.queue)?
+        };
         let tag = if m.consumer_tag.is_empty() {
             names::generated_consumer_tag()
         } else {
@@ -93,6 +101,38 @@ impl Connection {
         Ok(())
     }
 
+    /// Direct reply-to (RabbitMQ's RPC shortcut): consuming the pseudo-queue
+    /// `amq.rabbitmq.reply-to` creates a private queue, exclusive to this connection and gone
+    /// with its consumer, whose name replaces `reply_to` on this channel's publishes. Replies
+    /// reach it through the default exchange like any queue.
+    fn direct_reply_queue(&mut self, channel: u16, no_ack: bool) -> AmqpResult<Arc<Queue>> {
+        if !no_ack {
+            return Err(AmqpError::precondition_failed(
+                "reply consumer cannot acknowledge",
+            ));
+        }
+        if self
+            .channel_mut(channel)?
+            .reply_queue
+            .as_ref()
+            .is_some_and(|q| !q.is_deleted())
+        {
+            return Err(AmqpError::precondition_failed("reply consumer already set"));
+        }
+        let spec = QueueSpec {
+            name: names::generated_reply_to(),
+            server_named: true,
+            durable: false,
+            exclusive: true,
+            auto_delete: true,
+            arguments: FieldTable::new(),
+        };
+        let (queue, _) = self.open_vhost()?.declare_queue(spec, self.id)?;
+        self.exclusive_queues.push(Arc::clone(&queue));
+        self.channel_mut(channel)?.reply_queue = Some(Arc::clone(&queue));
+        Ok(queue)
+    }
+
     pub(crate) fn basic_cancel(&mut self, channel: u16, m: BasicCancel) -> AmqpResult<()> {
         // Cancelling an unknown tag is not an error: RabbitMQ answers cancel-ok.
         if let Some(entry) = self.channel_mut(channel)?.consumers.remove(&m.consumer_tag) {
@@ -132,7 +172,7 @@ impl Connection {
         &mut self,
         channel: u16,
         publish: BasicPublish,
-        header: ContentHeader,
+        mut header: ContentHeader,
         body: Bytes,
     ) -> AmqpResult<()> {
         let vhost = self.open_vhost()?;
@@ -144,6 +184,25 @@ impl Connection {
                     self.user
                 )));
             }
+        }
+        if header
+            .properties
+            .reply_to
+            .as_ref()
+            .is_some_and(|r| *r == DIRECT_REPLY_TO)
+        {
+            let reply_queue = self
+                .channel_mut(channel)?
+                .reply_queue
+                .as_ref()
+                .filter(|q| !q.is_deleted());
+            let Some(reply_queue) = reply_queue else {
+                return Err(AmqpError::precondition_failed(
+                    "fast reply consumer does not exist",
+                ));
+            };
+            header.properties.reply_to = Some(reply_queue.name.clone());
+            header.received = None;
         }
         let mut queues = std::mem::take(&mut self.scratch_queues);
         vhost.route(
