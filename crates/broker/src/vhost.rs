@@ -146,15 +146,16 @@ impl VHost {
                 spec.name
             )));
         }
+        let name = spec.name.detached();
         let exchange = Exchange::new(
-            spec.name.clone(),
+            name.clone(),
             spec.kind,
             spec.durable,
             spec.auto_delete,
             spec.internal,
-            spec.arguments,
+            spec.arguments.detached(),
         );
-        exchanges.insert(spec.name, Arc::new(exchange));
+        exchanges.insert(name, Arc::new(exchange));
         Ok(())
     }
 
@@ -229,15 +230,16 @@ impl VHost {
                 spec.name
             )));
         }
+        let name = spec.name.detached();
         let queue = Arc::new(Queue::new(
-            spec.name.clone(),
+            name.clone(),
             durable,
             owner,
             spec.auto_delete,
-            spec.arguments,
+            spec.arguments.detached(),
             settings,
         ));
-        queues.insert(spec.name, Arc::clone(&queue));
+        queues.insert(name, Arc::clone(&queue));
         if settings.is_timed() {
             self.timed_queues.lock().push(Arc::downgrade(&queue));
         }
@@ -337,7 +339,11 @@ impl VHost {
         exchange
             .bindings
             .write()
-            .bind(routing_key, arguments, destination.clone())
+            .bind(
+                &routing_key.detached(),
+                &arguments.detached(),
+                destination.clone(),
+            )
             .map_err(|e| AmqpError::precondition_failed(e.text))?;
         // A queue deleted while we bound would keep a binding nobody can remove.
         if let Destination::Queue(queue) = &destination {

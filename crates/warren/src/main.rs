@@ -2,6 +2,7 @@
 
 mod args;
 
+use std::io::IsTerminal;
 use std::process::ExitCode;
 
 use tracing::{error, info, warn};
@@ -14,6 +15,7 @@ fn main() -> ExitCode {
             EnvFilter::try_from_env("WARREN_LOG").unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
     let options = match args::Options::from_env_and_args(std::env::args().skip(1)) {
         Ok(args::Command::Serve(options)) => options,

@@ -67,6 +67,19 @@ impl FieldValue {
         })
     }
 
+    /// A deep copy that owns its bytes (see [`FieldTable::detached`]).
+    pub fn detached(&self) -> FieldValue {
+        match self {
+            FieldValue::LongStr(b) => FieldValue::LongStr(Bytes::copy_from_slice(b)),
+            FieldValue::Bytes(b) => FieldValue::Bytes(Bytes::copy_from_slice(b)),
+            FieldValue::Array(items) => {
+                FieldValue::Array(items.iter().map(FieldValue::detached).collect())
+            }
+            FieldValue::Table(table) => FieldValue::Table(table.detached()),
+            other => other.clone(),
+        }
+    }
+
     /// The bytes of a string-like value (`S` or `x`).
     pub fn as_bytes(&self) -> Option<&[u8]> {
         match self {
@@ -100,6 +113,17 @@ impl FieldTable {
             Some(entry) => entry.1 = value,
             None => self.0.push((key, value)),
         }
+    }
+
+    /// A deep copy that owns all its strings (see [`ShortStr::detached`]): for tables kept
+    /// long, such as binding and queue arguments.
+    pub fn detached(&self) -> FieldTable {
+        FieldTable(
+            self.0
+                .iter()
+                .map(|(k, v)| (k.detached(), v.detached()))
+                .collect(),
+        )
     }
 
     pub fn iter(&self) -> impl Iterator<Item = (&ShortStr, &FieldValue)> {

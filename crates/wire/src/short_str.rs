@@ -40,6 +40,13 @@ impl ShortStr {
         &self.0
     }
 
+    /// A copy that owns its bytes. A decoded string is a view into its frame's buffer, which
+    /// is fine for a message but not for a name kept for hours: it would keep the whole read
+    /// buffer it came in alive.
+    pub fn detached(&self) -> ShortStr {
+        ShortStr(Bytes::copy_from_slice(&self.0))
+    }
+
     pub fn bytes(&self) -> &Bytes {
         &self.0
     }

@@ -198,5 +198,9 @@ fn a_received_header_is_re_sent_verbatim() {
     header.received = None;
     let mut out = BytesMut::new();
     header.encode(&mut out);
-    assert_eq!(out[payload.len() - 9], b'l', "re-encoded from the decoded value");
+    assert_eq!(
+        out[payload.len() - 9],
+        b'l',
+        "re-encoded from the decoded value"
+    );
 }

@@ -63,7 +63,7 @@ impl Connection {
         let tag = if m.consumer_tag.is_empty() {
             names::generated_consumer_tag()
         } else {
-            m.consumer_tag
+            m.consumer_tag.detached()
         };
         let (id, outbox) = (self.id, Arc::clone(&self.outbox));
         let state = self.channel_mut(channel)?;

@@ -1,0 +1,164 @@
+//! The `warren` binary as a user runs it: it says where it listens, serves AMQP there, and on
+//! SIGTERM or SIGINT closes its clients with connection.close 320 and exits 0.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpStream;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use warren_wire::{
+    decode_frame, encode_method_frame, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk,
+    FieldTable, Frame, Method, PROTOCOL_HEADER,
+};
+
+/// Starts the binary on a free port and returns it with the address from its ready line.
+fn start_warren() -> (Child, String) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--bind", "127.0.0.1", "--port", "0"])
+        .env("WARREN_LOG", "info")
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("warren starts");
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let mut lines = BufReader::new(stderr).lines();
+    let address = loop {
+        let line = lines
+            .next()
+            .expect("warren logs a ready line")
+            .expect("readable log");
+        if let Some(at) = line.find("amqp://guest@") {
+            let rest = &line[at + "amqp://guest@".len()..];
+            break rest[..rest.find('/').expect("address ends with /")].to_string();
+        }
+    };
+    // Keep draining the log so the broker never blocks on a full pipe.
+    std::thread::spawn(move || lines.for_each(drop));
+    (child, address)
+}
+
+struct RawClient {
+    stream: TcpStream,
+    input: BytesMut,
+}
+
+impl RawClient {
+    /// Connects and completes the handshake as guest on vhost `/`.
+    fn open(address: &str) -> RawClient {
+        let stream = TcpStream::connect(address).expect("connect");
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        let mut client = RawClient {
+            stream,
+            input: BytesMut::new(),
+        };
+        client.stream.write_all(PROTOCOL_HEADER).expect("header");
+        assert!(matches!(client.next_method(), Method::ConnectionStart(_)));
+        client.send(
+            ConnectionStartOk {
+                client_properties: FieldTable::new(),
+                mechanism: "PLAIN".into(),
+                response: Bytes::from_static(b"\0guest\0guest"),
+                locale: "en_US".into(),
+            }
+            .into(),
+        );
+        let Method::ConnectionTune(tune) = client.next_method() else {
+            panic!("expected tune")
+        };
+        client.send(
+            ConnectionTuneOk {
+                channel_max: tune.channel_max,
+                frame_max: tune.frame_max,
+                heartbeat: 0,
+            }
+            .into(),
+        );
+        client.send(
+            ConnectionOpen {
+                virtual_host: "/".into(),
+            }
+            .into(),
+        );
+        assert!(matches!(client.next_method(), Method::ConnectionOpenOk(_)));
+        client
+    }
+
+    fn send(&mut self, method: Method) {
+        let mut out = BytesMut::new();
+        encode_method_frame(0, &method, &mut out);
+        self.stream.write_all(&out).expect("write");
+    }
+
+    fn next_method(&mut self) -> Method {
+        loop {
+            if let Some(frame) = decode_frame(&mut self.input, 0).expect("valid frames") {
+                match frame {
+                    Frame::Method { method, .. } => return method,
+                    _ => continue,
+                }
+            }
+            let mut buf = [0u8; 4096];
+            let n = self.stream.read(&mut buf).expect("read");
+            assert!(
+                n > 0,
+                "the broker closed the socket before sending a method"
+            );
+            self.input.extend_from_slice(&buf[..n]);
+        }
+    }
+}
+
+fn signal(child: &Child, name: &str) {
+    let status = Command::new("kill")
+        .args(["-s", name, &child.id().to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+}
+
+fn assert_closes_clients_and_exits_0(signal_name: &str) {
+    let (mut child, address) = start_warren();
+    let mut client = RawClient::open(&address);
+    signal(&child, signal_name);
+    let Method::ConnectionClose(close) = client.next_method() else {
+        panic!("expected connection.close")
+    };
+    assert_eq!(close.reply_code, 320);
+    assert!(
+        close
+            .reply_text
+            .to_string()
+            .starts_with("CONNECTION_FORCED - "),
+        "{}",
+        close.reply_text
+    );
+    client.send(warren_wire::ConnectionCloseOk::default().into());
+    let status = child.wait().expect("warren exits");
+    assert!(status.success(), "exit status {status:?}");
+}
+
+#[test]
+fn sigterm_closes_clients_with_320_and_exits_0() {
+    assert_closes_clients_and_exits_0("TERM");
+}
+
+#[test]
+fn sigint_closes_clients_with_320_and_exits_0() {
+    assert_closes_clients_and_exits_0("INT");
+}
+
+#[test]
+fn a_bad_port_is_refused_with_a_readable_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--port", "amqp"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--port: 'amqp' is not a port number"),
+        "{stderr}"
+    );
+}
