@@ -192,3 +192,28 @@ def test_client_initiated_close(broker):
     c.close()
     assert c.is_closed
     assert_broker_healthy(broker)
+
+
+def test_amqplain_login_with_py_amqp(broker):
+    import amqp
+
+    c = amqp.Connection(f"{broker.host}:{broker.port}", userid=broker.user, password=broker.password,
+                        virtual_host=broker.vhost, login_method="AMQPLAIN")
+    c.connect()
+    try:
+        ch = c.channel()
+        q, _, _ = ch.queue_declare("", exclusive=True)
+        ch.basic_publish(amqp.Message(b"via AMQPLAIN"), "", q)
+        msg = None
+        for _ in range(50):
+            msg = ch.basic_get(q, no_ack=True)
+            if msg is not None:
+                break
+        assert msg is not None and msg.body == b"via AMQPLAIN"
+    finally:
+        c.close()
+    bad = amqp.Connection(f"{broker.host}:{broker.port}", userid=broker.user, password="wrong",
+                          virtual_host=broker.vhost, login_method="AMQPLAIN")
+    with pytest.raises(amqp.exceptions.AccessRefused) as exc:
+        bad.connect()
+    assert "Login was refused using authentication mechanism AMQPLAIN" in str(exc.value)

@@ -212,3 +212,17 @@ def test_server_channel_close_then_reuse_the_channel_id(broker):
         r.publish(1, "", q, b"again")
         assert r.basic_get(1, q)[6] == b"again"
         r.close_connection()
+
+
+def test_channel_flow(broker):
+    # channel.flow active=true is answered; RabbitMQ 3.x refuses active=false (540, hard).
+    flow, flow_ok = (20, 20), (20, 21)
+    with broker.raw() as r:
+        r.handshake()
+        r.open_channel(1)
+        r.send_method(1, flow, b"\x01")
+        reply = r.expect_method(flow_ok, channel=1)
+        assert reply.args().octet() == 1
+        r.send_method(1, flow, b"\x00")
+        _expect_connection_close(r, 540, "NOT_IMPLEMENTED - active=false", flow)
+    assert_broker_healthy(broker)

@@ -24,6 +24,7 @@ use warren_wire::{
 use crate::connection::Connection;
 use crate::consumer::{Consumer, Credit};
 use crate::error::{AmqpError, AmqpResult};
+use crate::handlers::Transaction;
 use crate::message::QueuedMessage;
 use crate::queue::{ConsumerRemoved, Queue};
 
@@ -48,6 +49,8 @@ pub(crate) struct Channel {
     /// The queue of this channel's direct reply-to consumer, which `reply_to:
     /// amq.rabbitmq.reply-to` on a publish is replaced with.
     pub reply_queue: Option<Arc<Queue>>,
+    /// Set by `tx.select`: publishes and settlements held until commit.
+    pub tx: Option<Transaction>,
 }
 
 pub(crate) struct ChannelConsumer {
@@ -140,6 +143,7 @@ impl Channel {
             next_publish_seq: None,
             last_queue: None,
             reply_queue: None,
+            tx: None,
         }
     }
 
@@ -296,9 +300,9 @@ impl Connection {
             }
             Method::BasicRecoverAsync(m) => self.basic_recover(id, m.requeue),
             Method::ConfirmSelect(m) => self.confirm_select(id, m.no_wait),
-            Method::TxSelect(_) | Method::TxCommit(_) | Method::TxRollback(_) => Err(
-                AmqpError::not_implemented("transactions (tx.*) are not supported yet"),
-            ),
+            Method::TxSelect(_) => self.tx_select(id),
+            Method::TxCommit(_) => self.tx_commit(id),
+            Method::TxRollback(_) => self.tx_rollback(id),
             other => Err(AmqpError::command_invalid(format!(
                 "unimplemented method {}",
                 other.name()

@@ -7,9 +7,10 @@
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use bytes::Bytes;
 use parking_lot::RwLock;
 use warren_router::{Bindings, ExchangeKind};
-use warren_wire::{FieldTable, ShortStr};
+use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 use crate::queue::Queue;
 
@@ -21,6 +22,9 @@ pub struct Exchange {
     pub auto_delete: bool,
     pub internal: bool,
     pub arguments: FieldTable,
+    /// The `alternate-exchange` argument: where messages go that this exchange's own bindings
+    /// do not route.
+    pub alternate: Option<ShortStr>,
     pub bindings: RwLock<Bindings<Destination>>,
 }
 
@@ -33,6 +37,12 @@ impl Exchange {
         internal: bool,
         arguments: FieldTable,
     ) -> Self {
+        let alternate = match arguments.get(b"alternate-exchange") {
+            Some(FieldValue::LongStr(name)) => {
+                ShortStr::try_from_bytes(Bytes::copy_from_slice(name)).ok()
+            }
+            _ => None,
+        };
         Exchange {
             name,
             kind,
@@ -40,6 +50,7 @@ impl Exchange {
             auto_delete,
             internal,
             arguments,
+            alternate,
             bindings: RwLock::new(Bindings::new(kind)),
         }
     }

@@ -14,6 +14,7 @@ pub mod auth;
 mod channel;
 pub mod connection;
 pub mod consumer;
+mod dead_letter;
 pub mod error;
 pub mod exchange;
 mod handlers;
@@ -58,7 +59,7 @@ impl Broker {
     pub fn new(config: BrokerConfig) -> Arc<Self> {
         Arc::new(Broker {
             config,
-            default_vhost: Arc::new(VHost::new(ShortStr::from_static("/"))),
+            default_vhost: VHost::new(ShortStr::from_static("/")),
             next_connection_id: AtomicU64::new(1),
         })
     }

@@ -19,7 +19,7 @@ use crate::arguments::QueueArguments;
 use crate::consumer::{Consumer, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Destination, Exchange};
-use crate::queue::{no_queue_text, ConnectionId, Queue};
+use crate::queue::{no_queue_text, ConnectionId, Queue, QueueOptions};
 
 /// The exchanges every vhost starts with: RabbitMQ's standard ones, and the two the Wazo bus
 /// expects to exist before anyone declares them (Asterisk publishes to `wazo-headers` unasked).
@@ -64,10 +64,12 @@ pub struct VHost {
     queues: RwLock<HashMap<ShortStr, Arc<Queue>>>,
     /// Queues with `x-message-ttl` or `x-expires`, which [`VHost::sweep`] visits.
     timed_queues: Mutex<Vec<Weak<Queue>>>,
+    /// This vhost, for its queues to dead-letter through.
+    this: Weak<VHost>,
 }
 
 impl VHost {
-    pub fn new(name: ShortStr) -> Self {
+    pub fn new(name: ShortStr) -> Arc<Self> {
         let exchanges = PREDECLARED_EXCHANGES
             .iter()
             .map(|&(name, kind)| {
@@ -77,12 +79,13 @@ impl VHost {
                 (name, Arc::new(exchange))
             })
             .collect();
-        VHost {
+        Arc::new_cyclic(|this| VHost {
             name,
             exchanges: RwLock::new(exchanges),
             queues: RwLock::default(),
             timed_queues: Mutex::default(),
-        }
+            this: this.clone(),
+        })
     }
 
     pub fn exchange(&self, name: &[u8]) -> AmqpResult<Arc<Exchange>> {
@@ -230,17 +233,18 @@ impl VHost {
                 spec.name
             )));
         }
-        let name = spec.name.detached();
-        let queue = Arc::new(Queue::new(
-            name.clone(),
+        let timed = settings.is_timed();
+        let options = QueueOptions {
+            name: spec.name.detached(),
             durable,
-            owner,
-            spec.auto_delete,
-            spec.arguments.detached(),
+            exclusive_owner: owner,
+            auto_delete: spec.auto_delete,
+            arguments: spec.arguments.detached(),
             settings,
-        ));
-        queues.insert(name, Arc::clone(&queue));
-        if settings.is_timed() {
+        };
+        let queue = Arc::new(Queue::new(options, self.this.clone()));
+        queues.insert(queue.name.clone(), Arc::clone(&queue));
+        if timed {
             self.timed_queues.lock().push(Arc::downgrade(&queue));
         }
         Ok((queue, true))
@@ -400,6 +404,15 @@ impl VHost {
                 .bindings
                 .read()
                 .route(routing_key.as_bytes(), headers, &mut matched);
+            // RabbitMQ's `process_alternate`: an exchange whose bindings matched nothing hands
+            // the message to its alternate exchange, if that exists.
+            if matched.is_empty() {
+                let alternate = exchange
+                    .alternate
+                    .as_ref()
+                    .and_then(|name| self.exchange(name.as_bytes()).ok());
+                matched.extend(alternate.map(Destination::Exchange));
+            }
             for destination in matched.drain(..) {
                 match destination {
                     Destination::Queue(queue) => {

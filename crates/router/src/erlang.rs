@@ -13,30 +13,6 @@ use std::fmt;
 
 use warren_wire::FieldValue;
 
-/// The type atom RabbitMQ tags a decoded value with (`l` and py-amqp's `L` are both `long`; the
-/// wire codec already folds them into [`FieldValue::I64`]).
-pub(crate) fn type_atom(value: &FieldValue) -> &'static str {
-    match value {
-        FieldValue::Bool(_) => "bool",
-        FieldValue::I8(_) => "byte",
-        FieldValue::U8(_) => "unsignedbyte",
-        FieldValue::I16(_) => "short",
-        FieldValue::U16(_) => "unsignedshort",
-        FieldValue::I32(_) => "signedint",
-        FieldValue::U32(_) => "unsignedint",
-        FieldValue::I64(_) => "long",
-        FieldValue::F32(_) => "float",
-        FieldValue::F64(_) => "double",
-        FieldValue::Decimal { .. } => "decimal",
-        FieldValue::LongStr(_) => "longstr",
-        FieldValue::Array(_) => "array",
-        FieldValue::Timestamp(_) => "timestamp",
-        FieldValue::Table(_) => "table",
-        FieldValue::Void => "void",
-        FieldValue::Bytes(_) => "binary",
-    }
-}
-
 /// Erlang's `Int == Float`: exact (Erlang converts whichever side loses no precision), so
 /// `9007199254740993 == 9007199254740992.0` is false. Field integers fit in 65 bits, far below
 /// the 2^100 guard that keeps the cast from saturating.
@@ -78,7 +54,7 @@ impl<'a> Term<'a> {
             FieldValue::Array(items) => Term::List(
                 items
                     .iter()
-                    .map(|v| Term::Tuple(vec![Term::Atom(type_atom(v)), Term::of(v)]))
+                    .map(|v| Term::Tuple(vec![Term::Atom(v.type_name()), Term::of(v)]))
                     .collect(),
             ),
             FieldValue::Table(table) => Term::List(
@@ -87,7 +63,7 @@ impl<'a> Term<'a> {
                     .map(|(k, v)| {
                         Term::Tuple(vec![
                             Term::Binary(k.as_bytes()),
-                            Term::Atom(type_atom(v)),
+                            Term::Atom(v.type_name()),
                             Term::of(v),
                         ])
                     })

@@ -36,7 +36,7 @@
 
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
-use crate::erlang::{int_equals_float, type_atom, Term};
+use crate::erlang::{int_equals_float, Term};
 use crate::BindError;
 
 /// One binding's arguments, parsed for matching.
@@ -89,7 +89,7 @@ impl HeadersMatcher {
                 return Err(BindError {
                     text: format!(
                         "Invalid x-match field type {} (value {}); expected longstr",
-                        type_atom(other),
+                        other.type_name(),
                         Term::of(other)
                     ),
                 })
@@ -165,7 +165,7 @@ fn value_eq(a: &FieldValue, b: &FieldValue) -> bool {
 
 /// Inside arrays and tables RabbitMQ compares `{Type, Value}`: the tags must agree as well.
 fn tagged_eq(a: &FieldValue, b: &FieldValue) -> bool {
-    type_atom(a) == type_atom(b) && value_eq(a, b)
+    a.type_name() == b.type_name() && value_eq(a, b)
 }
 
 #[derive(Clone, Copy)]

@@ -67,6 +67,30 @@ impl FieldValue {
         })
     }
 
+    /// The type atom RabbitMQ tags a decoded value with (`rabbit_binary_parser`), as it prints
+    /// it in error texts: `l` and py-amqp's `L` are both `long`.
+    pub fn type_name(&self) -> &'static str {
+        match self {
+            FieldValue::Bool(_) => "bool",
+            FieldValue::I8(_) => "byte",
+            FieldValue::U8(_) => "unsignedbyte",
+            FieldValue::I16(_) => "short",
+            FieldValue::U16(_) => "unsignedshort",
+            FieldValue::I32(_) => "signedint",
+            FieldValue::U32(_) => "unsignedint",
+            FieldValue::I64(_) => "long",
+            FieldValue::F32(_) => "float",
+            FieldValue::F64(_) => "double",
+            FieldValue::Decimal { .. } => "decimal",
+            FieldValue::LongStr(_) => "longstr",
+            FieldValue::Array(_) => "array",
+            FieldValue::Timestamp(_) => "timestamp",
+            FieldValue::Table(_) => "table",
+            FieldValue::Void => "void",
+            FieldValue::Bytes(_) => "binary",
+        }
+    }
+
     /// A deep copy that owns its bytes (see [`FieldTable::detached`]).
     pub fn detached(&self) -> FieldValue {
         match self {

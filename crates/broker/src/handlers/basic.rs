@@ -8,25 +8,22 @@
 
 use std::sync::Arc;
 
-use bytes::Bytes;
-use warren_wire::reply_code::NO_ROUTE;
 use warren_wire::{
-    BasicAck, BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicDeliver, BasicGet,
-    BasicGetEmpty, BasicGetOk, BasicPublish, BasicQos, BasicQosOk, BasicReturn, ConfirmSelectOk,
-    ContentHeader, FieldTable, ShortStr,
+    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicDeliver, BasicGet,
+    BasicGetEmpty, BasicGetOk, BasicQos, BasicQosOk, FieldTable,
 };
 
 use crate::channel::{requeue_unacked, ChannelConsumer, Unacked};
 use crate::connection::Connection;
 use crate::consumer::{Consumer, Credit, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
-use crate::message::{Message, QueuedMessage};
+use crate::message::QueuedMessage;
 use crate::names;
 use crate::queue::Queue;
 use crate::vhost::QueueSpec;
 
 /// The pseudo-queue a client consumes from, and names as `reply_to`, for direct reply-to.
-const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
+pub(super) const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
 
 impl Connection {
     pub(crate) fn basic_qos(&mut self, channel: u16, m: BasicQos) -> AmqpResult<()> {
@@ -150,102 +147,6 @@ impl Connection {
         Ok(())
     }
 
-    pub(crate) fn basic_publish(&mut self, channel: u16, m: BasicPublish) -> AmqpResult<()> {
-        if m.immediate {
-            return Err(AmqpError::not_implemented("immediate=true"));
-        }
-        let vhost = self.open_vhost()?;
-        let exchange = vhost.exchange(m.exchange.as_bytes())?;
-        if exchange.internal {
-            return Err(AmqpError::access_refused(format!(
-                "cannot publish to internal exchange '{}' in vhost '{}'",
-                exchange.name, vhost.name
-            )));
-        }
-        self.expect_content(channel, m);
-        Ok(())
-    }
-
-    /// A whole message has arrived: route it, return it if it is mandatory and unroutable,
-    /// enqueue it everywhere it goes, and confirm it in confirm mode.
-    pub(crate) fn publish_message(
-        &mut self,
-        channel: u16,
-        publish: BasicPublish,
-        mut header: ContentHeader,
-        body: Bytes,
-    ) -> AmqpResult<()> {
-        let vhost = self.open_vhost()?;
-        let exchange = vhost.exchange(publish.exchange.as_bytes())?;
-        if let Some(user_id) = &header.properties.user_id {
-            if *user_id != self.user {
-                return Err(AmqpError::precondition_failed(format!(
-                    "user_id property set to '{user_id}' but authenticated user was '{}'",
-                    self.user
-                )));
-            }
-        }
-        if header
-            .properties
-            .reply_to
-            .as_ref()
-            .is_some_and(|r| *r == DIRECT_REPLY_TO)
-        {
-            let reply_queue = self
-                .channel_mut(channel)?
-                .reply_queue
-                .as_ref()
-                .filter(|q| !q.is_deleted());
-            let Some(reply_queue) = reply_queue else {
-                return Err(AmqpError::precondition_failed(
-                    "fast reply consumer does not exist",
-                ));
-            };
-            header.properties.reply_to = Some(reply_queue.name.clone());
-            header.received = None;
-        }
-        let mut queues = std::mem::take(&mut self.scratch_queues);
-        vhost.route(
-            &exchange,
-            &publish.routing_key,
-            header.properties.headers.as_ref(),
-            &mut queues,
-        );
-        if queues.is_empty() && publish.mandatory {
-            let returned = BasicReturn {
-                reply_code: NO_ROUTE,
-                reply_text: ShortStr::from_static("NO_ROUTE"),
-                exchange: publish.exchange.clone(),
-                routing_key: publish.routing_key.clone(),
-            };
-            self.send_content(channel, returned.into(), &header, &body);
-        }
-        let message = Arc::new(Message {
-            exchange: publish.exchange,
-            routing_key: publish.routing_key,
-            header,
-            body,
-        });
-        for queue in queues.drain(..) {
-            queue.publish(Arc::clone(&message));
-        }
-        self.scratch_queues = queues;
-        let state = self.channel_mut(channel)?;
-        if let Some(seq) = state.next_publish_seq.as_mut() {
-            let delivery_tag = *seq;
-            *seq += 1;
-            self.send(
-                channel,
-                BasicAck {
-                    delivery_tag,
-                    multiple: false,
-                }
-                .into(),
-            );
-        }
-        Ok(())
-    }
-
     pub(crate) fn basic_get(&mut self, channel: u16, m: BasicGet) -> AmqpResult<()> {
         let queue = self.usable_queue(channel, m.queue)?;
         let Some((message, message_count)) = queue.get() else {
@@ -276,52 +177,6 @@ impl Connection {
         Ok(())
     }
 
-    pub(crate) fn basic_ack(
-        &mut self,
-        channel: u16,
-        delivery_tag: u64,
-        multiple: bool,
-    ) -> AmqpResult<()> {
-        let acked = self.take_unacked(channel, delivery_tag, multiple)?;
-        let mut queues: Vec<Arc<Queue>> = Vec::new();
-        for entry in acked {
-            if let Some(consumer) = &entry.consumer {
-                consumer.release(1);
-            }
-            push_unique(&mut queues, entry.queue);
-        }
-        // Freed channel-wide credit may let the channel's other queues deliver too.
-        for entry in self.channel_mut(channel)?.consumers.values() {
-            push_unique(&mut queues, Arc::clone(&entry.queue));
-        }
-        dispatch_each(queues);
-        Ok(())
-    }
-
-    /// `basic.nack` and `basic.reject`: requeue (as redelivered) or drop.
-    pub(crate) fn basic_nack(
-        &mut self,
-        channel: u16,
-        delivery_tag: u64,
-        multiple: bool,
-        requeue: bool,
-    ) -> AmqpResult<()> {
-        let rejected = self.take_unacked(channel, delivery_tag, multiple)?;
-        if requeue {
-            requeue_unacked(rejected);
-            return Ok(());
-        }
-        let mut queues = Vec::new();
-        for entry in rejected {
-            if let Some(consumer) = &entry.consumer {
-                consumer.release(1);
-            }
-            push_unique(&mut queues, entry.queue);
-        }
-        dispatch_each(queues);
-        Ok(())
-    }
-
     pub(crate) fn basic_recover(&mut self, channel: u16, requeue: bool) -> AmqpResult<()> {
         if !requeue {
             // RabbitMQ 3.x refuses redelivery to the same consumer this way.
@@ -330,38 +185,6 @@ impl Connection {
         let unacked = std::mem::take(&mut self.channel_mut(channel)?.unacked);
         requeue_unacked(unacked.into_values());
         Ok(())
-    }
-
-    pub(crate) fn confirm_select(&mut self, channel: u16, no_wait: bool) -> AmqpResult<()> {
-        self.channel_mut(channel)?.next_publish_seq.get_or_insert(1);
-        if !no_wait {
-            self.send(channel, ConfirmSelectOk::default().into());
-        }
-        Ok(())
-    }
-
-    /// Removes the deliveries an ack/nack/reject names, as RabbitMQ reads `delivery_tag` and
-    /// `multiple`: tag 0 with `multiple` means all; otherwise the tag must be outstanding (406).
-    fn take_unacked(
-        &mut self,
-        channel: u16,
-        delivery_tag: u64,
-        multiple: bool,
-    ) -> AmqpResult<Vec<Unacked>> {
-        let unacked = &mut self.channel_mut(channel)?.unacked;
-        if multiple && delivery_tag == 0 {
-            return Ok(std::mem::take(unacked).into_values().collect());
-        }
-        if !unacked.contains_key(&delivery_tag) {
-            return Err(AmqpError::precondition_failed(format!(
-                "unknown delivery tag {delivery_tag}"
-            )));
-        }
-        if !multiple {
-            return Ok(unacked.remove(&delivery_tag).into_iter().collect());
-        }
-        let rest = unacked.split_off(&(delivery_tag + 1));
-        Ok(std::mem::replace(unacked, rest).into_values().collect())
     }
 
     /// Writes out the deliveries queues have handed to this connection, and tells the client
@@ -469,12 +292,6 @@ fn consumer_priority(arguments: &FieldTable) -> i64 {
         .get(b"x-priority")
         .and_then(|v| v.as_i128())
         .map_or(0, |p| p.clamp(i64::MIN.into(), i64::MAX.into()) as i64)
-}
-
-fn push_unique(queues: &mut Vec<Arc<Queue>>, queue: Arc<Queue>) {
-    if !queues.iter().any(|q| Arc::ptr_eq(q, &queue)) {
-        queues.push(queue);
-    }
 }
 
 fn dispatch_each(queues: Vec<Arc<Queue>>) {

@@ -1,0 +1,130 @@
+//! `basic.ack`, `basic.nack` and `basic.reject`: settling deliveries, at once or at
+//! `tx.commit`.
+
+use std::sync::Arc;
+
+use crate::channel::{requeue_unacked, Unacked};
+use crate::connection::Connection;
+use crate::error::{AmqpError, AmqpResult};
+use crate::queue::Queue;
+
+/// What the client decided for some deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    Ack,
+    /// Back to the queue, marked redelivered.
+    Requeue,
+    /// Rejected without requeue: dead-lettered or dropped.
+    Discard,
+}
+
+impl Connection {
+    pub(crate) fn basic_ack(
+        &mut self,
+        channel: u16,
+        delivery_tag: u64,
+        multiple: bool,
+    ) -> AmqpResult<()> {
+        self.settle_tagged(channel, delivery_tag, multiple, Settlement::Ack)
+    }
+
+    /// `basic.nack` and `basic.reject` (which is a nack without `multiple`).
+    pub(crate) fn basic_nack(
+        &mut self,
+        channel: u16,
+        delivery_tag: u64,
+        multiple: bool,
+        requeue: bool,
+    ) -> AmqpResult<()> {
+        let how = if requeue {
+            Settlement::Requeue
+        } else {
+            Settlement::Discard
+        };
+        self.settle_tagged(channel, delivery_tag, multiple, how)
+    }
+
+    fn settle_tagged(
+        &mut self,
+        channel: u16,
+        delivery_tag: u64,
+        multiple: bool,
+        how: Settlement,
+    ) -> AmqpResult<()> {
+        let entries = self.take_unacked(channel, delivery_tag, multiple)?;
+        if let Some(tx) = self.channel_mut(channel)?.tx.as_mut() {
+            tx.settlements.push((entries, how));
+            return Ok(());
+        }
+        self.settle(channel, entries.into_iter().map(|(_, entry)| entry), how)
+    }
+
+    pub(crate) fn settle(
+        &mut self,
+        channel: u16,
+        entries: impl IntoIterator<Item = Unacked>,
+        how: Settlement,
+    ) -> AmqpResult<()> {
+        if how == Settlement::Requeue {
+            requeue_unacked(entries);
+            return Ok(());
+        }
+        let mut queues: Vec<(Arc<Queue>, Vec<_>)> = Vec::new();
+        for entry in entries {
+            if let Some(consumer) = &entry.consumer {
+                consumer.release(1);
+            }
+            let at = match queues
+                .iter()
+                .position(|(q, _)| Arc::ptr_eq(q, &entry.queue))
+            {
+                Some(at) => at,
+                None => {
+                    queues.push((Arc::clone(&entry.queue), Vec::new()));
+                    queues.len() - 1
+                }
+            };
+            queues[at].1.push(entry.message);
+        }
+        if how == Settlement::Discard {
+            for (queue, messages) in &mut queues {
+                queue.reject(messages.drain(..));
+            }
+        }
+        // Freed credit may let this channel's consumers take more, also from other queues
+        // when the limit is channel-wide.
+        for entry in self.channel_mut(channel)?.consumers.values() {
+            if !queues.iter().any(|(q, _)| Arc::ptr_eq(q, &entry.queue)) {
+                queues.push((Arc::clone(&entry.queue), Vec::new()));
+            }
+        }
+        for (queue, _) in queues {
+            queue.dispatch();
+        }
+        Ok(())
+    }
+
+    /// Removes the deliveries an ack/nack/reject names, as RabbitMQ reads `delivery_tag` and
+    /// `multiple`: tag 0 with `multiple` means all; otherwise the tag must be outstanding (406).
+    fn take_unacked(
+        &mut self,
+        channel: u16,
+        delivery_tag: u64,
+        multiple: bool,
+    ) -> AmqpResult<Vec<(u64, Unacked)>> {
+        let unacked = &mut self.channel_mut(channel)?.unacked;
+        if multiple && delivery_tag == 0 {
+            return Ok(std::mem::take(unacked).into_iter().collect());
+        }
+        if !unacked.contains_key(&delivery_tag) {
+            return Err(AmqpError::precondition_failed(format!(
+                "unknown delivery tag {delivery_tag}"
+            )));
+        }
+        if !multiple {
+            return Ok(unacked.remove_entry(&delivery_tag).into_iter().collect());
+        }
+        let rest = unacked.split_off(&(delivery_tag + 1));
+        Ok(std::mem::replace(unacked, rest).into_iter().collect())
+    }
+}

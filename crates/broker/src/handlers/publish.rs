@@ -1,0 +1,171 @@
+//! `basic.publish` end to end, and publisher confirms.
+//!
+//! The method is checked when it arrives (exchange, `immediate`); once the content is in, the
+//! message is built (user-id, direct reply-to, expiration checks), then routed and enqueued —
+//! or held until `tx.commit` — and, in confirm mode, acked, or nacked when a full queue with
+//! `x-overflow: reject-publish` refused it.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use warren_wire::reply_code::NO_ROUTE;
+use warren_wire::{
+    BasicAck, BasicNack, BasicPublish, BasicReturn, ConfirmSelectOk, ContentHeader, ShortStr,
+};
+
+use super::basic::DIRECT_REPLY_TO;
+use crate::connection::Connection;
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::{parse_expiration, Message};
+use crate::queue::Enqueued;
+
+impl Connection {
+    pub(crate) fn basic_publish(&mut self, channel: u16, m: BasicPublish) -> AmqpResult<()> {
+        if m.immediate {
+            return Err(AmqpError::not_implemented("immediate=true"));
+        }
+        let vhost = self.open_vhost()?;
+        let exchange = vhost.exchange(m.exchange.as_bytes())?;
+        if exchange.internal {
+            return Err(AmqpError::access_refused(format!(
+                "cannot publish to internal exchange '{}' in vhost '{}'",
+                exchange.name, vhost.name
+            )));
+        }
+        self.expect_content(channel, m);
+        Ok(())
+    }
+
+    /// A whole message has arrived.
+    pub(crate) fn publish_message(
+        &mut self,
+        channel: u16,
+        publish: BasicPublish,
+        header: ContentHeader,
+        body: Bytes,
+    ) -> AmqpResult<()> {
+        let message = self.build_message(channel, &publish, header, body)?;
+        if let Some(tx) = self.channel_mut(channel)?.tx.as_mut() {
+            tx.publishes.push((publish.mandatory, message));
+            return Ok(());
+        }
+        let accepted = self.enqueue(channel, publish.mandatory, &message)?;
+        self.confirm(channel, accepted)
+    }
+
+    fn build_message(
+        &mut self,
+        channel: u16,
+        publish: &BasicPublish,
+        mut header: ContentHeader,
+        body: Bytes,
+    ) -> AmqpResult<Arc<Message>> {
+        let properties = &header.properties;
+        if let Some(user_id) = &properties.user_id {
+            if *user_id != self.user {
+                return Err(AmqpError::precondition_failed(format!(
+                    "user_id property set to '{user_id}' but authenticated user was '{}'",
+                    self.user
+                )));
+            }
+        }
+        let ttl = parse_expiration(properties.expiration.as_ref()).map_err(|reason| {
+            let expiration = properties.expiration.clone().unwrap_or_default();
+            AmqpError::precondition_failed(format!("invalid expiration '{expiration}': {reason}"))
+        })?;
+        if properties
+            .reply_to
+            .as_ref()
+            .is_some_and(|r| *r == DIRECT_REPLY_TO)
+        {
+            let reply_queue = self
+                .channel_mut(channel)?
+                .reply_queue
+                .as_ref()
+                .filter(|q| !q.is_deleted());
+            let Some(reply_queue) = reply_queue else {
+                return Err(AmqpError::precondition_failed(
+                    "fast reply consumer does not exist",
+                ));
+            };
+            header.properties.reply_to = Some(reply_queue.name.clone());
+            header.received = None;
+        }
+        Ok(Arc::new(Message {
+            exchange: publish.exchange.clone(),
+            routing_key: publish.routing_key.clone(),
+            header,
+            body,
+            ttl,
+        }))
+    }
+
+    /// Routes and enqueues a message, returning it to the publisher if it is mandatory and
+    /// went nowhere. False when a full queue refused it.
+    pub(crate) fn enqueue(
+        &mut self,
+        channel: u16,
+        mandatory: bool,
+        message: &Arc<Message>,
+    ) -> AmqpResult<bool> {
+        let vhost = self.open_vhost()?;
+        let exchange = vhost.exchange(message.exchange.as_bytes())?;
+        let mut queues = std::mem::take(&mut self.scratch_queues);
+        let headers = message.header.properties.headers.as_ref();
+        vhost.route(&exchange, &message.routing_key, headers, &mut queues);
+        if queues.is_empty() && mandatory {
+            let returned = BasicReturn {
+                reply_code: NO_ROUTE,
+                reply_text: ShortStr::from_static("NO_ROUTE"),
+                exchange: message.exchange.clone(),
+                routing_key: message.routing_key.clone(),
+            };
+            self.send_content(channel, returned.into(), &message.header, &message.body);
+        }
+        let mut accepted = true;
+        for queue in queues.drain(..) {
+            accepted &= queue.publish(Arc::clone(message)) != Enqueued::Rejected;
+        }
+        self.scratch_queues = queues;
+        Ok(accepted)
+    }
+
+    /// In confirm mode, settles the publish just handled.
+    fn confirm(&mut self, channel: u16, accepted: bool) -> AmqpResult<()> {
+        let Some(seq) = self.channel_mut(channel)?.next_publish_seq.as_mut() else {
+            return Ok(());
+        };
+        let delivery_tag = *seq;
+        *seq += 1;
+        let settle = if accepted {
+            BasicAck {
+                delivery_tag,
+                multiple: false,
+            }
+            .into()
+        } else {
+            BasicNack {
+                delivery_tag,
+                multiple: false,
+                requeue: false,
+            }
+            .into()
+        };
+        self.send(channel, settle);
+        Ok(())
+    }
+
+    pub(crate) fn confirm_select(&mut self, channel: u16, no_wait: bool) -> AmqpResult<()> {
+        let state = self.channel_mut(channel)?;
+        if state.tx.is_some() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from tx to confirm mode",
+            ));
+        }
+        state.next_publish_seq.get_or_insert(1);
+        if !no_wait {
+            self.send(channel, ConfirmSelectOk::default().into());
+        }
+        Ok(())
+    }
+}

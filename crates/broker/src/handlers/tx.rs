@@ -1,0 +1,69 @@
+//! Transactions (`tx.select`, `tx.commit`, `tx.rollback`), as RabbitMQ runs them: in a
+//! transactional channel, publishes and settlements are held and take effect at commit;
+//! rollback drops the publishes and hands the settled deliveries back to the channel, still
+//! unacknowledged. A channel is transactional or in confirm mode, never both.
+
+use std::sync::Arc;
+
+use warren_wire::{TxCommitOk, TxRollbackOk, TxSelectOk};
+
+use super::ack::Settlement;
+use crate::channel::Unacked;
+use crate::connection::Connection;
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::Message;
+
+/// What a transactional channel holds until commit.
+#[derive(Default)]
+pub(crate) struct Transaction {
+    /// Messages, with their `mandatory` flag, in publish order.
+    pub publishes: Vec<(bool, Arc<Message>)>,
+    /// Deliveries settled in the transaction, with their tags (to hand back on rollback).
+    pub settlements: Vec<(Vec<(u64, Unacked)>, Settlement)>,
+}
+
+impl Connection {
+    pub(crate) fn tx_select(&mut self, channel: u16) -> AmqpResult<()> {
+        let state = self.channel_mut(channel)?;
+        if state.next_publish_seq.is_some() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from confirm to tx mode",
+            ));
+        }
+        state.tx.get_or_insert_with(Transaction::default);
+        self.send(channel, TxSelectOk::default().into());
+        Ok(())
+    }
+
+    pub(crate) fn tx_commit(&mut self, channel: u16) -> AmqpResult<()> {
+        let transaction = self.take_transaction(channel)?;
+        for (mandatory, message) in &transaction.publishes {
+            self.enqueue(channel, *mandatory, message)?;
+        }
+        for (entries, how) in transaction.settlements {
+            self.settle(channel, entries.into_iter().map(|(_, entry)| entry), how)?;
+        }
+        self.send(channel, TxCommitOk::default().into());
+        Ok(())
+    }
+
+    pub(crate) fn tx_rollback(&mut self, channel: u16) -> AmqpResult<()> {
+        let transaction = self.take_transaction(channel)?;
+        let unacked = &mut self.channel_mut(channel)?.unacked;
+        for (entries, _) in transaction.settlements {
+            unacked.extend(entries);
+        }
+        self.send(channel, TxRollbackOk::default().into());
+        Ok(())
+    }
+
+    /// The channel's pending work, leaving it transactional with a fresh transaction.
+    fn take_transaction(&mut self, channel: u16) -> AmqpResult<Transaction> {
+        let Some(tx) = self.channel_mut(channel)?.tx.as_mut() else {
+            return Err(AmqpError::precondition_failed(
+                "channel is not transactional",
+            ));
+        };
+        Ok(std::mem::take(tx))
+    }
+}

@@ -1,0 +1,417 @@
+//! Queues: where a message waits for a consumer.
+//!
+//! A queue holds its ready messages (see `ready.rs`: FIFO per priority level) and the consumers
+//! attached to it. It has no task of its own: whoever makes progress possible (a publish, an
+//! ack that frees credit, a new consumer) calls [`Queue::dispatch`], which hands ready messages
+//! to the highest-priority consumers that have credit, round-robin among equals, under the
+//! queue's own lock and no other. With `x-single-active-consumer`, only the oldest consumer
+//! is served.
+//!
+//! Every message gets a sequence number when it is enqueued; a message that comes back (nack,
+//! reject, a closed channel) is put back in sequence order, so the queue keeps publish order
+//! as RabbitMQ does, and carries `redelivered` from then on.
+//!
+//! Messages the queue lets go of (expired, over `x-max-length`, rejected) are collected under
+//! the lock and dead-lettered after it is released ([`Queue::locked`]), since republishing
+//! takes other queues' locks, possibly this one's again.
+
+mod ready;
+
+use std::sync::{Arc, Weak};
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use warren_wire::{FieldTable, ShortStr};
+
+use crate::arguments::{Overflow, QueueArguments};
+use crate::consumer::{Consumer, Outgoing};
+use crate::dead_letter::DeathReason;
+use crate::error::{AmqpError, AmqpResult};
+use crate::message::{Message, QueuedMessage};
+use crate::vhost::VHost;
+use ready::Ready;
+
+/// The identity of a connection, for exclusive queues.
+pub type ConnectionId = u64;
+
+#[derive(Debug)]
+pub struct Queue {
+    pub name: ShortStr,
+    pub durable: bool,
+    /// The connection an exclusive queue belongs to.
+    pub exclusive_owner: Option<ConnectionId>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    /// The arguments Warren acts on.
+    pub settings: QueueArguments,
+    /// Where dead letters are routed.
+    vhost: Weak<VHost>,
+    state: Mutex<QueueState>,
+}
+
+#[derive(Debug)]
+struct QueueState {
+    ready: Ready,
+    /// By priority, highest first, and within a priority the next to serve first; in
+    /// registration order for a single-active-consumer queue.
+    consumers: Vec<Arc<Consumer>>,
+    next_seq: u64,
+    deleted: bool,
+    /// Last declare, consume or get: what `x-expires` counts from.
+    last_used: Instant,
+    /// Messages let go of under the lock, dead-lettered once it is released.
+    dead: Vec<(QueuedMessage, DeathReason)>,
+}
+
+/// What became of a published message in one queue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Enqueued {
+    Accepted,
+    /// The queue was full and its `x-overflow` refuses new messages.
+    Rejected,
+    /// The queue was deleted meanwhile.
+    Gone,
+}
+
+/// What became of a queue when a consumer left it.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConsumerRemoved {
+    NotFound,
+    Removed,
+    /// It was the last consumer of an auto-delete queue: the caller deletes the queue.
+    LastOfAutoDelete,
+}
+
+/// A queue's description, as `queue.declare` gives it.
+#[derive(Debug, Clone)]
+pub struct QueueOptions {
+    pub name: ShortStr,
+    pub durable: bool,
+    pub exclusive_owner: Option<ConnectionId>,
+    pub auto_delete: bool,
+    pub arguments: FieldTable,
+    pub settings: QueueArguments,
+}
+
+impl Queue {
+    pub fn new(options: QueueOptions, vhost: Weak<VHost>) -> Self {
+        let state = QueueState {
+            ready: Ready::new(options.settings.max_priority),
+            consumers: Vec::new(),
+            next_seq: 0,
+            deleted: false,
+            last_used: Instant::now(),
+            dead: Vec::new(),
+        };
+        Queue {
+            name: options.name,
+            durable: options.durable,
+            exclusive_owner: options.exclusive_owner,
+            auto_delete: options.auto_delete,
+            arguments: options.arguments,
+            settings: options.settings,
+            vhost,
+            state: Mutex::new(state),
+        }
+    }
+
+    /// Runs `f` under the queue's lock, then dead-letters what it let go of.
+    fn locked<R>(&self, f: impl FnOnce(&mut QueueState) -> R) -> R {
+        let (result, dead) = {
+            let mut state = self.state.lock();
+            let result = f(&mut state);
+            (result, std::mem::take(&mut state.dead))
+        };
+        if !dead.is_empty() {
+            if let Some(vhost) = self.vhost.upgrade() {
+                vhost.dead_letter(self, dead);
+            }
+        }
+        result
+    }
+
+    /// Enqueues a newly published message, honouring `x-max-length(-bytes)` and `x-overflow`.
+    pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> Enqueued {
+        self.locked(|state| {
+            if state.deleted {
+                return Enqueued::Gone;
+            }
+            let now = Instant::now();
+            let seq = state.next_seq;
+            state.next_seq += 1;
+            let ttl = match (self.settings.message_ttl, message.ttl) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let queued = QueuedMessage {
+                message,
+                redelivered: false,
+                seq,
+                expires_at: ttl.map(|ttl| now + ttl),
+            };
+            if self.settings.overflow != Overflow::DropHead && self.would_overflow(state, &queued) {
+                if self.settings.overflow == Overflow::RejectPublishDlx {
+                    self.let_go(state, queued, DeathReason::Maxlen);
+                }
+                return Enqueued::Rejected;
+            }
+            state.ready.push_back(queued);
+            // Delivered at once if a consumer can take it: a TTL of 0 means "now or never",
+            // and a length limit applies to what waits, not to what goes straight through.
+            self.dispatch_locked(state, now);
+            self.drop_expired(state, Instant::now());
+            while self.over_limit(state) {
+                let Some(oldest) = state.ready.pop_front() else {
+                    break;
+                };
+                self.let_go(state, oldest, DeathReason::Maxlen);
+            }
+            Enqueued::Accepted
+        })
+    }
+
+    /// RabbitMQ 3.x's `will_overflow`: one more message would pass a limit.
+    fn would_overflow(&self, state: &QueueState, message: &QueuedMessage) -> bool {
+        let len = state.ready.len() as u64 + 1;
+        let bytes = state.ready.bytes() + message.message.body_len();
+        self.settings.max_length.is_some_and(|max| len > max)
+            || self
+                .settings
+                .max_length_bytes
+                .is_some_and(|max| bytes > max)
+    }
+
+    fn over_limit(&self, state: &QueueState) -> bool {
+        self.settings
+            .max_length
+            .is_some_and(|max| state.ready.len() as u64 > max)
+            || self
+                .settings
+                .max_length_bytes
+                .is_some_and(|max| state.ready.bytes() > max)
+    }
+
+    /// Drops a message, or keeps it for dead-lettering if the queue has somewhere to send it.
+    fn let_go(&self, state: &mut QueueState, message: QueuedMessage, reason: DeathReason) {
+        if self.settings.dead_letter_exchange.is_some() {
+            state.dead.push((message, reason));
+        }
+    }
+
+    /// Puts messages back in publish order. `delivered` marks them `redelivered`: true for
+    /// messages a client saw, false for ones caught on their way to a consumer that went away.
+    pub fn requeue(
+        self: &Arc<Self>,
+        messages: impl IntoIterator<Item = QueuedMessage>,
+        delivered: bool,
+    ) {
+        self.locked(|state| {
+            if state.deleted {
+                return;
+            }
+            for mut message in messages {
+                message.redelivered |= delivered;
+                state.ready.put_back(message);
+            }
+            self.dispatch_locked(state, Instant::now());
+        })
+    }
+
+    /// Messages a client rejected without requeue: dead-lettered (reason `rejected`) or dropped.
+    pub fn reject(&self, messages: impl IntoIterator<Item = QueuedMessage>) {
+        self.locked(|state| {
+            for message in messages {
+                self.let_go(state, message, DeathReason::Rejected);
+            }
+        })
+    }
+
+    /// Hands ready messages to consumers with credit.
+    pub fn dispatch(self: &Arc<Self>) {
+        self.locked(|state| self.dispatch_locked(state, Instant::now()))
+    }
+
+    fn dispatch_locked(self: &Arc<Self>, state: &mut QueueState, now: Instant) {
+        self.drop_expired(state, now);
+        while !state.ready.is_empty() {
+            let candidates = if self.settings.single_active_consumer {
+                state.consumers.len().min(1)
+            } else {
+                state.consumers.len()
+            };
+            let Some(chosen) = state.consumers[..candidates]
+                .iter()
+                .position(|c| c.try_reserve())
+            else {
+                return;
+            };
+            let Some(message) = state.ready.pop_front() else {
+                return;
+            };
+            let consumer = Arc::clone(&state.consumers[chosen]);
+            if !self.settings.single_active_consumer {
+                // Round-robin among equals: the chosen consumer goes behind the others of
+                // its priority.
+                let equals =
+                    state.consumers[chosen..].partition_point(|c| c.priority == consumer.priority);
+                state.consumers[chosen..chosen + equals].rotate_left(1);
+            }
+            consumer.outbox.clone().push(Outgoing::Deliver {
+                consumer,
+                queue: Arc::clone(self),
+                message,
+            });
+        }
+    }
+
+    /// Lets go of the messages whose TTL ran out (see `Ready::pop_expired`).
+    fn drop_expired(&self, state: &mut QueueState, now: Instant) {
+        while let Some(expired) = state.ready.pop_expired(now) {
+            self.let_go(state, expired, DeathReason::Expired);
+        }
+    }
+
+    /// Records a use that keeps an `x-expires` queue alive (declare, consume, get).
+    pub fn touch(&self) {
+        self.state.lock().last_used = Instant::now();
+    }
+
+    /// Expires messages and tells whether `x-expires` has run out for the queue: it has had no
+    /// consumer and no use for that long.
+    pub fn sweep(&self, now: Instant) -> bool {
+        self.locked(|state| {
+            self.drop_expired(state, now);
+            let unused_for = now.saturating_duration_since(state.last_used);
+            self.settings
+                .expires
+                .is_some_and(|expires| state.consumers.is_empty() && unused_for >= expires)
+        })
+    }
+
+    /// Attaches a consumer, enforcing exclusive consumption as RabbitMQ does (403).
+    pub fn add_consumer(self: &Arc<Self>, consumer: Arc<Consumer>) -> AmqpResult<()> {
+        self.locked(|state| {
+            if state.deleted {
+                return Err(AmqpError::not_found(no_queue_text(&self.name)));
+            }
+            let exclusive_taken = state.consumers.iter().any(|c| c.exclusive);
+            if exclusive_taken || (consumer.exclusive && !state.consumers.is_empty()) {
+                return Err(AmqpError::access_refused(format!(
+                    "queue '{}' in vhost '/' in exclusive use",
+                    self.name
+                )));
+            }
+            // Highest priority first, newcomers behind their equals (RabbitMQ's consumer
+            // priorities); a single-active-consumer queue keeps registration order.
+            let at = if self.settings.single_active_consumer {
+                state.consumers.len()
+            } else {
+                state
+                    .consumers
+                    .partition_point(|c| c.priority >= consumer.priority)
+            };
+            state.consumers.insert(at, consumer);
+            let now = Instant::now();
+            state.last_used = now;
+            self.dispatch_locked(state, now);
+            Ok(())
+        })
+    }
+
+    /// Detaches a consumer; the next one of a single-active-consumer queue takes over.
+    pub fn remove_consumer(self: &Arc<Self>, consumer: &Arc<Consumer>) -> ConsumerRemoved {
+        self.locked(|state| {
+            let Some(at) = state
+                .consumers
+                .iter()
+                .position(|c| Arc::ptr_eq(c, consumer))
+            else {
+                return ConsumerRemoved::NotFound;
+            };
+            state.consumers.remove(at);
+            if self.auto_delete && state.consumers.is_empty() && !state.deleted {
+                return ConsumerRemoved::LastOfAutoDelete;
+            }
+            self.dispatch_locked(state, Instant::now());
+            ConsumerRemoved::Removed
+        })
+    }
+
+    /// Takes the first ready message for `basic.get`, with the count left behind.
+    pub fn get(&self) -> Option<(QueuedMessage, u32)> {
+        self.locked(|state| {
+            let now = Instant::now();
+            state.last_used = now;
+            self.drop_expired(state, now);
+            let message = state.ready.pop_front()?;
+            Some((message, count_u32(state.ready.len())))
+        })
+    }
+
+    /// Drops every ready message; returns how many.
+    pub fn purge(&self) -> u32 {
+        let mut state = self.state.lock();
+        let purged = count_u32(state.ready.len());
+        state.ready.drain().for_each(drop);
+        purged
+    }
+
+    pub fn message_count(&self) -> u32 {
+        self.locked(|state| {
+            self.drop_expired(state, Instant::now());
+            count_u32(state.ready.len())
+        })
+    }
+
+    pub fn consumer_count(&self) -> u32 {
+        count_u32(self.state.lock().consumers.len())
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.state.lock().deleted
+    }
+
+    /// Marks the queue deleted and empties it; returns its consumers (to be told) and the
+    /// number of ready messages dropped.
+    pub fn mark_deleted(&self) -> (Vec<Arc<Consumer>>, u32) {
+        Self::delete_locked(&mut self.state.lock())
+    }
+
+    /// `queue.delete` with `if-unused` / `if-empty`, checked under the same lock as the deletion
+    /// so that neither can race with a consume or a publish.
+    pub fn mark_deleted_if(
+        &self,
+        if_unused: bool,
+        if_empty: bool,
+    ) -> AmqpResult<(Vec<Arc<Consumer>>, u32)> {
+        let mut state = self.state.lock();
+        if if_unused && !state.consumers.is_empty() {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{}' in vhost '/' in use",
+                self.name
+            )));
+        }
+        if if_empty && !state.ready.is_empty() {
+            return Err(AmqpError::precondition_failed(format!(
+                "queue '{}' in vhost '/' not empty",
+                self.name
+            )));
+        }
+        Ok(Self::delete_locked(&mut state))
+    }
+
+    fn delete_locked(state: &mut QueueState) -> (Vec<Arc<Consumer>>, u32) {
+        state.deleted = true;
+        let dropped = count_u32(state.ready.len());
+        state.ready.drain().for_each(drop);
+        (std::mem::take(&mut state.consumers), dropped)
+    }
+}
+
+pub(crate) fn no_queue_text(name: &ShortStr) -> String {
+    format!("no queue '{name}' in vhost '/'")
+}
+
+fn count_u32(n: usize) -> u32 {
+    u32::try_from(n).unwrap_or(u32::MAX)
+}
