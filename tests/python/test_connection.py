@@ -33,6 +33,14 @@ def test_wrong_protocol_header_gets_our_header_and_close(broker, header):
     assert_broker_healthy(broker)
 
 
+def test_amqp_0_9_header_is_served_as_0_9_1(broker):
+    # aioamqp (wazo-websocketd's client) opens with the AMQP 0-9 header; RabbitMQ serves it as
+    # 0-9-1 (rabbit_reader:handshake({1, 1, 0, 9}, ...)).
+    with broker.raw() as r:
+        start = r.start(header=b"AMQP\x01\x01\x00\x09")
+        assert start.version == (0, 9)
+
+
 def test_connection_start(broker):
     with broker.raw() as r:
         start = r.start()

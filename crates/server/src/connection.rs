@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 use tracing::{debug, info, warn};
 use warren_broker::{AmqpError, Broker, Connection, Phase};
-use warren_wire::{decode_frame, Frame, PROTOCOL_HEADER};
+use warren_wire::{decode_frame, Frame, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9};
 
 use crate::ConnectionSettings;
 
@@ -80,11 +80,13 @@ pub(crate) async fn serve(
     debug!(%peer, connection = session.connection.id(), "closed");
 }
 
-/// Reads until the 8-byte protocol header is complete, or until it cannot be one.
+/// Reads until the 8-byte protocol header is complete, or until it cannot be one of the two
+/// that RabbitMQ serves as 0-9-1.
 async fn read_greeting(reader: &mut OwnedReadHalf, input: &mut BytesMut) -> Greeting {
     loop {
         let seen = input.len().min(PROTOCOL_HEADER.len());
-        if input[..seen] != PROTOCOL_HEADER[..seen] {
+        let could_be = |header: &[u8; 8]| input[..seen] == header[..seen];
+        if !could_be(PROTOCOL_HEADER) && !could_be(PROTOCOL_HEADER_0_9) {
             return Greeting::Other;
         }
         if seen == PROTOCOL_HEADER.len() {

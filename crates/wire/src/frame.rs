@@ -18,6 +18,9 @@ use crate::{ContentHeader, Method};
 
 /// What a client sends first: `AMQP`, 0, then protocol version 0-9-1.
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
+/// The AMQP 0-9 header (class 1, instance 1, version 0-9), which aioamqp sends and RabbitMQ
+/// serves as 0-9-1 (`rabbit_reader:handshake({1, 1, 0, 9}, ...)`).
+pub const PROTOCOL_HEADER_0_9: &[u8; 8] = b"AMQP\x01\x01\x00\x09";
 /// The spec's `frame-min-size`: the smallest `frame-max` a peer may propose.
 pub const FRAME_MIN_SIZE: u32 = 4096;
 /// The octets of a frame around its payload: the 7-octet header and the frame-end octet.
