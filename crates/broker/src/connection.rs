@@ -54,6 +54,7 @@ pub enum Phase {
 pub(crate) struct ClientCapabilities {
     pub consumer_cancel_notify: bool,
     pub authentication_failure_close: bool,
+    pub connection_blocked: bool,
 }
 
 pub struct Connection {
@@ -67,6 +68,8 @@ pub struct Connection {
     pub(crate) frame_max: u32,
     heartbeat: u16,
     pub(crate) channels: HashMap<u16, Channel>,
+    /// Whether the broker has told the client it is blocked (see [`Connection::set_blocked`]).
+    blocked: bool,
     /// Exclusive queues this connection declared: deleted when it closes.
     pub(crate) exclusive_queues: Vec<Arc<Queue>>,
     pub(crate) outbox: Arc<Outbox>,
@@ -92,6 +95,7 @@ impl Connection {
             frame_max: FRAME_MIN_SIZE,
             heartbeat: 0,
             channels: HashMap::new(),
+            blocked: false,
             exclusive_queues: Vec::new(),
             outbox: Arc::new(Outbox::default()),
             out: BytesMut::with_capacity(16 * 1024),
@@ -190,6 +194,33 @@ impl Connection {
             .into(),
         );
         self.phase = Phase::Closing;
+    }
+
+    /// Flow control: a blocked connection may not publish (the server stops reading from it).
+    /// Clients that announced the `connection.blocked` capability are told, with
+    /// `connection.blocked` / `connection.unblocked`, each sent once per change, as RabbitMQ
+    /// does. Returns whether anything changed.
+    pub fn set_blocked(&mut self, blocked: bool, reason: &str) -> bool {
+        if self.blocked == blocked {
+            return false;
+        }
+        self.blocked = blocked;
+        if self.phase == Phase::Open && self.capabilities.connection_blocked {
+            let notice = if blocked {
+                warren_wire::ConnectionBlocked {
+                    reason: ShortStr::try_from(reason.to_string()).unwrap_or_default(),
+                }
+                .into()
+            } else {
+                warren_wire::ConnectionUnblocked::default().into()
+            };
+            self.send(0, notice);
+        }
+        true
+    }
+
+    pub fn is_blocked(&self) -> bool {
+        self.blocked
     }
 
     /// Ends the connection without a word to the client (it sent something we cannot parse).
@@ -422,6 +453,7 @@ fn client_capabilities(properties: &FieldTable) -> ClientCapabilities {
     ClientCapabilities {
         consumer_cancel_notify: flag(b"consumer_cancel_notify"),
         authentication_failure_close: flag(b"authentication_failure_close"),
+        connection_blocked: flag(b"connection.blocked"),
     }
 }
 
