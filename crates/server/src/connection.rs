@@ -17,7 +17,7 @@ use tokio::net::tcp::OwnedReadHalf;
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 use warren_broker::{AmqpError, Broker, Connection, Phase};
 use warren_wire::{decode_frame, Frame, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9};
 
@@ -170,7 +170,9 @@ impl Session {
                         return;
                     }
                 },
-                _ = outbox.notified(), if can_take_more && phase == Phase::Open => self.connection.drain_outbox(),
+                _ = outbox.notified(), if can_take_more && phase == Phase::Open => {
+                    self.guarded(Connection::drain_outbox);
+                }
                 _ = sleep_until(timer) => {
                     if !self.on_timer() {
                         return;
@@ -184,7 +186,7 @@ impl Session {
     fn handle_input(&mut self) {
         while self.connection.phase() != Phase::Closed {
             match decode_frame(&mut self.input, self.connection.frame_max()) {
-                Ok(Some(frame)) => self.connection.handle_frame(frame),
+                Ok(Some(frame)) => self.guarded(|connection| connection.handle_frame(frame)),
                 Ok(None) => return,
                 Err(error) => {
                     self.stream_broken = true;
@@ -207,6 +209,23 @@ impl Session {
                     return;
                 }
             }
+        }
+    }
+
+    /// Runs one step of the state machine; a panic in it (a bug of ours) closes this
+    /// connection with 541 INTERNAL_ERROR, as RabbitMQ does when a channel process crashes,
+    /// and leaves the broker and its other connections alone.
+    fn guarded(&mut self, step: impl FnOnce(&mut Connection)) {
+        let outcome =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&mut self.connection)));
+        if outcome.is_err() {
+            error!(
+                connection = self.connection.id(),
+                "internal error while handling this connection; closing it with 541"
+            );
+            self.stream_broken = true;
+            self.connection
+                .fail_connection(AmqpError::internal_error(""));
         }
     }
 
