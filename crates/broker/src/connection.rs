@@ -29,7 +29,7 @@ use crate::channel::Channel;
 use crate::consumer::{Outbox, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
 use crate::queue::{ConnectionId, Queue};
-use crate::vhost::VHost;
+use crate::vhost::{RouteScratch, VHost};
 use crate::Broker;
 
 /// The limits Warren proposes in `connection.tune`, RabbitMQ's defaults.
@@ -77,6 +77,7 @@ pub struct Connection {
     /// Reused buffers, so the steady state allocates nothing per message.
     pub(crate) scratch_outgoing: Vec<Outgoing>,
     pub(crate) scratch_queues: Vec<Arc<Queue>>,
+    pub(crate) route_scratch: RouteScratch,
 }
 
 impl Connection {
@@ -101,6 +102,7 @@ impl Connection {
             out: BytesMut::with_capacity(16 * 1024),
             scratch_outgoing: Vec::new(),
             scratch_queues: Vec::new(),
+            route_scratch: RouteScratch::default(),
         };
         let start = ConnectionStart {
             version_major: 0,

@@ -20,7 +20,7 @@ use warren_wire::{ContentHeader, FieldTable, FieldValue, ShortStr};
 
 use crate::message::{Message, QueuedMessage};
 use crate::queue::Queue;
-use crate::vhost::VHost;
+use crate::vhost::{RouteScratch, VHost};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeathReason {
@@ -49,11 +49,17 @@ impl VHost {
         let Ok(exchange) = self.exchange(exchange_name.as_bytes()) else {
             return;
         };
-        let mut targets = Vec::new();
+        let (mut scratch, mut targets) = (RouteScratch::default(), Vec::new());
         for (queued, reason) in dead {
             let message = Arc::new(dead_lettered(&queued.message, queue, reason, exchange_name));
             let headers = message.header.properties.headers.as_ref();
-            self.route(&exchange, &message.routing_key, headers, &mut targets);
+            self.route(
+                &exchange,
+                &message.routing_key,
+                headers,
+                &mut scratch,
+                &mut targets,
+            );
             for target in targets.drain(..) {
                 if reason == DeathReason::Rejected || !is_cycle(&target.name, headers) {
                     target.publish(Arc::clone(&message));

@@ -34,6 +34,14 @@ const PREDECLARED_EXCHANGES: &[(&str, ExchangeKind)] = &[
     ("wazo-headers", ExchangeKind::Headers),
 ];
 
+/// Buffers that routing reuses from one message to the next.
+#[derive(Debug, Default)]
+pub struct RouteScratch {
+    matched: Vec<Destination>,
+    pending: Vec<Arc<Exchange>>,
+    visited: Vec<Arc<Exchange>>,
+}
+
 /// The properties an `exchange.declare` asks for.
 #[derive(Debug, Clone)]
 pub struct ExchangeSpec {
@@ -380,12 +388,14 @@ impl VHost {
     }
 
     /// Every queue a message published to `exchange` reaches, each once, following
-    /// exchange-to-exchange bindings (each exchange visited once, so cycles end).
+    /// exchange-to-exchange bindings and alternate exchanges (each exchange visited once, so
+    /// cycles end). `scratch` keeps its allocations from one publish to the next.
     pub fn route(
         &self,
         exchange: &Arc<Exchange>,
         routing_key: &ShortStr,
         headers: Option<&FieldTable>,
+        scratch: &mut RouteScratch,
         queues: &mut Vec<Arc<Queue>>,
     ) {
         queues.clear();
@@ -395,15 +405,21 @@ impl VHost {
             }
             return;
         }
-        let mut visited = vec![Arc::clone(exchange)];
-        let mut pending = vec![Arc::clone(exchange)];
-        let mut matched = Vec::new();
+        let RouteScratch {
+            matched,
+            pending,
+            visited,
+        } = scratch;
+        visited.clear();
+        visited.push(Arc::clone(exchange));
+        pending.push(Arc::clone(exchange));
+        let mut sources = 0;
         while let Some(exchange) = pending.pop() {
             matched.clear();
             exchange
                 .bindings
                 .read()
-                .route(routing_key.as_bytes(), headers, &mut matched);
+                .route(routing_key.as_bytes(), headers, matched);
             // RabbitMQ's `process_alternate`: an exchange whose bindings matched nothing hands
             // the message to its alternate exchange, if that exists.
             if matched.is_empty() {
@@ -413,13 +429,10 @@ impl VHost {
                     .and_then(|name| self.exchange(name.as_bytes()).ok());
                 matched.extend(alternate.map(Destination::Exchange));
             }
+            let before = queues.len();
             for destination in matched.drain(..) {
                 match destination {
-                    Destination::Queue(queue) => {
-                        if !queues.iter().any(|q| Arc::ptr_eq(q, &queue)) {
-                            queues.push(queue);
-                        }
-                    }
+                    Destination::Queue(queue) => queues.push(queue),
                     Destination::Exchange(next) => {
                         if !visited.iter().any(|x| Arc::ptr_eq(x, &next)) {
                             visited.push(Arc::clone(&next));
@@ -428,6 +441,13 @@ impl VHost {
                     }
                 }
             }
+            sources += usize::from(queues.len() > before);
+        }
+        visited.clear();
+        // One exchange's matches are distinct already; several may share queues.
+        if sources > 1 {
+            queues.sort_unstable_by_key(Arc::as_ptr);
+            queues.dedup_by(|a, b| Arc::ptr_eq(a, b));
         }
     }
 

@@ -112,7 +112,13 @@ impl Connection {
         let exchange = vhost.exchange(message.exchange.as_bytes())?;
         let mut queues = std::mem::take(&mut self.scratch_queues);
         let headers = message.header.properties.headers.as_ref();
-        vhost.route(&exchange, &message.routing_key, headers, &mut queues);
+        vhost.route(
+            &exchange,
+            &message.routing_key,
+            headers,
+            &mut self.route_scratch,
+            &mut queues,
+        );
         if queues.is_empty() && mandatory {
             let returned = BasicReturn {
                 reply_code: NO_ROUTE,
