@@ -70,6 +70,8 @@ pub struct Connection {
     pub(crate) channels: HashMap<u16, Channel>,
     /// Whether the broker has told the client it is blocked (see [`Connection::set_blocked`]).
     blocked: bool,
+    /// Whether the client has published: only publishers are blocked by the memory alarm.
+    pub(crate) has_published: bool,
     /// Exclusive queues this connection declared: deleted when it closes.
     pub(crate) exclusive_queues: Vec<Arc<Queue>>,
     pub(crate) outbox: Arc<Outbox>,
@@ -97,6 +99,7 @@ impl Connection {
             heartbeat: 0,
             channels: HashMap::new(),
             blocked: false,
+            has_published: false,
             exclusive_queues: Vec::new(),
             outbox: Arc::new(Outbox::default()),
             out: BytesMut::with_capacity(16 * 1024),
@@ -223,6 +226,10 @@ impl Connection {
 
     pub fn is_blocked(&self) -> bool {
         self.blocked
+    }
+
+    pub fn has_published(&self) -> bool {
+        self.has_published
     }
 
     /// Ends the connection without a word to the client (it sent something we cannot parse).

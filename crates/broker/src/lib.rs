@@ -53,6 +53,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     default_vhost: Arc<VHost>,
     next_connection_id: AtomicU64,
+    /// Raised while memory is above the high watermark: publishers are blocked.
+    memory_alarm: tokio::sync::watch::Sender<bool>,
 }
 
 impl Broker {
@@ -61,6 +63,7 @@ impl Broker {
             config,
             default_vhost: VHost::new(ShortStr::from_static("/")),
             next_connection_id: AtomicU64::new(1),
+            memory_alarm: tokio::sync::watch::Sender::new(false),
         })
     }
 
@@ -74,6 +77,17 @@ impl Broker {
     /// is used.
     pub fn sweep(&self, now: std::time::Instant) {
         self.default_vhost.sweep(now);
+    }
+
+    /// Raises or clears the memory alarm; returns whether it changed.
+    pub fn set_memory_alarm(&self, raised: bool) -> bool {
+        self.memory_alarm
+            .send_if_modified(|alarm| std::mem::replace(alarm, raised) != raised)
+    }
+
+    /// Follows the memory alarm (true while raised).
+    pub fn memory_alarm(&self) -> tokio::sync::watch::Receiver<bool> {
+        self.memory_alarm.subscribe()
     }
 
     pub(crate) fn next_connection_id(&self) -> queue::ConnectionId {

@@ -63,8 +63,10 @@ pub(crate) async fn serve(
             return;
         }
     }
+    let memory_alarm = broker.memory_alarm();
     let mut session = Session {
         connection: Connection::new(broker),
+        memory_alarm,
         reader,
         writer,
         input,
@@ -103,6 +105,8 @@ async fn read_greeting(reader: &mut OwnedReadHalf, input: &mut BytesMut) -> Gree
 
 struct Session {
     connection: Connection,
+    /// While raised, connections that publish are blocked: not read from.
+    memory_alarm: watch::Receiver<bool>,
     reader: OwnedReadHalf,
     writer: tokio::net::tcp::OwnedWriteHalf,
     input: BytesMut,
@@ -136,7 +140,10 @@ impl Session {
             }
             let backlog = self.pending.len() + self.connection.output().len();
             let can_take_more = backlog < MAX_PENDING_OUTPUT;
-            let reading = can_take_more && !self.stream_broken && phase != Phase::Closed;
+            // A blocked connection is read again once it is closing: close-ok must get through.
+            let blocked = self.connection.is_blocked() && phase == Phase::Open;
+            let reading =
+                can_take_more && !self.stream_broken && phase != Phase::Closed && !blocked;
             let timer = self.next_timer();
             tokio::select! {
                 biased;
@@ -173,6 +180,13 @@ impl Session {
                 _ = outbox.notified(), if can_take_more && phase == Phase::Open => {
                     self.guarded(Connection::drain_outbox);
                 }
+                _ = self.memory_alarm.changed() => {
+                    if !*self.memory_alarm.borrow_and_update() && self.connection.set_blocked(false, "") {
+                        info!(connection = self.connection.id(), "unblocked: memory is back under the watermark");
+                        // Frames read before the block are waiting in the input buffer.
+                        self.handle_input();
+                    }
+                }
                 _ = sleep_until(timer) => {
                     if !self.on_timer() {
                         return;
@@ -182,9 +196,20 @@ impl Session {
         }
     }
 
-    /// Decodes and handles every whole frame in the input buffer.
+    /// Decodes and handles every whole frame in the input buffer, stopping when the connection
+    /// gets blocked (RabbitMQ blocks a publisher at its first publish under the memory alarm).
     fn handle_input(&mut self) {
         while self.connection.phase() != Phase::Closed {
+            let open = self.connection.phase() == Phase::Open;
+            if open && *self.memory_alarm.borrow() && self.connection.has_published() {
+                if self.connection.set_blocked(true, "low on memory") {
+                    warn!(
+                        connection = self.connection.id(),
+                        "blocked: memory alarm, not reading from this publisher"
+                    );
+                }
+                return;
+            }
             match decode_frame(&mut self.input, self.connection.frame_max()) {
                 Ok(Some(frame)) => self.guarded(|connection| connection.handle_frame(frame)),
                 Ok(None) => return,
@@ -269,6 +294,11 @@ impl Session {
                 return false;
             }
             return true;
+        }
+        if self.connection.is_blocked() {
+            // Not reading, so not hearing the client either: RabbitMQ pauses its heartbeat
+            // monitor while a connection is blocked.
+            self.last_received = now;
         }
         if let Some(interval) = self.heartbeat() {
             if now >= self.last_received + interval * 2 {

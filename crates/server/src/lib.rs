@@ -11,6 +11,9 @@
 
 mod connection;
 mod listener;
+mod memory;
+
+pub use memory::Watermark;
 
 use std::io;
 use std::net::SocketAddr;
@@ -29,6 +32,7 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 #[derive(Debug, Clone)]
 pub(crate) struct ConnectionSettings {
     pub handshake_timeout: Duration,
+    pub memory_high_watermark: Watermark,
 }
 
 pub struct Server;
@@ -41,6 +45,7 @@ impl Server {
             broker: BrokerConfig::default(),
             settings: ConnectionSettings {
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
+                memory_high_watermark: Watermark::default(),
             },
         }
     }
@@ -77,6 +82,12 @@ impl ServerBuilder {
         self
     }
 
+    /// Where the memory alarm goes off (default: 0.4 of RAM, as RabbitMQ).
+    pub fn memory_high_watermark(mut self, watermark: Watermark) -> Self {
+        self.settings.memory_high_watermark = watermark;
+        self
+    }
+
     /// Binds every address and starts serving on the current tokio runtime.
     pub async fn start(mut self) -> io::Result<ServerHandle> {
         if self.addresses.is_empty() && self.listeners.is_empty() {
@@ -103,7 +114,8 @@ impl ServerBuilder {
                 shutdown_rx.clone(),
             ));
         }
-        tasks.spawn(sweep_loop(Arc::clone(&broker), shutdown_rx));
+        let memory_limit = settings.memory_high_watermark.limit();
+        tasks.spawn(sweep_loop(Arc::clone(&broker), memory_limit, shutdown_rx));
         Ok(ServerHandle {
             local_addrs,
             broker,
@@ -113,16 +125,30 @@ impl ServerBuilder {
     }
 }
 
-/// How often message TTLs and queue expiry are checked: the precision of `x-expires`.
+/// How often message TTLs, queue expiry and memory are checked: the precision of `x-expires`.
 const SWEEP_INTERVAL: Duration = Duration::from_millis(100);
 
-async fn sweep_loop(broker: Arc<Broker>, mut shutdown: watch::Receiver<bool>) {
+/// The broker's clock: expiries, and the memory alarm against `memory_limit`.
+async fn sweep_loop(
+    broker: Arc<Broker>,
+    memory_limit: Option<u64>,
+    mut shutdown: watch::Receiver<bool>,
+) {
     let mut ticks = tokio::time::interval(SWEEP_INTERVAL);
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
             _ = shutdown.changed() => return,
-            _ = ticks.tick() => broker.sweep(std::time::Instant::now()),
+            _ = ticks.tick() => {
+                broker.sweep(std::time::Instant::now());
+                if let (Some(limit), Some(used)) = (memory_limit, memory::resident_memory()) {
+                    let alarm = used > limit;
+                    if broker.set_memory_alarm(alarm) {
+                        let state = if alarm { "raised: blocking publishers" } else { "cleared" };
+                        tracing::warn!(used, limit, "memory alarm {state}");
+                    }
+                }
+            }
         }
     }
 }

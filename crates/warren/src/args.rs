@@ -2,8 +2,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use warren_server::Watermark;
+
 pub const USAGE: &str = "\
 usage: warren [--bind ADDR]... [--port N] [--user NAME] [--password SECRET]
+              [--memory-high-watermark LIMIT]
 
 Serves AMQP 0-9-1 until SIGINT or SIGTERM.
 
@@ -12,6 +15,10 @@ Serves AMQP 0-9-1 until SIGINT or SIGTERM.
   --port N           port (env WARREN_PORT); default: 5672
   --user NAME        the one user (env WARREN_USER); default: guest
   --password SECRET  its password (env WARREN_PASSWORD); default: guest
+  --memory-high-watermark LIMIT
+                     above this resident memory, publishers are blocked until it falls back:
+                     a fraction of RAM (0.4) or a size (512MiB) (env WARREN_MEMORY_HIGH_WATERMARK);
+                     default: 0.4, as RabbitMQ
   --version, --help
 
 Logging: WARREN_LOG=debug (tracing's filter syntax; default info).";
@@ -29,6 +36,7 @@ pub struct Options {
     pub port: u16,
     pub user: String,
     pub password: String,
+    pub memory_high_watermark: Watermark,
 }
 
 impl Options {
@@ -49,6 +57,11 @@ impl Options {
             },
             user: env("WARREN_USER").unwrap_or_else(|| "guest".into()),
             password: env("WARREN_PASSWORD").unwrap_or_else(|| "guest".into()),
+            memory_high_watermark: match env("WARREN_MEMORY_HIGH_WATERMARK") {
+                Some(text) => Watermark::parse(&text)
+                    .map_err(|e| format!("WARREN_MEMORY_HIGH_WATERMARK: {e}"))?,
+                None => Watermark::default(),
+            },
         };
         let mut from_args = Vec::new();
         let mut args = args.into_iter();
@@ -70,6 +83,10 @@ impl Options {
                 "--port" => options.port = parse_port(&value()?, "--port")?,
                 "--user" => options.user = value()?,
                 "--password" => options.password = value()?,
+                "--memory-high-watermark" => {
+                    options.memory_high_watermark = Watermark::parse(&value()?)
+                        .map_err(|e| format!("--memory-high-watermark: {e}"))?
+                }
                 "-h" | "--help" => return Ok(Command::Help),
                 "-V" | "--version" => return Ok(Command::Version),
                 other => return Err(format!("unknown argument '{other}'")),

@@ -46,7 +46,9 @@ fn main() -> ExitCode {
 }
 
 async fn serve(options: args::Options) -> ExitCode {
-    let mut builder = Server::builder().user(options.user.clone(), options.password.clone());
+    let mut builder = Server::builder()
+        .user(options.user.clone(), options.password.clone())
+        .memory_high_watermark(options.memory_high_watermark);
     let mut bound = 0;
     for address in options.addresses() {
         match tokio::net::TcpListener::bind(address).await {

@@ -1,16 +1,11 @@
 //! The `warren` binary as a user runs it: it says where it listens, serves AMQP there, and on
 //! SIGTERM or SIGINT closes its clients with connection.close 320 and exits 0.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpStream;
+use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use bytes::{Bytes, BytesMut};
-use warren_wire::{
-    decode_frame, encode_method_frame, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk,
-    FieldTable, Frame, Method, PROTOCOL_HEADER,
-};
+use warren_tests::RawClient;
+use warren_wire::Method;
 
 /// Starts the binary on a free port and returns it with the address from its ready line.
 fn start_warren() -> (Child, String) {
@@ -37,79 +32,6 @@ fn start_warren() -> (Child, String) {
     (child, address)
 }
 
-struct RawClient {
-    stream: TcpStream,
-    input: BytesMut,
-}
-
-impl RawClient {
-    /// Connects and completes the handshake as guest on vhost `/`.
-    fn open(address: &str) -> RawClient {
-        let stream = TcpStream::connect(address).expect("connect");
-        stream
-            .set_read_timeout(Some(Duration::from_secs(10)))
-            .expect("timeout");
-        let mut client = RawClient {
-            stream,
-            input: BytesMut::new(),
-        };
-        client.stream.write_all(PROTOCOL_HEADER).expect("header");
-        assert!(matches!(client.next_method(), Method::ConnectionStart(_)));
-        client.send(
-            ConnectionStartOk {
-                client_properties: FieldTable::new(),
-                mechanism: "PLAIN".into(),
-                response: Bytes::from_static(b"\0guest\0guest"),
-                locale: "en_US".into(),
-            }
-            .into(),
-        );
-        let Method::ConnectionTune(tune) = client.next_method() else {
-            panic!("expected tune")
-        };
-        client.send(
-            ConnectionTuneOk {
-                channel_max: tune.channel_max,
-                frame_max: tune.frame_max,
-                heartbeat: 0,
-            }
-            .into(),
-        );
-        client.send(
-            ConnectionOpen {
-                virtual_host: "/".into(),
-            }
-            .into(),
-        );
-        assert!(matches!(client.next_method(), Method::ConnectionOpenOk(_)));
-        client
-    }
-
-    fn send(&mut self, method: Method) {
-        let mut out = BytesMut::new();
-        encode_method_frame(0, &method, &mut out);
-        self.stream.write_all(&out).expect("write");
-    }
-
-    fn next_method(&mut self) -> Method {
-        loop {
-            if let Some(frame) = decode_frame(&mut self.input, 0).expect("valid frames") {
-                match frame {
-                    Frame::Method { method, .. } => return method,
-                    _ => continue,
-                }
-            }
-            let mut buf = [0u8; 4096];
-            let n = self.stream.read(&mut buf).expect("read");
-            assert!(
-                n > 0,
-                "the broker closed the socket before sending a method"
-            );
-            self.input.extend_from_slice(&buf[..n]);
-        }
-    }
-}
-
 fn signal(child: &Child, name: &str) {
     let status = Command::new("kill")
         .args(["-s", name, &child.id().to_string()])
@@ -120,7 +42,7 @@ fn signal(child: &Child, name: &str) {
 
 fn assert_closes_clients_and_exits_0(signal_name: &str) {
     let (mut child, address) = start_warren();
-    let mut client = RawClient::open(&address);
+    let mut client = RawClient::open(&address, &[]);
     signal(&child, signal_name);
     let Method::ConnectionClose(close) = client.next_method() else {
         panic!("expected connection.close")
@@ -134,7 +56,7 @@ fn assert_closes_clients_and_exits_0(signal_name: &str) {
         "{}",
         close.reply_text
     );
-    client.send(warren_wire::ConnectionCloseOk::default().into());
+    client.send(0, warren_wire::ConnectionCloseOk::default().into());
     let status = child.wait().expect("warren exits");
     assert!(status.success(), "exit status {status:?}");
 }

@@ -32,6 +32,7 @@ impl Connection {
                 exchange.name, vhost.name
             )));
         }
+        self.has_published = true;
         self.expect_content(channel, m);
         Ok(())
     }

@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# Compare Warren with RabbitMQ (and GarageMQ when Debian has it) using warren-bench.
+#
+#   crates/bench/benches/compare.sh [--runs N] [--duration SECS] [--scenarios "a b ..."]
+#                                   [--brokers "warren rabbitmq garagemq"] [--out DIR]
+#
+# For each scenario, each broker is started fresh on a free loopback port (so memory figures
+# belong to that scenario), the scenario runs N times per broker (interleaved: warren,
+# rabbitmq, garagemq, warren, ...) with --broker-pid, and the broker is stopped. The JSON lines
+# go to DIR/results.jsonl (default: a new /tmp/warren-compare.XXXXXX); at the end a markdown
+# table of medians and Warren/RabbitMQ ratios is printed to stdout (and DIR/table.md).
+#
+# Brokers:
+#   warren    $WARREN_BIN (default $CARGO_TARGET_DIR/release/warren, else target/release/warren)
+#   rabbitmq  Debian's rabbitmq-server, node bench-rmq@localhost, state under
+#             /tmp/warren-compare-rabbitmq (wiped at each start; $RMQ_BASE overrides),
+#             stopped with rabbitmqctl -n bench-rmq@localhost stop
+#   garagemq  Debian's garagemq if installed (installed here when `apt-cache policy` has a
+#             candidate and we are root), state under DIR/garagemq
+# Needs: bash, python3. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
+WARREN_BIN="${WARREN_BIN:-$TARGET/release/warren}"
+BENCH_BIN="${BENCH_BIN:-$TARGET/release/warren-bench}"
+RMQ_BIN="/usr/lib/rabbitmq/bin"
+RMQ_NODE="bench-rmq@localhost"
+
+RUNS=3
+DURATION=5
+BROKERS="warren rabbitmq garagemq"
+SCENARIOS="throughput confirm latency fanout-10 fanout-1000 bindings churn"
+OUT=""
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --runs) RUNS="$2"; shift 2 ;;
+        --duration) DURATION="$2"; shift 2 ;;
+        --scenarios) SCENARIOS="$2"; shift 2 ;;
+        --brokers) BROKERS="$2"; shift 2 ;;
+        --out) OUT="$2"; shift 2 ;;
+        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        *) echo "compare: unknown argument $1" >&2; exit 2 ;;
+    esac
+done
+
+# The warren-bench arguments of each scenario (--url, --broker-pid, --label, --duration added).
+scenario_args() {
+    case "$1" in
+        throughput) echo "throughput --publishers 1 --consumers 1 --size 300 --prefetch 1000" ;;
+        confirm) echo "throughput --publishers 2 --consumers 2 --size 300 --confirm 1000" ;;
+        latency) echo "latency --rate 10000" ;;
+        fanout-10) echo "fanout --queues 10" ;;
+        fanout-100) echo "fanout --queues 100" ;;
+        fanout-1000) echo "fanout --queues 1000 --rate 200" ;;
+        bindings) echo "bindings --queues 100 --bindings 10" ;;
+        churn) echo "churn --connections 4 --channels 1" ;;
+        headers) echo "throughput --exchange-type headers" ;;
+        *) echo "compare: unknown scenario $1" >&2; return 1 ;;
+    esac
+}
+for s in $SCENARIOS; do scenario_args "$s" >/dev/null; done
+
+if [ ! -x "$WARREN_BIN" ] || [ ! -x "$BENCH_BIN" ]; then
+    echo "compare: building warren and warren-bench (release) into $TARGET" >&2
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren -p warren-bench >&2)
+fi
+
+if [ -z "$OUT" ]; then
+    OUT="$(mktemp -d /tmp/warren-compare.XXXXXX)"
+fi
+mkdir -p "$OUT"
+RESULTS="$OUT/results.jsonl"
+: >"$RESULTS"
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+}
+
+# Waits until 127.0.0.1:$1 accepts connections, at most $2 seconds.
+wait_port() {
+    local port="$1" limit="$2" i
+    for ((i = 0; i < limit * 10; i++)); do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    return 1
+}
+
+# Waits until nothing listens on 127.0.0.1:$1 (at most 10 s).
+wait_port_free() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+            return 0
+        fi
+        sleep 0.1
+    done
+}
+
+BROKER_PID=""
+BROKER_PORT=""
+
+# --- warren -------------------------------------------------------------------------------
+start_warren() {
+    BROKER_PORT="$(free_port)"
+    "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" >"$OUT/warren.log" 2>&1 &
+    BROKER_PID=$!
+    wait_port "$BROKER_PORT" 20
+}
+stop_warren() {
+    if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+}
+
+# --- rabbitmq -----------------------------------------------------------------------------
+# Fixed, so that a node left over from an interrupted run (same Erlang cookie) can be stopped.
+RMQ_BASE="${RMQ_BASE:-/tmp/warren-compare-rabbitmq}"
+rmq_env() {
+    export RABBITMQ_NODENAME="$RMQ_NODE"
+    export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
+    export RABBITMQ_MNESIA_BASE="$RMQ_BASE/mnesia"
+    export RABBITMQ_LOG_BASE="$RMQ_BASE/log"
+    export RABBITMQ_CONFIG_FILE="$RMQ_BASE/rabbitmq"
+    export RABBITMQ_ADVANCED_CONFIG_FILE="$RMQ_BASE/advanced.config"
+    export RABBITMQ_ENABLED_PLUGINS_FILE="$RMQ_BASE/enabled_plugins"
+    export RABBITMQ_CONF_ENV_FILE="$RMQ_BASE/rabbitmq-env.conf"
+    export RABBITMQ_PID_FILE="$RMQ_BASE/rabbitmq.pid"
+    export ERL_CRASH_DUMP="$RMQ_BASE/erl_crash.dump"
+}
+rmqctl() { (rmq_env; HOME="$RMQ_BASE" "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@"); }
+start_rabbitmq() {
+    [ -x "$RMQ_BIN/rabbitmq-server" ] || { echo "compare: rabbitmq-server is not installed" >&2; return 1; }
+    BROKER_PORT="$(free_port)"
+    rm -rf "$RMQ_BASE/mnesia" "$RMQ_BASE/log" "$RMQ_BASE/rabbitmq.pid"
+    mkdir -p "$RMQ_BASE/mnesia" "$RMQ_BASE/log"
+    chmod 700 "$RMQ_BASE"
+    : >"$RMQ_BASE/rabbitmq-env.conf"
+    echo '[].' >"$RMQ_BASE/enabled_plugins"
+    echo '[].' >"$RMQ_BASE/advanced.config"
+    cat >"$RMQ_BASE/rabbitmq.conf" <<EOF
+loopback_users.guest = true
+log.console = false
+log.file.level = warning
+EOF
+    (
+        rmq_env
+        export RABBITMQ_NODE_PORT="$BROKER_PORT"
+        export RABBITMQ_DIST_PORT="$(free_port)"
+        HOME="$RMQ_BASE" setsid "$RMQ_BIN/rabbitmq-server" >"$RMQ_BASE/log/startup.log" 2>&1 </dev/null &
+    )
+    if ! wait_port "$BROKER_PORT" 120; then
+        echo "compare: RabbitMQ did not listen within 120 s; see $RMQ_BASE/log" >&2
+        return 1
+    fi
+    BROKER_PID=""
+    local i
+    for ((i = 0; i < 100; i++)); do
+        if [ -s "$RMQ_BASE/rabbitmq.pid" ]; then
+            BROKER_PID="$(tr -d '[:space:]' <"$RMQ_BASE/rabbitmq.pid")"
+            break
+        fi
+        sleep 0.1
+    done
+    if [ -z "$BROKER_PID" ]; then
+        BROKER_PID="$(rmqctl eval 'os:getpid().' 2>/dev/null | tr -d '"[:space:]')"
+    fi
+}
+stop_rabbitmq() {
+    rmqctl stop >/dev/null 2>&1 || true
+    [ -n "$BROKER_PORT" ] && wait_port_free "$BROKER_PORT"
+}
+
+# --- garagemq -----------------------------------------------------------------------------
+GARAGE_BASE="$OUT/garagemq"
+garagemq_available() {
+    if command -v garagemq >/dev/null 2>&1; then
+        return 0
+    fi
+    if [ "$(id -u)" = 0 ] && apt-cache policy garagemq 2>/dev/null | grep -q 'Candidate: [0-9]'; then
+        echo "compare: installing garagemq from Debian" >&2
+        DEBIAN_FRONTEND=noninteractive apt-get install -y -qq garagemq >/dev/null 2>&1 || return 1
+        command -v garagemq >/dev/null 2>&1
+    else
+        return 1
+    fi
+}
+start_garagemq() {
+    BROKER_PORT="$(free_port)"
+    rm -rf "$GARAGE_BASE"
+    mkdir -p "$GARAGE_BASE/db"
+    # The Debian default configuration, on our ports, with its state under $GARAGE_BASE.
+    cat >"$GARAGE_BASE/config.yaml" <<EOF
+proto: amqp-rabbit
+users:
+  - username: guest
+    password: 084e0343a0486ff05530df6c705c8bb4 # guest md5
+tcp:
+  ip: 127.0.0.1
+  port: $BROKER_PORT
+  nodelay: false
+  readBufSize: 196608
+  writeBufSize: 196608
+admin:
+  ip: 127.0.0.1
+  port: $(free_port)
+queue:
+  shardSize: 8192
+  maxMessagesInRam: 131072
+db:
+  defaultPath: $GARAGE_BASE/db
+  engine: badger
+vhost:
+  defaultPath: /
+security:
+  passwordCheck: md5
+connection:
+  channelsMax: 4096
+  frameMaxSize: 65536
+EOF
+    (cd "$GARAGE_BASE" && exec garagemq -config "$GARAGE_BASE/config.yaml" -log-level warning \
+        >"$GARAGE_BASE/garagemq.log" 2>&1) &
+    BROKER_PID=$!
+    wait_port "$BROKER_PORT" 20
+}
+stop_garagemq() {
+    if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
+        kill -TERM "$BROKER_PID" 2>/dev/null || true
+        for _ in $(seq 1 50); do kill -0 "$BROKER_PID" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$BROKER_PID" 2>/dev/null || true
+        wait "$BROKER_PID" 2>/dev/null || true
+    fi
+}
+
+RUNNING=""
+stop_running() {
+    if [ -n "$RUNNING" ]; then
+        "stop_$RUNNING" || true
+        RUNNING=""
+    fi
+}
+cleanup() {
+    local status=$?
+    stop_running
+    exit "$status"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+ACTIVE=""
+for b in $BROKERS; do
+    case "$b" in
+        warren) ACTIVE="$ACTIVE warren" ;;
+        rabbitmq)
+            if [ -x "$RMQ_BIN/rabbitmq-server" ]; then ACTIVE="$ACTIVE rabbitmq"
+            else echo "compare: skipping rabbitmq (not installed)" >&2; fi ;;
+        garagemq)
+            if garagemq_available; then ACTIVE="$ACTIVE garagemq"
+            else echo "compare: skipping garagemq (not available)" >&2; fi ;;
+        *) echo "compare: unknown broker $b" >&2; exit 2 ;;
+    esac
+done
+# A node left over from an interrupted run.
+rmqctl stop >/dev/null 2>&1 || true
+
+{
+    echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
+    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+} >"$OUT/machine.txt"
+cat "$OUT/machine.txt" >&2
+
+for scenario in $SCENARIOS; do
+    read -r -a args <<<"$(scenario_args "$scenario")"
+    for broker in $ACTIVE; do
+        echo "compare: $scenario on $broker: starting the broker" >&2
+        if ! "start_$broker"; then
+            echo "compare: $broker did not start; skipped for $scenario" >&2
+            RUNNING="$broker"; stop_running
+            continue
+        fi
+        RUNNING="$broker"
+        url="amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F"
+        for run in $(seq 1 "$RUNS"); do
+            echo "compare: $scenario on $broker, run $run/$RUNS" >&2
+            set +e
+            line="$(timeout $((${DURATION%.*} * 10 + 120)) "$BENCH_BIN" "${args[@]}" \
+                --duration "$DURATION" --url "$url" --broker-pid "$BROKER_PID" \
+                --label "$scenario/$broker" 2>>"$OUT/bench.stderr")"
+            rc=$?
+            set -e
+            if [ -z "$line" ]; then
+                line="{\"label\":\"$scenario/$broker\",\"ok\":false,\"error\":\"exit $rc, no output\"}"
+            fi
+            echo "$line" >>"$RESULTS"
+            sleep 1
+        done
+        stop_running
+    done
+done
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
+
+python3 - "$RESULTS" "$OUT/machine.txt" <<'EOF' | tee "$OUT/table.md"
+import json, statistics, sys
+
+rows = {}
+for line in open(sys.argv[1]):
+    line = line.strip()
+    if not line:
+        continue
+    try:
+        r = json.loads(line)
+    except ValueError:
+        continue
+    scenario, broker = r.get("label", "?/?").split("/", 1)
+    rows.setdefault(scenario, {}).setdefault(broker, []).append(r)
+
+def median(values):
+    values = [v for v in values if v is not None]
+    return statistics.median(values) if values else None
+
+def summary(runs):
+    ok = [r for r in runs if r.get("ok")]
+    failed = len(runs) - len(ok)
+    churn = any("connections_per_s" in r for r in runs)
+    rate_key = "connections_per_s" if churn else "deliver_rate"
+    cpu_key = "cpu_us_per_connection" if churn else "cpu_us_per_msg"
+    return {
+        "runs": len(runs),
+        "failed": failed,
+        "errors": sorted({r.get("error") or "; ".join(r.get("failures", [])) for r in runs if not r.get("ok")}),
+        "rate": median([r.get(rate_key) for r in ok]),
+        "rates": [r.get(rate_key) for r in ok],
+        "cpu": median([r.get("broker", {}).get(cpu_key) for r in ok]),
+        "tool_cpu": median([r.get("tool", {}).get(cpu_key) for r in ok]),
+        "p99": median([r.get("latency_us", {}).get("p99") for r in ok]),
+        "p50": median([r.get("latency_us", {}).get("p50") for r in ok]),
+        "rss": median([r.get("broker", {}).get("rss_peak_kib") for r in ok]),
+        "unit": "conn/s" if churn else "msg/s",
+    }
+
+def fmt(v, digits=0):
+    if v is None:
+        return "–"
+    if digits == 0:
+        return f"{v:,.0f}"
+    return f"{v:,.{digits}f}"
+
+def ratio(a, b, digits=2):
+    if a is None or b is None or b == 0:
+        return "–"
+    return f"{a / b:.{digits}f}"
+
+brokers = []
+for per in rows.values():
+    for b in per:
+        if b not in brokers:
+            brokers.append(b)
+print(open(sys.argv[2]).read().strip().replace("\n", "  \n"))
+print()
+head = ["scenario"]
+for b in brokers:
+    head += [f"{b} rate", f"{b} CPU µs", f"{b} p50/p99 µs", f"{b} peak RSS MiB"]
+head += ["W/R rate", "W/R CPU", "R/W CPU"]
+print("| " + " | ".join(head) + " |")
+print("|" + "---|" * len(head))
+notes = []
+for scenario, per in rows.items():
+    s = {b: summary(per[b]) for b in per}
+    cells = [scenario]
+    for b in brokers:
+        x = s.get(b)
+        if x is None:
+            cells += ["–"] * 4
+            continue
+        rate = fmt(x["rate"]) + (f" {x['unit']}" if x["rate"] is not None else "")
+        if x["failed"]:
+            rate += f" ({x['failed']}/{x['runs']} failed)"
+            notes.append(f"{scenario}/{b}: " + " | ".join(e for e in x["errors"] if e))
+        lat = "–" if x["p99"] is None else f"{fmt(x['p50'], 1)} / {fmt(x['p99'], 1)}"
+        rss = "–" if x["rss"] is None else fmt(x["rss"] / 1024, 0)
+        cells += [rate, fmt(x["cpu"], 2), lat, rss]
+    w, r = s.get("warren"), s.get("rabbitmq")
+    cells.append(ratio(w and w["rate"], r and r["rate"]))
+    cells.append(ratio(w and w["cpu"], r and r["cpu"]))
+    cells.append(ratio(r and r["cpu"], w and w["cpu"]))
+    print("| " + " | ".join(cells) + " |")
+print()
+print("Medians of the successful runs. Rate: deliveries/s (churn: connections/s). CPU: broker")
+print("CPU µs per delivered message (churn: per connection). W/R: Warren ÷ RabbitMQ.")
+print()
+print("Per-run rates and the tool's own CPU µs per message (median):")
+print()
+for scenario, per in rows.items():
+    for b in brokers:
+        if b in per:
+            x = summary(per[b])
+            rates = ", ".join(fmt(v) for v in x["rates"])
+            print(f"- {scenario}/{b}: [{rates}]; warren-bench CPU {fmt(x['tool_cpu'], 2)} µs")
+for n in notes:
+    print(f"- failed: {n}")
+EOF
+echo "compare: results in $OUT (results.jsonl, table.md, logs)" >&2

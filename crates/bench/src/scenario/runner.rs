@@ -1,0 +1,403 @@
+//! Runs a [`Plan`]: declares its topology, connects consumers and publishers, publishes for the
+//! duration (or the message budget), drains, then verifies what every queue received against
+//! what was published to it, and cleans up.
+//!
+//! Timeline: setup (not measured) → `start` (the broker's and our CPU clocks are read) →
+//! publishing until the deadline or the budget → publishers wait for their confirms (at most
+//! the drain timeout) → consumers get the rest (until everything owed has arrived, or nothing
+//! arrived for the drain timeout) → CPU clocks read again → consumers stop → verification →
+//! queues deleted.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use warren_wire::{BasicProperties, FieldTable, FieldValue, ShortStr};
+
+use crate::accounting::{verify, Published, QueueLog, Route, Verdict};
+use crate::args::Options;
+use crate::client::{short, Client, PublishTemplate, CHANNEL};
+use crate::error::{Error, Result};
+use crate::latency::Histogram;
+use crate::payload;
+use crate::procfs::{Meter, Usage};
+use crate::topic::Pattern;
+
+use super::consumer::{self, consumer_tag, ConsumerOutcome, ConsumerShared};
+use super::publisher::{self, PublisherOutcome, PublisherSpec};
+
+pub struct QueuePlan {
+    pub name: String,
+    /// (binding key, arguments).
+    pub bindings: Vec<(String, FieldTable)>,
+    pub consumers: usize,
+}
+
+/// One routing key publishers use; message `seq` uses key `seq % keys.len()`.
+pub struct KeyPlan {
+    pub routing_key: String,
+    /// The indices of the queues it reaches (what the checks expect).
+    pub queues: Vec<usize>,
+}
+
+pub struct Plan {
+    pub exchange: String,
+    pub exchange_kind: &'static str,
+    pub queues: Vec<QueuePlan>,
+    pub keys: Vec<KeyPlan>,
+    /// Consumers are spread round-robin over this many connections (at most one per consumer).
+    pub consumer_connections: usize,
+    /// Per queue, patterns every delivery's routing key must match.
+    pub patterns: Option<Vec<Vec<Pattern>>>,
+}
+
+impl Plan {
+    fn consumer_count(&self) -> usize {
+        self.queues.iter().map(|q| q.consumers).sum()
+    }
+}
+
+pub struct RunOutcome {
+    pub published: u64,
+    pub confirmed: Option<u64>,
+    pub nacked: u64,
+    pub unconfirmed: u64,
+    pub verdict: Verdict,
+    /// From the start to the last message written, over all publishers.
+    pub publish_time: Duration,
+    /// From the start to the last new delivery.
+    pub deliver_time: Duration,
+    pub latency: Histogram,
+    pub usage: Usage,
+    pub connections: usize,
+}
+
+/// The properties of every message: JSON, and a `name` header as Wazo's bus sets it (what
+/// the headers exchange scenario binds on).
+pub fn message_properties() -> BasicProperties {
+    let mut headers = FieldTable::new();
+    headers.insert(
+        "name",
+        FieldValue::LongStr(Bytes::from_static(b"call_created")),
+    );
+    BasicProperties {
+        content_type: Some(ShortStr::from_static("application/json")),
+        delivery_mode: Some(1),
+        headers: Some(headers),
+        ..Default::default()
+    }
+}
+
+/// A name unique to this run, for queues.
+pub fn run_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or_default();
+    format!("{}-{:x}", std::process::id(), nanos)
+}
+
+pub async fn run_plan(o: &Options, plan: Plan) -> Result<RunOutcome> {
+    let mut setup = Client::connect(&o.url, "warren-bench setup").await?;
+    setup.open_channel(CHANNEL).await?;
+    let result = run_declared(o, &plan, &mut setup).await;
+    // Queues are auto-delete (gone once their consumers closed); deleting them again is a
+    // no-op, but covers a run that failed before consuming.
+    for queue in &plan.queues {
+        if setup.delete_queue(CHANNEL, &queue.name).await.is_err() {
+            break;
+        }
+    }
+    let _ = setup.close().await;
+    result
+}
+
+async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<RunOutcome> {
+    if !plan.exchange.is_empty() && !plan.exchange.starts_with("amq.") {
+        setup
+            .declare_exchange(CHANNEL, &plan.exchange, plan.exchange_kind)
+            .await?;
+    }
+    for queue in &plan.queues {
+        setup.declare_queue(CHANNEL, &queue.name).await?;
+        for (key, arguments) in &queue.bindings {
+            setup
+                .bind_queue(CHANNEL, &queue.name, &plan.exchange, key, arguments.clone())
+                .await?;
+        }
+    }
+
+    // Consumers, spread round-robin over their connections.
+    let connections = plan
+        .consumer_connections
+        .clamp(1, plan.consumer_count().max(1));
+    let mut assignments: Vec<Vec<(usize, usize)>> = vec![Vec::new(); connections];
+    let mut next = 0;
+    for (q, queue) in plan.queues.iter().enumerate() {
+        for instance in 0..queue.consumers {
+            assignments[next % connections].push((q, instance));
+            next += 1;
+        }
+    }
+    let mut consumer_clients = Vec::new();
+    for (i, assigned) in assignments.iter().enumerate() {
+        let mut client = Client::connect(&o.url, &format!("warren-bench consumer {i}")).await?;
+        client.open_channel(CHANNEL).await?;
+        if !o.autoack {
+            client.qos(CHANNEL, o.prefetch).await?;
+        }
+        for &(q, instance) in assigned {
+            let tag = consumer_tag(q, instance);
+            client
+                .consume(CHANNEL, &plan.queues[q].name, &tag, o.autoack)
+                .await?;
+        }
+        let mut queues: Vec<usize> = assigned.iter().map(|&(q, _)| q).collect();
+        queues.dedup();
+        consumer_clients.push((client, queues));
+    }
+
+    let publishers = o.publishers;
+    let mut publisher_clients = Vec::new();
+    for p in 0..publishers {
+        let mut client = Client::connect(&o.url, &format!("warren-bench publisher {p}")).await?;
+        client.open_channel(CHANNEL).await?;
+        if o.confirm.is_some() {
+            client.confirm_select(CHANNEL).await?;
+        }
+        publisher_clients.push(client);
+    }
+    let frame_max = publisher_clients
+        .first()
+        .map_or(131_072, |c: &Client| c.frame_max);
+    let body = Bytes::from(payload::template(o.size));
+    let templates = plan
+        .keys
+        .iter()
+        .map(|k| {
+            Ok(PublishTemplate::new(
+                CHANNEL,
+                short(plan.exchange.clone())?,
+                short(k.routing_key.clone())?,
+                message_properties(),
+                body.clone(),
+                frame_max,
+            ))
+        })
+        .collect::<Result<Vec<_>>>()?;
+    let templates = Arc::new(templates);
+
+    let budget = |p: usize| {
+        let share = o.max_messages / publishers as u64;
+        share + u64::from((p as u64) < o.max_messages % publishers as u64)
+    };
+    let meter = Meter::start(o.broker_pid);
+    let start = Instant::now();
+    let shared = Arc::new(ConsumerShared {
+        start,
+        autoack: o.autoack,
+        publishers,
+        max_seq: budget(0),
+        patterns: plan.patterns.clone(),
+        fresh: AtomicU64::new(0),
+        last_delivery_ns: AtomicU64::new(0),
+    });
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let consumers: Vec<JoinHandle<Result<ConsumerOutcome>>> = consumer_clients
+        .into_iter()
+        .map(|(client, queues)| {
+            tokio::spawn(consumer::run(
+                client,
+                queues,
+                Arc::clone(&shared),
+                stop_rx.clone(),
+            ))
+        })
+        .collect();
+    let publisher_tasks: Vec<JoinHandle<Result<PublisherOutcome>>> = publisher_clients
+        .into_iter()
+        .enumerate()
+        .map(|(p, client)| {
+            let spec = PublisherSpec {
+                id: p as u32,
+                start,
+                deadline: start + o.duration,
+                max_messages: budget(p),
+                rate: o.rate.map(|r| r as f64 / publishers as f64),
+                confirm_window: o.confirm.map(u64::from),
+                batch: o.batch as u64,
+                drain_timeout: o.drain_timeout,
+                templates: Arc::clone(&templates),
+            };
+            tokio::spawn(publisher::run(client, spec))
+        })
+        .collect();
+
+    let mut first_error: Option<Error> = None;
+    let mut outcomes = Vec::new();
+    for task in publisher_tasks {
+        match joined(task).await {
+            Ok(outcome) => outcomes.push(outcome),
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    let published: Vec<Published> = outcomes.iter().map(|o| o.published.clone()).collect();
+
+    // Drain: until everything owed has arrived, nothing new came for the drain timeout, or a
+    // consumer failed.
+    let owed = owed_deliveries(&published, &plan.keys);
+    let mut seen = shared.fresh.load(Ordering::Relaxed);
+    let mut progress = Instant::now();
+    while first_error.is_none() && seen < owed {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+        let now_seen = shared.fresh.load(Ordering::Relaxed);
+        if now_seen != seen {
+            seen = now_seen;
+            progress = Instant::now();
+        } else if progress.elapsed() >= o.drain_timeout {
+            break;
+        }
+        if consumers.iter().any(|c| c.is_finished()) {
+            break;
+        }
+    }
+    let usage = meter.stop();
+    let _ = stop_tx.send(true);
+
+    let mut latency = Histogram::default();
+    let mut logs: Vec<Option<QueueLog>> = (0..plan.queues.len()).map(|_| None).collect();
+    for task in consumers {
+        match joined(task).await {
+            Ok(outcome) => {
+                latency.merge(&outcome.latency);
+                for (q, log) in outcome.logs {
+                    match &mut logs[q] {
+                        Some(merged) => merged.merge(&log),
+                        slot @ None => *slot = Some(log),
+                    }
+                }
+            }
+            Err(e) => {
+                first_error.get_or_insert(e);
+            }
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+
+    let nkeys = plan.keys.len() as u64;
+    let mut verdict = Verdict::default();
+    for (q, log) in logs.iter().enumerate() {
+        let empty = QueueLog::new(publishers, budget(0));
+        let log = log.as_ref().unwrap_or(&empty);
+        let route = Route {
+            nkeys,
+            keys: (0..nkeys)
+                .filter(|&k| plan.keys[k as usize].queues.contains(&q))
+                .collect(),
+        };
+        let ordered = plan.queues[q].consumers == 1;
+        verdict.add(verify(log, &published, &route, ordered));
+    }
+
+    let total_published = published.iter().map(|p| p.count).sum();
+    let confirmed = o.confirm.map(|_| {
+        published
+            .iter()
+            .map(|p| p.confirmed.as_ref().map_or(0, |c| c.len()))
+            .sum()
+    });
+    let nacked: u64 = outcomes.iter().map(|o| o.nacked).sum();
+    Ok(RunOutcome {
+        published: total_published,
+        confirmed,
+        nacked,
+        unconfirmed: confirmed.map_or(0, |c| total_published - c - nacked),
+        verdict,
+        publish_time: outcomes
+            .iter()
+            .map(|o| o.publish_time)
+            .max()
+            .unwrap_or_default(),
+        deliver_time: Duration::from_nanos(shared.last_delivery_ns.load(Ordering::Relaxed)),
+        latency,
+        usage,
+        connections: 1 + connections + publishers,
+    })
+}
+
+/// How many deliveries the broker owes over all queues.
+fn owed_deliveries(published: &[Published], keys: &[KeyPlan]) -> u64 {
+    let n = keys.len() as u64;
+    let mut per_key = vec![0u64; keys.len()];
+    for p in published {
+        match &p.confirmed {
+            Some(confirmed) => {
+                for seq in confirmed.iter().filter(|&s| s < p.count) {
+                    per_key[(seq % n) as usize] += 1;
+                }
+            }
+            None => {
+                for (k, count) in per_key.iter_mut().enumerate() {
+                    let k = k as u64;
+                    *count += p.count / n + u64::from(k < p.count % n);
+                }
+            }
+        }
+    }
+    per_key
+        .iter()
+        .zip(keys)
+        .map(|(count, key)| count * key.queues.len() as u64)
+        .sum()
+}
+
+async fn joined<T>(task: JoinHandle<Result<T>>) -> Result<T> {
+    match task.await {
+        Ok(result) => result,
+        Err(e) => Err(Error::protocol(format!("a task failed: {e}"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::accounting::SeqSet;
+
+    #[test]
+    fn owed_counts_follow_keys_and_confirms() {
+        let keys = vec![
+            KeyPlan {
+                routing_key: "a".into(),
+                queues: vec![0, 1],
+            },
+            KeyPlan {
+                routing_key: "b".into(),
+                queues: vec![],
+            },
+            KeyPlan {
+                routing_key: "c".into(),
+                queues: vec![1],
+            },
+        ];
+        let plain = Published {
+            count: 7, // keys a b c a b c a
+            confirmed: None,
+        };
+        assert_eq!(owed_deliveries(&[plain], &keys), 3 * 2 + 2);
+        let mut confirmed = SeqSet::default();
+        confirmed.insert(0);
+        confirmed.insert(2);
+        let confirming = Published {
+            count: 7,
+            confirmed: Some(confirmed),
+        };
+        assert_eq!(owed_deliveries(&[confirming], &keys), 2 + 1);
+    }
+}
