@@ -102,15 +102,16 @@ impl Check<'_> {
 
     /// An integer argument (RabbitMQ's `check_int_arg`: the integer types, not timestamps).
     fn integer(&self, key: &str) -> AmqpResult<Option<i128>> {
+        let wrong_type = |value: &FieldValue| {
+            self.invalid(
+                key,
+                format!("\"expected integer, got {}\"", value.type_name()),
+            )
+        };
         match self.arguments.get(key.as_bytes()) {
             None => Ok(None),
-            Some(FieldValue::Timestamp(_)) => {
-                Err(self.unacceptable(key, &FieldValue::Timestamp(0)))
-            }
-            Some(value) => value
-                .as_i128()
-                .map(Some)
-                .ok_or_else(|| self.unacceptable(key, value)),
+            Some(value @ FieldValue::Timestamp(_)) => Err(wrong_type(value)),
+            Some(value) => value.as_i128().map(Some).ok_or_else(|| wrong_type(value)),
         }
     }
 
@@ -131,6 +132,8 @@ impl Check<'_> {
         }
     }
 
+    /// A name (`x-dead-letter-exchange`, `-routing-key`); a value of another type gets
+    /// RabbitMQ's other text shape.
     fn string(&self, key: &str) -> AmqpResult<Option<ShortStr>> {
         match self.arguments.get(key.as_bytes()) {
             None => Ok(None),
@@ -139,7 +142,12 @@ impl Check<'_> {
                     .map(Some)
                     .map_err(|_| self.invalid(key, "name_too_long".into()))
             }
-            Some(other) => Err(self.unacceptable(key, other)),
+            Some(other) => Err(AmqpError::precondition_failed(format!(
+                "invalid type '{}' for arg '{key}' in queue '{}' in vhost '{}'",
+                other.type_name(),
+                self.queue,
+                self.vhost
+            ))),
         }
     }
 
@@ -200,7 +208,7 @@ mod tests {
         let reason = |key, value| parse(key, value).expect_err("invalid").explanation;
         assert!(reason("x-expires", FieldValue::I32(0)).ends_with("{value_zero,0}"));
         assert!(reason("x-expires", FieldValue::LongStr("soon".into()))
-            .ends_with("{unacceptable_type,longstr}"));
+            .ends_with("\"expected integer, got longstr\""));
         assert!(
             reason("x-max-priority", FieldValue::I32(300)).ends_with("{max_value_exceeded,300}")
         );

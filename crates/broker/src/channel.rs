@@ -258,6 +258,7 @@ impl Connection {
     }
 
     fn channel_method(&mut self, id: u16, method: Method) -> AmqpResult<()> {
+        tracing::trace!(connection = self.id, channel = id, "{method:?}");
         match method {
             Method::ChannelOpen(_) => Err(AmqpError::channel_error("second 'channel.open' seen")),
             Method::ChannelClose(_) => {
@@ -303,10 +304,8 @@ impl Connection {
             Method::TxSelect(_) => self.tx_select(id),
             Method::TxCommit(_) => self.tx_commit(id),
             Method::TxRollback(_) => self.tx_rollback(id),
-            other => Err(AmqpError::command_invalid(format!(
-                "unimplemented method {}",
-                other.name()
-            ))),
+            // RabbitMQ's words, without the method's name.
+            _ => Err(AmqpError::command_invalid("unimplemented method")),
         }
     }
 
@@ -388,6 +387,12 @@ impl Connection {
             return;
         };
         let consumers: Vec<ChannelConsumer> = channel.consumers.drain().map(|(_, c)| c).collect();
+        // Settlements of a transaction never committed did not happen.
+        if let Some(tx) = channel.tx.take() {
+            for (entries, _) in tx.settlements {
+                channel.unacked.extend(entries);
+            }
+        }
         let unacked = std::mem::take(&mut channel.unacked);
         for entry in consumers {
             self.detach_consumer(&entry);

@@ -474,13 +474,14 @@ fn client_capabilities(properties: &FieldTable) -> ClientCapabilities {
 fn server_properties() -> FieldTable {
     let text = |s: &'static str| FieldValue::LongStr(bytes::Bytes::from_static(s.as_bytes()));
     let mut capabilities = FieldTable::new();
+    // In RabbitMQ's order: clients may not care, but the wire should be the same.
     for capability in [
         "publisher_confirms",
         "exchange_exchange_bindings",
         "basic.nack",
         "consumer_cancel_notify",
-        "consumer_priorities",
         "connection.blocked",
+        "consumer_priorities",
         "authentication_failure_close",
         "per_consumer_qos",
         "direct_reply_to",

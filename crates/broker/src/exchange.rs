@@ -37,12 +37,10 @@ impl Exchange {
         internal: bool,
         arguments: FieldTable,
     ) -> Self {
-        let alternate = match arguments.get(b"alternate-exchange") {
-            Some(FieldValue::LongStr(name)) => {
-                ShortStr::try_from_bytes(Bytes::copy_from_slice(name)).ok()
-            }
-            _ => None,
-        };
+        let alternate = arguments
+            .get(b"alternate-exchange")
+            .and_then(FieldValue::as_bytes)
+            .and_then(|name| ShortStr::try_from_bytes(Bytes::copy_from_slice(name)).ok());
         Exchange {
             name,
             kind,

@@ -2,8 +2,8 @@
 //! them, with the reply codes and texts RabbitMQ uses.
 //!
 //! Lock order (never taken the other way round, never held across an `.await`):
-//! `exchanges` map → `queues` map → `timed_queues` → one exchange's bindings → one queue's
-//! state → an outbox.
+//! `exchanges` map → `queues` map → one exchange's bindings → one queue's state → an outbox.
+//! `timed_queues` is only ever held alone.
 //! Deletions that cascade (a queue's bindings, then an auto-delete exchange that lost its last
 //! binding) collect what to delete under a lock and act on it after releasing it.
 
@@ -13,7 +13,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use warren_router::ExchangeKind;
-use warren_wire::{FieldTable, ShortStr};
+use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 use crate::arguments::QueueArguments;
 use crate::consumer::{Consumer, Outgoing};
@@ -121,23 +121,26 @@ impl VHost {
         }
     }
 
-    /// Expires messages whose TTL ran out and deletes queues whose `x-expires` did.
+    /// Expires messages whose TTL ran out and deletes queues whose `x-expires` did. The list
+    /// is copied first: sweeping dead-letters, which may publish to (and register) other
+    /// timed queues.
     pub fn sweep(&self, now: Instant) {
-        let mut expired = Vec::new();
-        self.timed_queues.lock().retain(|weak| {
-            let Some(queue) = weak.upgrade() else {
-                return false;
-            };
+        let timed: Vec<Arc<Queue>> = {
+            let mut list = self.timed_queues.lock();
+            list.retain(|weak| weak.upgrade().is_some_and(|q| !q.is_deleted()));
+            list.iter().filter_map(Weak::upgrade).collect()
+        };
+        for queue in timed {
             if queue.sweep(now) {
-                expired.push(queue);
-                return false;
+                tracing::info!(queue = %queue.name, "deleting queue: unused for its x-expires");
+                self.remove_queue(&queue);
             }
-            !queue.is_deleted()
-        });
-        for queue in expired {
-            tracing::info!(queue = %queue.name, "deleting queue: unused for its x-expires");
-            self.remove_queue(&queue);
         }
+    }
+
+    /// Puts a queue on the sweep list (once): it has a TTL or holds messages that expire.
+    pub(crate) fn watch_timed(&self, queue: &Arc<Queue>) {
+        self.timed_queues.lock().push(Arc::downgrade(queue));
     }
 
     pub fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> AmqpResult<()> {
@@ -190,8 +193,9 @@ impl VHost {
             return Err(default_exchange_refused());
         }
         if name.starts_with(b"amq.") {
+            // Refused whether or not it exists, as in RabbitMQ.
             return Err(AmqpError::access_refused(format!(
-                "operation not permitted on exchange '{}' in vhost '{}'",
+                "deletion of system exchange '{}' in vhost '{}' not allowed",
                 String::from_utf8_lossy(name),
                 self.name
             )));
@@ -253,7 +257,8 @@ impl VHost {
         let queue = Arc::new(Queue::new(options, self.this.clone()));
         queues.insert(queue.name.clone(), Arc::clone(&queue));
         if timed {
-            self.timed_queues.lock().push(Arc::downgrade(&queue));
+            queue.mark_timed();
+            self.watch_timed(&queue);
         }
         Ok((queue, true))
     }
@@ -364,6 +369,19 @@ impl VHost {
             }
         }
         Ok(())
+    }
+
+    /// Whether that exact binding exists (a missing source exchange is 404).
+    pub fn has_binding(
+        &self,
+        source: &[u8],
+        destination: &Destination,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+    ) -> AmqpResult<bool> {
+        let exchange = self.exchange(source)?;
+        let bindings = exchange.bindings.read();
+        Ok(bindings.contains(routing_key, arguments, destination))
     }
 
     pub fn unbind(
@@ -497,6 +515,9 @@ fn check_same<T: PartialEq + std::fmt::Display>(
     )))
 }
 
+/// RabbitMQ's `assert_args_equivalence`: integers compare by value whatever their width, and
+/// (as observed) a byte array equals the same longstr; the texts are RabbitMQ's, which print a
+/// value alone when both sides have one, and `the value '…' of type '…'` against `none`.
 fn check_same_argument(
     key: &str,
     current: &FieldTable,
@@ -504,17 +525,55 @@ fn check_same_argument(
     what: &str,
 ) -> AmqpResult<()> {
     let (current, received) = (current.get(key.as_bytes()), received.get(key.as_bytes()));
-    if current == received {
-        return Ok(());
-    }
-    let show = |v: Option<&warren_wire::FieldValue>| {
-        v.map_or_else(|| "none".to_string(), |v| format!("{v:?}"))
+    let (current_text, received_text) = match (current, received) {
+        (None, None) => return Ok(()),
+        (Some(a), Some(b)) if equivalent(a, b) => return Ok(()),
+        (Some(a), Some(b)) => (
+            format!("'{}'", erlang_value(a)),
+            format!("'{}'", erlang_value(b)),
+        ),
+        (a, b) => (typed_or_none(a), typed_or_none(b)),
     };
     Err(AmqpError::precondition_failed(format!(
-        "inequivalent arg '{key}' for {what}: received {} but current is {}",
-        show(received),
-        show(current)
+        "inequivalent arg '{key}' for {what}: received {received_text} but current is {current_text}"
     )))
+}
+
+fn equivalent(a: &FieldValue, b: &FieldValue) -> bool {
+    match (a.as_i128(), b.as_i128(), a.as_bytes(), b.as_bytes()) {
+        (Some(x), Some(y), _, _) => x == y,
+        (_, _, Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn typed_or_none(value: Option<&FieldValue>) -> String {
+    value.map_or_else(
+        || "none".to_string(),
+        |v| {
+            format!(
+                "the value '{}' of type '{}'",
+                erlang_value(v),
+                v.type_name()
+            )
+        },
+    )
+}
+
+/// A value as RabbitMQ's `~s`/`~p` prints it in these texts.
+fn erlang_value(value: &FieldValue) -> String {
+    if let Some(bytes) = value.as_bytes() {
+        return String::from_utf8_lossy(bytes).into_owned();
+    }
+    if let Some(n) = value.as_i128() {
+        return n.to_string();
+    }
+    match value {
+        FieldValue::Bool(b) => b.to_string(),
+        FieldValue::F32(f) => f.to_string(),
+        FieldValue::F64(f) => f.to_string(),
+        other => format!("{other:?}"),
+    }
 }
 
 fn locked(queue: &ShortStr, vhost: &ShortStr) -> AmqpError {

@@ -214,6 +214,20 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
         true
     }
 
+    /// Whether that exact binding exists.
+    pub fn contains(
+        &self,
+        routing_key: &ShortStr,
+        arguments: &FieldTable,
+        destination: &D,
+    ) -> bool {
+        self.slots.get(destination).is_some_and(|&slot| {
+            self.dests[slot]
+                .bindings
+                .contains_key(&BindingKey::new(routing_key, arguments))
+        })
+    }
+
     /// Removes every binding to `destination` (its queue or exchange was deleted); returns how
     /// many.
     pub fn remove_destination(&mut self, destination: &D) -> usize {

@@ -13,6 +13,7 @@ use crate::exchange::Destination;
 use crate::names;
 use crate::queue::Queue;
 use crate::vhost::QueueSpec;
+use warren_wire::reply_code::{NOT_FOUND, RESOURCE_LOCKED};
 
 impl Connection {
     pub(crate) fn queue_declare(&mut self, channel: u16, m: QueueDeclare) -> AmqpResult<()> {
@@ -72,14 +73,43 @@ impl Connection {
     }
 
     pub(crate) fn queue_unbind(&mut self, channel: u16, m: QueueUnbind) -> AmqpResult<()> {
-        let queue = self.usable_queue(channel, m.queue.clone())?;
+        let vhost = self.open_vhost()?;
+        let name = self.queue_name(channel, m.queue.clone())?;
+        let (queue, locked) = match vhost.queue_for(name.as_bytes(), self.id) {
+            Ok(queue) => (queue, None),
+            // A client that cancels the last consumer of its auto-delete queue and then unbinds
+            // it (aio-pika's RPC does) wins that race on RabbitMQ, whose queue deletes itself a
+            // moment after cancel-ok; here the queue is already gone, so nothing is bound.
+            Err(error) if error.code == NOT_FOUND => {
+                self.send(channel, QueueUnbindOk::default().into());
+                return Ok(());
+            }
+            Err(error) if error.code == RESOURCE_LOCKED => {
+                (vhost.queue(name.as_bytes())?, Some(error))
+            }
+            Err(error) => return Err(error),
+        };
         let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &queue);
-        self.open_vhost()?.unbind(
-            m.exchange.as_bytes(),
-            &Destination::Queue(queue),
-            &routing_key,
-            &m.arguments,
-        )?;
+        let destination = Destination::Queue(queue);
+        if let Some(locked) = locked {
+            // RabbitMQ looks the binding up before it checks exclusivity: unbinding nothing
+            // from another connection's exclusive queue is fine.
+            if vhost.has_binding(
+                m.exchange.as_bytes(),
+                &destination,
+                &routing_key,
+                &m.arguments,
+            )? {
+                return Err(locked);
+            }
+        } else {
+            vhost.unbind(
+                m.exchange.as_bytes(),
+                &destination,
+                &routing_key,
+                &m.arguments,
+            )?;
+        }
         self.send(channel, QueueUnbindOk::default().into());
         Ok(())
     }

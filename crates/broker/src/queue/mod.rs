@@ -17,6 +17,7 @@
 
 mod ready;
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
@@ -46,6 +47,8 @@ pub struct Queue {
     pub settings: QueueArguments,
     /// Where dead letters are routed.
     vhost: Weak<VHost>,
+    /// On the vhost's sweep list: it has a TTL, or has held a message that expires.
+    timed: AtomicBool,
     state: Mutex<QueueState>,
 }
 
@@ -111,8 +114,13 @@ impl Queue {
             arguments: options.arguments,
             settings: options.settings,
             vhost,
+            timed: AtomicBool::new(false),
             state: Mutex::new(state),
         }
+    }
+
+    pub(crate) fn mark_timed(&self) {
+        self.timed.store(true, Ordering::Release);
     }
 
     /// Runs `f` under the queue's lock, then dead-letters what it let go of.
@@ -132,6 +140,13 @@ impl Queue {
 
     /// Enqueues a newly published message, honouring `x-max-length(-bytes)` and `x-overflow`.
     pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> Enqueued {
+        // A per-message TTL needs the broker's clock even in a queue without one of its own
+        // (registered outside the queue's lock: the sweep takes the list's lock, then ours).
+        if message.ttl.is_some() && !self.timed.swap(true, Ordering::AcqRel) {
+            if let Some(vhost) = self.vhost.upgrade() {
+                vhost.watch_timed(self);
+            }
+        }
         self.locked(|state| {
             if state.deleted {
                 return Enqueued::Gone;
