@@ -226,3 +226,16 @@ def test_channel_flow(broker):
         r.send_method(1, flow, b"\x00")
         _expect_connection_close(r, 540, "NOT_IMPLEMENTED - active=false", flow)
     assert_broker_healthy(broker)
+
+
+def test_channel_max_limits_how_many_channels_are_open_not_their_ids(broker):
+    # RabbitMQ counts open channels against the negotiated channel_max; an id above it is fine.
+    with broker.raw() as r:
+        r.handshake(channel_max=2)
+        r.open_channel(7)
+        r.open_channel(1)
+        r.send_method(3, R.CHANNEL_OPEN, R.shortstr(""))
+        _expect_connection_close(
+            r, 530, "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)",
+            (0, 0))  # RabbitMQ names no method here
+    assert_broker_healthy(broker)

@@ -222,10 +222,13 @@ impl Connection {
         }
     }
 
+    /// RabbitMQ limits how many channels are open, not their numbers: an id above
+    /// `channel_max` is fine while fewer than `channel_max` channels are open.
     fn open_channel(&mut self, id: u16) -> AmqpResult<()> {
-        if id > self.channel_max {
+        let open = self.channels.len();
+        if open >= usize::from(self.channel_max) {
             return Err(AmqpError::not_allowed(format!(
-                "channel {id} is above the negotiated channel_max ({})",
+                "number of channels opened ({open}) has reached the negotiated channel_max ({})",
                 self.channel_max
             )));
         }
