@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
-# Run the Python client suite against the REAL RabbitMQ (Debian's rabbitmq-server), to prove that
-# what tests/python asserts is what RabbitMQ actually does.
+# Run the client suites (tests/python, tests/node) against the REAL RabbitMQ (Debian's
+# rabbitmq-server), to prove that what they assert is what RabbitMQ actually does.
 #
 #   tests/rabbitmq-reference.sh [-- PYTEST ARGS...]   start, run the suite, stop
 #   tests/rabbitmq-reference.sh start                 start and leave running (prints the URL), to
 #                                                     iterate: WARREN_TEST_URL=... pytest tests/python
+#                                                     (or node --test tests/node/*.test.mjs)
 #   tests/rabbitmq-reference.sh stop                  stop a node left running
 #
 # Starts a throw-away RabbitMQ node (warren-ref@localhost) on 127.0.0.1:5682, state under
 # /tmp/warren-rabbitmq (wiped at each start), declares the exchanges Warren predeclares
-# (`xivo` topic durable, `wazo-headers` headers durable), runs `tests/run-all --python-only`
+# (`xivo` topic durable, `wazo-headers` headers durable), runs `tests/run-all --clients-only`
 # against it, and stops the node again (also on failure / Ctrl-C). Rerunnable.
 #
-# Needs: rabbitmq-server (apt-get install rabbitmq-server; installed here if missing), python3 + pip.
+# Needs: rabbitmq-server (apt-get install rabbitmq-server; installed here if missing), python3 + pip,
+# Node.js >= 20 + npm.
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
@@ -148,7 +150,7 @@ if [ "$mode" = start ]; then
     exit 0
 fi
 set +e
-bash tests/run-all --python-only "$@"
+bash tests/run-all --clients-only "$@"
 rc=$?
 set -e
 if [ "$rc" != 0 ]; then

@@ -423,3 +423,20 @@ def test_queue_reached_by_chain_and_direct_binding_gets_one_copy(conn, cleanup):
     ch.queue_bind(q, chain[-1], "a.b")
     ch.basic_publish(chain[0], "a.b", b"once", pika.BasicProperties(headers={"hdr": "yes"}))
     assert bodies(settle(ch, [q])[q]) == [b"once"]
+
+
+def test_unbinding_what_does_not_exist_is_ok(conn):
+    # RabbitMQ 3.x answers unbind-ok when the binding, the queue, or either exchange is missing
+    # (binding *to* something missing is 404, see test_exchanges).
+    ch = conn.channel()
+    q = ch.queue_declare("", exclusive=True).method.queue
+    x = uniq("x")
+    ch.exchange_declare(x, "direct", auto_delete=False)
+    try:
+        ch.queue_unbind(q, uniq("missing-exchange"), "k")
+        ch.queue_unbind(uniq("missing-queue"), x, "k")
+        ch.exchange_unbind(destination=uniq("missing-destination"), source=x, routing_key="k")
+        ch.exchange_unbind(destination=x, source=uniq("missing-source"), routing_key="k")
+        assert ch.is_open
+    finally:
+        ch.exchange_delete(x)

@@ -371,17 +371,20 @@ impl VHost {
         Ok(())
     }
 
-    /// Whether that exact binding exists (a missing source exchange is 404).
+    /// Whether that exact binding exists.
     pub fn has_binding(
         &self,
         source: &[u8],
         destination: &Destination,
         routing_key: &ShortStr,
         arguments: &FieldTable,
-    ) -> AmqpResult<bool> {
-        let exchange = self.exchange(source)?;
-        let bindings = exchange.bindings.read();
-        Ok(bindings.contains(routing_key, arguments, destination))
+    ) -> bool {
+        self.exchange(source).is_ok_and(|exchange| {
+            exchange
+                .bindings
+                .read()
+                .contains(routing_key, arguments, destination)
+        })
     }
 
     pub fn unbind(
@@ -391,10 +394,14 @@ impl VHost {
         routing_key: &ShortStr,
         arguments: &FieldTable,
     ) -> AmqpResult<()> {
-        let exchange = self.exchange(source)?;
-        if exchange.is_default() {
+        if source.is_empty() {
             return Err(default_exchange_refused());
         }
+        // Unbinding from an exchange that does not exist unbinds nothing: RabbitMQ 3.x answers
+        // unbind-ok, as it does for a binding that does not exist.
+        let Ok(exchange) = self.exchange(source) else {
+            return Ok(());
+        };
         let now_empty = {
             let mut bindings = exchange.bindings.write();
             bindings.unbind(routing_key, arguments, destination) && bindings.is_empty()

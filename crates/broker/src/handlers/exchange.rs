@@ -69,19 +69,22 @@ impl Connection {
 
     pub(crate) fn exchange_unbind(&mut self, channel: u16, m: ExchangeUnbind) -> AmqpResult<()> {
         let vhost = self.open_vhost()?;
-        let destination = self.destination_exchange(&m.destination)?;
-        vhost.unbind(
-            m.source.as_bytes(),
-            &destination,
-            &m.routing_key,
-            &m.arguments,
-        )?;
+        // As for queue.unbind, a missing destination unbinds nothing (unbind-ok in RabbitMQ 3.x).
+        match self.destination_exchange(&m.destination) {
+            Ok(destination) => vhost.unbind(
+                m.source.as_bytes(),
+                &destination,
+                &m.routing_key,
+                &m.arguments,
+            )?,
+            Err(error) if error.code == warren_wire::reply_code::NOT_FOUND => {}
+            Err(error) => return Err(error),
+        }
         if !m.no_wait {
             self.send(channel, ExchangeUnbindOk::default().into());
         }
         Ok(())
     }
-
     fn destination_exchange(&self, name: &warren_wire::ShortStr) -> AmqpResult<Destination> {
         if name.is_empty() {
             return Err(AmqpError::access_refused(

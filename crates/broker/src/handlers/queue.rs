@@ -77,9 +77,8 @@ impl Connection {
         let name = self.queue_name(channel, m.queue.clone())?;
         let (queue, locked) = match vhost.queue_for(name.as_bytes(), self.id) {
             Ok(queue) => (queue, None),
-            // A client that cancels the last consumer of its auto-delete queue and then unbinds
-            // it (aio-pika's RPC does) wins that race on RabbitMQ, whose queue deletes itself a
-            // moment after cancel-ok; here the queue is already gone, so nothing is bound.
+            // Unbinding a queue that does not exist unbinds nothing: RabbitMQ 3.x answers
+            // unbind-ok (aio-pika's RPC cancels its auto-delete queue's consumer, then unbinds).
             Err(error) if error.code == NOT_FOUND => {
                 self.send(channel, QueueUnbindOk::default().into());
                 return Ok(());
@@ -99,7 +98,7 @@ impl Connection {
                 &destination,
                 &routing_key,
                 &m.arguments,
-            )? {
+            ) {
                 return Err(locked);
             }
         } else {
