@@ -17,6 +17,8 @@
 #             stopped with rabbitmqctl -n bench-rmq@localhost stop
 #   garagemq  Debian's garagemq if installed (installed here when `apt-cache policy` has a
 #             candidate and we are root), state under DIR/garagemq
+#   sink      `warren-bench sink`, the tool's trivial fake broker: the tool's own ceiling
+#             (not in the default list; meaningful for throughput, confirm and latency only)
 # Needs: bash, python3. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
 set -euo pipefail
 
@@ -50,10 +52,14 @@ scenario_args() {
         throughput) echo "throughput --publishers 1 --consumers 1 --size 300 --prefetch 1000" ;;
         confirm) echo "throughput --publishers 2 --consumers 2 --size 300 --confirm 1000" ;;
         latency) echo "latency --rate 10000" ;;
-        fanout-10) echo "fanout --queues 10" ;;
-        fanout-100) echo "fanout --queues 100" ;;
-        fanout-1000) echo "fanout --queues 1000 --rate 200" ;;
-        bindings) echo "bindings --queues 100 --bindings 10" ;;
+        # One connection per consumer, as separate Wazo services have (GarageMQ also mixes up
+        # the content frames of consumers that share a connection).
+        fanout-10) echo "fanout --queues 10 --consumer-connections 10" ;;
+        fanout-100) echo "fanout --queues 100 --consumer-connections 100" ;;
+        # 1000 consumers on 4 connections (250 channels each); the rate keeps the backlog and
+        # RabbitMQ's drain time bounded (50 msg/s = 50 000 deliveries/s).
+        fanout-1000) echo "fanout --queues 1000 --rate 50 --consumer-connections 4" ;;
+        bindings) echo "bindings --queues 100 --bindings 10 --consumer-connections 100" ;;
         churn) echo "churn --connections 4 --channels 1" ;;
         headers) echo "throughput --exchange-type headers" ;;
         *) echo "compare: unknown scenario $1" >&2; return 1 ;;
@@ -222,7 +228,7 @@ connection:
   channelsMax: 4096
   frameMaxSize: 65536
 EOF
-    (cd "$GARAGE_BASE" && exec garagemq -config "$GARAGE_BASE/config.yaml" -log-level warning \
+    (cd "$GARAGE_BASE" && exec garagemq --config "$GARAGE_BASE/config.yaml" --log-level warning \
         >"$GARAGE_BASE/garagemq.log" 2>&1) &
     BROKER_PID=$!
     wait_port "$BROKER_PORT" 20
@@ -235,6 +241,16 @@ stop_garagemq() {
         wait "$BROKER_PID" 2>/dev/null || true
     fi
 }
+
+# --- sink: warren-bench's own trivial broker, for the tool's ceiling (throughput scenarios
+# only: it delivers each message once, round-robin, whatever the bindings) ------------------
+start_sink() {
+    BROKER_PORT="$(free_port)"
+    "$BENCH_BIN" sink --port "$BROKER_PORT" >"$OUT/sink.log" 2>&1 &
+    BROKER_PID=$!
+    wait_port "$BROKER_PORT" 20
+}
+stop_sink() { stop_warren; }
 
 RUNNING=""
 stop_running() {
@@ -255,6 +271,7 @@ ACTIVE=""
 for b in $BROKERS; do
     case "$b" in
         warren) ACTIVE="$ACTIVE warren" ;;
+        sink) ACTIVE="$ACTIVE sink" ;;
         rabbitmq)
             if [ -x "$RMQ_BIN/rabbitmq-server" ]; then ACTIVE="$ACTIVE rabbitmq"
             else echo "compare: skipping rabbitmq (not installed)" >&2; fi ;;

@@ -33,7 +33,8 @@ options (default):
   --size BYTES              body size, at least 54; a Wazo call_created JSON event padded (300)
   --rate MSGS               total msg/s over all publishers; 0 = unlimited (0; latency: 10000)
   --confirm WINDOW          publisher confirms, at most WINDOW unconfirmed per publisher
-  --autoack                 consume with no-ack (default: manual ack, multiple=true batches)
+  --autoack                 consume with no-ack (default: manual ack, multiple=true every
+                            prefetch/4 deliveries)
   --prefetch N              basic.qos prefetch per consumer with manual ack (1000)
   --exchange-type T         topic|direct|fanout|headers (topic)
   --exchange NAME           exchange to declare and publish to (warren-bench.T)

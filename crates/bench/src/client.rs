@@ -30,6 +30,9 @@ const FRAME_MAX: u32 = 131_072;
 /// The channel every scenario connection uses.
 pub const CHANNEL: u16 = 1;
 const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
+/// The longest wait for the handshake or for the reply to a setup method: a broker that does
+/// not answer ends the run instead of hanging it.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(30);
 const BASIC_CLASS: u16 = 60;
 
 /// Makes a short string of a name built at run time.
@@ -53,7 +56,16 @@ pub struct FrameReader {
 #[allow(clippy::large_enum_variant)]
 pub enum LeanFrame {
     Frame(Frame),
-    Header { body_size: u64 },
+    Header { channel: u16, body_size: u64 },
+}
+
+impl LeanFrame {
+    pub fn channel(&self) -> u16 {
+        match self {
+            LeanFrame::Frame(frame) => frame.channel(),
+            LeanFrame::Header { channel, .. } => *channel,
+        }
+    }
 }
 
 const FRAME_HEADER_TYPE: u8 = 2;
@@ -133,10 +145,12 @@ fn next_lean(buf: &mut BytesMut, frame_max: u32) -> Result<Option<LeanFrame>> {
     if size < 14 || buf[total - 1] != FRAME_END {
         return Err(Error::protocol("malformed content header frame"));
     }
+    let channel = u16::from_be_bytes([buf[1], buf[2]]);
     let mut body_size = [0u8; 8];
     body_size.copy_from_slice(&buf[11..19]);
     buf.advance(total);
     Ok(Some(LeanFrame::Header {
+        channel,
         body_size: u64::from_be_bytes(body_size),
     }))
 }
@@ -178,7 +192,7 @@ impl Assembler {
     pub fn push_lean(&mut self, frame: LeanFrame) -> Result<Incoming> {
         match frame {
             LeanFrame::Frame(frame) => self.push(frame),
-            LeanFrame::Header { body_size } => self.header(body_size),
+            LeanFrame::Header { body_size, .. } => self.header(body_size),
         }
     }
 
@@ -342,24 +356,28 @@ impl Client {
     /// Connects (loopback only), speaks the handshake, opens the URL's vhost.
     pub async fn connect(url: &AmqpUrl, name: &str) -> Result<Client> {
         let addrs = url.loopback_addrs().await?;
-        let stream = TcpStream::connect(&addrs[..]).await?;
-        stream.set_nodelay(true)?;
-        let (half, mut writer) = stream.into_split();
-        writer.write_all(PROTOCOL_HEADER).await?;
-        let mut client = Client {
-            reader: FrameReader::new(half),
-            writer,
-            out: BytesMut::new(),
-            frame_max: FRAME_MAX,
-            channel_max: 2047,
-        };
         let handshake = async {
+            let stream = TcpStream::connect(&addrs[..]).await?;
+            stream.set_nodelay(true)?;
+            let (half, mut writer) = stream.into_split();
+            writer.write_all(PROTOCOL_HEADER).await?;
+            let mut client = Client {
+                reader: FrameReader::new(half),
+                writer,
+                out: BytesMut::new(),
+                frame_max: FRAME_MAX,
+                channel_max: 2047,
+            };
             client.handshake(url, name).await?;
             Ok::<_, Error>(client)
         };
-        match tokio::time::timeout(Duration::from_secs(10), handshake).await {
+        match tokio::time::timeout(REPLY_TIMEOUT, handshake).await {
             Ok(result) => result,
-            Err(_) => Err(Error::protocol("no handshake within 10 s")),
+            Err(_) => Err(Error::protocol(format!(
+                "no connection to {} within {} s",
+                url.redacted(),
+                REPLY_TIMEOUT.as_secs()
+            ))),
         }
     }
 
@@ -477,10 +495,22 @@ impl Client {
         }
     }
 
-    /// Sends a method and waits for the next method on its channel.
+    /// Sends a method and waits (at most [`REPLY_TIMEOUT`]) for the next method on its
+    /// channel.
     pub async fn call(&mut self, channel: u16, method: impl Into<Method>) -> Result<Method> {
-        self.send(channel, method).await?;
-        self.method_on(channel).await
+        let method = method.into();
+        let name = method.name();
+        let exchange = async {
+            self.send(channel, method).await?;
+            self.method_on(channel).await
+        };
+        match tokio::time::timeout(REPLY_TIMEOUT, exchange).await {
+            Ok(result) => result,
+            Err(_) => Err(Error::protocol(format!(
+                "no reply to {name} within {} s",
+                REPLY_TIMEOUT.as_secs()
+            ))),
+        }
     }
 
     pub async fn open_channel(&mut self, channel: u16) -> Result<()> {
@@ -601,8 +631,8 @@ impl Client {
         }
     }
 
-    /// `connection.close`, then waits (bounded) for `close-ok`, discarding whatever else
-    /// arrives (deliveries still in flight).
+    /// `connection.close` (after whatever the output buffer still holds), then waits
+    /// (bounded) for `close-ok`, discarding whatever else arrives (deliveries in flight).
     pub async fn close(mut self) -> Result<()> {
         let close = ConnectionClose {
             reply_code: 200,
@@ -686,7 +716,9 @@ mod tests {
         let mut partial = BytesMut::from(&buf[..whole - 1]);
         assert!(next_lean(&mut partial, 0).expect("waits").is_none());
         match next_lean(&mut buf, 0).expect("reads") {
-            Some(LeanFrame::Header { body_size }) => assert_eq!(body_size, 300),
+            Some(LeanFrame::Header { channel, body_size }) => {
+                assert_eq!((channel, body_size), (1, 300))
+            }
             _ => panic!("not a header"),
         }
         assert!(matches!(

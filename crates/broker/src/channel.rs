@@ -11,7 +11,9 @@
 //! Content arrives as a method frame (basic.publish), one header frame, then body frames up to
 //! the size the header announced; any other frame in between is 505 UNEXPECTED_FRAME.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};

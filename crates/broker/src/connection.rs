@@ -11,7 +11,7 @@
 //! ```
 //! Frames on channels other than 0 go to the channel table once the connection is open.
 
-use std::collections::HashMap;
+use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use bytes::BytesMut;

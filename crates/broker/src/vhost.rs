@@ -7,10 +7,10 @@
 //! Deletions that cascade (a queue's bindings, then an auto-delete exchange that lost its last
 //! binding) collect what to delete under a lock and act on it after releasing it.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Weak};
 use std::time::Instant;
 
+use foldhash::HashMap;
 use parking_lot::{Mutex, RwLock};
 use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, FieldValue, ShortStr};

@@ -24,7 +24,8 @@
 //! RabbitMQ does), stopping at a destination's first match.
 
 use std::collections::hash_map::Entry;
-use std::collections::HashMap;
+
+use foldhash::{HashMap, HashMapExt};
 use std::fmt;
 use std::hash::{Hash, Hasher};
 

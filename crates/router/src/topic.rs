@@ -31,7 +31,7 @@
 //! The walk recurses once per trie level; patterns are AMQP short strings (≤ 255 bytes, so at
 //! most 256 words), which bounds the depth.
 
-use std::collections::{HashMap, HashSet};
+use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
 use std::hash::Hash;
 
 use warren_wire::ShortStr;

@@ -1,16 +1,17 @@
-//! One consuming connection (channel 1, one or more consumers): reads with a large buffer,
-//! accounts every delivery (loss, duplicates, order, latency, routing), and acks each read's
-//! worth of deliveries with one `basic.ack multiple=true`.
+//! One consuming connection (one or more consumers, each on its own channel): reads with a
+//! large buffer,
+//! accounts every delivery (loss, duplicates, order, latency, routing), and acks batches of
+//! deliveries with one `basic.ack multiple=true`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
 use tokio::sync::watch;
-use warren_wire::{encode_method_frame, BasicAck, Method};
+use warren_wire::{encode_method_frame, BasicAck, Frame, Method};
 
 use crate::accounting::QueueLog;
-use crate::client::{closed_error, write_some, Assembler, Client, Incoming, CHANNEL};
+use crate::client::{closed_error, write_some, Assembler, Client, Incoming, LeanFrame};
 use crate::error::{Error, Result};
 use crate::latency::Histogram;
 use crate::payload;
@@ -29,6 +30,20 @@ pub struct ConsumerShared {
     pub fresh: AtomicU64,
     /// When the last delivery arrived, in nanoseconds since `start`.
     pub last_delivery_ns: AtomicU64,
+    /// Manual acks: one `basic.ack multiple=true` per read, once this many deliveries are
+    /// unacked (see [`ack_every`]).
+    pub ack_every: u64,
+}
+
+/// A quarter of the prefetch window (256 without one): the broker always has three quarters
+/// of its window left to deliver into while our ack travels, and acks cost it (and us) one
+/// method per hundreds of messages. Per-read acks would degrade to one per message against a
+/// broker that writes each delivery separately (RabbitMQ), when the consumer keeps up.
+pub fn ack_every(prefetch: u16) -> u64 {
+    match prefetch {
+        0 => 256,
+        p => u64::from(p / 4).max(1),
+    }
 }
 
 pub struct ConsumerOutcome {
@@ -42,34 +57,36 @@ pub fn consumer_tag(queue: usize, instance: usize) -> String {
     format!("b{queue}.{instance}")
 }
 
-/// The queue index in a tag made by [`consumer_tag`].
-fn queue_of(tag: &[u8]) -> Option<usize> {
-    let digits = tag.strip_prefix(b"b")?;
-    let end = digits.iter().position(|&b| b == b'.')?;
-    std::str::from_utf8(&digits[..end]).ok()?.parse().ok()
+/// One consumer: its channel (channel `i + 1` of the connection holds consumer `i`), so that
+/// the deliveries of two consumers never share a channel's content-frame sequence nor its
+/// delivery tags.
+struct ChannelState {
+    queue: usize,
+    log: QueueLog,
+    assembler: Assembler,
+    last_tag: u64,
+    acked: u64,
 }
 
 /// Consumes until `stop` changes (or its sender goes), then closes the connection.
-/// `queues`: the queue indices this connection has consumers on.
+/// `queues[i]`: the queue of the consumer on channel `i + 1`.
 pub async fn run(
     mut client: Client,
     queues: Vec<usize>,
     shared: Arc<ConsumerShared>,
     mut stop: watch::Receiver<bool>,
 ) -> Result<ConsumerOutcome> {
-    let mut slots: Vec<Option<usize>> = Vec::new();
-    let mut logs: Vec<(usize, QueueLog)> = Vec::with_capacity(queues.len());
-    for &q in &queues {
-        if slots.len() <= q {
-            slots.resize(q + 1, None);
-        }
-        slots[q] = Some(logs.len());
-        logs.push((q, QueueLog::new(shared.publishers, shared.max_seq)));
-    }
+    let mut channels: Vec<ChannelState> = queues
+        .iter()
+        .map(|&queue| ChannelState {
+            queue,
+            log: QueueLog::new(shared.publishers, shared.max_seq),
+            assembler: Assembler::default(),
+            last_tag: 0,
+            acked: 0,
+        })
+        .collect();
     let mut latency = Histogram::default();
-    let mut assembler = Assembler::default();
-    let mut last_tag = 0;
-    let mut acked = 0;
     loop {
         tokio::select! {
             biased;
@@ -79,7 +96,17 @@ pub async fn run(
                 let now_ns = shared.start.elapsed().as_nanos() as u64;
                 let mut fresh = 0;
                 while let Some(frame) = client.reader.next_lean()? {
-                    let content = match assembler.push_lean(frame)? {
+                    let number = frame.channel();
+                    let Some(channel) = (number as usize)
+                        .checked_sub(1)
+                        .and_then(|i| channels.get_mut(i))
+                    else {
+                        if let LeanFrame::Frame(Frame::Method { method, .. }) = &frame {
+                            check_method(method)?;
+                        }
+                        continue;
+                    };
+                    let content = match channel.assembler.push_lean(frame)? {
                         Incoming::Content(content) => content,
                         Incoming::Method(_, method) => {
                             check_method(&method)?;
@@ -90,23 +117,14 @@ pub async fn run(
                     let Method::BasicDeliver(deliver) = content.method else {
                         continue;
                     };
-                    last_tag = deliver.delivery_tag;
-                    let tag = deliver.consumer_tag.as_bytes();
-                    let Some((queue, slot)) = queue_of(tag)
-                        .and_then(|q| Some((q, slots.get(q).copied().flatten()?)))
-                    else {
-                        return Err(Error::protocol(format!(
-                            "delivery for an unknown consumer tag {:?}",
-                            deliver.consumer_tag
-                        )));
-                    };
+                    channel.last_tag = deliver.delivery_tag;
                     let delivery = Delivery {
-                        queue,
+                        queue: channel.queue,
                         routing_key: deliver.routing_key.as_bytes(),
                         body: &content.body,
                         now_ns,
                     };
-                    if record(&shared, &mut logs[slot].1, &mut latency, delivery) {
+                    if record(&shared, &mut channel.log, &mut latency, delivery) {
                         fresh += 1;
                     }
                 }
@@ -114,10 +132,14 @@ pub async fn run(
                     shared.fresh.fetch_add(fresh, Ordering::Relaxed);
                     shared.last_delivery_ns.fetch_max(now_ns, Ordering::Relaxed);
                 }
-                if !shared.autoack && last_tag > acked {
-                    let ack = BasicAck { delivery_tag: last_tag, multiple: true };
-                    encode_method_frame(CHANNEL, &ack.into(), &mut client.out);
-                    acked = last_tag;
+                if !shared.autoack {
+                    for (i, channel) in channels.iter_mut().enumerate() {
+                        if channel.last_tag >= channel.acked + shared.ack_every {
+                            let ack = BasicAck { delivery_tag: channel.last_tag, multiple: true };
+                            encode_method_frame(i as u16 + 1, &ack.into(), &mut client.out);
+                            channel.acked = channel.last_tag;
+                        }
+                    }
                 }
             }
             written = write_some(&mut client.writer, &mut client.out), if !client.out.is_empty() => {
@@ -125,8 +147,8 @@ pub async fn run(
             }
         }
     }
-    let _ = client.flush().await;
     let _ = client.close().await;
+    let logs = channels.into_iter().map(|c| (c.queue, c.log)).collect();
     Ok(ConsumerOutcome { logs, latency })
 }
 
@@ -181,8 +203,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn tags_round_trip() {
-        assert_eq!(queue_of(consumer_tag(42, 3).as_bytes()), Some(42));
-        assert_eq!(queue_of(b"amq.ctag-x"), None);
+    fn acks_a_quarter_of_the_window() {
+        assert_eq!(ack_every(1000), 250);
+        assert_eq!(ack_every(1), 1);
+        assert_eq!(ack_every(0), 256);
     }
 }

@@ -12,6 +12,10 @@ use crate::client::{closed_error, write_some, Client, PublishTemplate};
 use crate::error::{Error, Result};
 use crate::payload::{self, Stamp, PREFIX_LEN};
 
+/// The most bytes one batch encodes, whatever `--batch` says: big messages go out a few at a
+/// time, and the last batch cannot hold a publisher long past its deadline.
+const MAX_BATCH_BYTES: usize = 128 * 1024;
+
 pub struct PublisherSpec {
     pub id: u32,
     /// The run's clock: send stamps are nanoseconds since this instant.
@@ -28,6 +32,10 @@ pub struct PublisherSpec {
 }
 
 pub struct PublisherOutcome {
+    /// Still open: closing it now could drop publishes the broker has not read from the
+    /// socket yet (a broker applying flow control reads late); the runner closes it after
+    /// the drain.
+    pub client: Option<Client>,
     pub published: Published,
     pub nacked: u64,
     /// When the last message was written, since the run's start.
@@ -38,13 +46,16 @@ pub async fn run(mut client: Client, spec: PublisherSpec) -> Result<PublisherOut
     let mut confirms = spec.confirm_window.map(|_| Confirms::default());
     let mut seq: u64 = 0;
     let mut publish_end: Option<Instant> = None;
+    // When nothing is being written: why, and so until when to sleep.
+    let mut waiting = Fill::Filled;
+    let mut last_write = Instant::now();
     loop {
         let now = Instant::now();
         if publish_end.is_none() && client.out.is_empty() {
             if now >= spec.deadline || seq >= spec.max_messages {
                 publish_end = Some(now);
             } else {
-                fill_batch(&mut client, &spec, &confirms, &mut seq, now);
+                waiting = fill_batch(&mut client, &spec, &confirms, &mut seq, now);
             }
         }
         let wake = match publish_end {
@@ -55,7 +66,24 @@ pub async fn run(mut client: Client, spec: PublisherSpec) -> Result<PublisherOut
                 }
                 end + spec.drain_timeout
             }
-            None => next_due(&spec, seq).map_or(spec.deadline, |due| due.min(spec.deadline)),
+            // The last batch is still being written after the deadline: fine while the broker
+            // reads (slowly, maybe: several MB may wait in the socket buffers), an error once
+            // it has read nothing for the drain timeout.
+            None if now >= spec.deadline => {
+                let limit = last_write + spec.drain_timeout;
+                if now >= limit {
+                    return Err(Error::protocol(format!(
+                        "publisher {}: the broker read none of our publishes for {:.1} s",
+                        spec.id,
+                        spec.drain_timeout.as_secs_f64()
+                    )));
+                }
+                limit
+            }
+            None => match waiting {
+                Fill::RateLimited(due) => due.min(spec.deadline),
+                Fill::Filled | Fill::WindowFull => spec.deadline,
+            },
         };
         tokio::select! {
             biased;
@@ -67,6 +95,7 @@ pub async fn run(mut client: Client, spec: PublisherSpec) -> Result<PublisherOut
             }
             written = write_some(&mut client.writer, &mut client.out), if !client.out.is_empty() => {
                 written?;
+                last_write = Instant::now();
             }
             _ = sleep_until(wake.into()) => {}
         }
@@ -74,12 +103,12 @@ pub async fn run(mut client: Client, spec: PublisherSpec) -> Result<PublisherOut
     let publish_time = publish_end
         .unwrap_or_else(Instant::now)
         .saturating_duration_since(spec.start);
-    let _ = client.close().await;
     let (confirmed, nacked) = match confirms {
         Some(c) => (Some(c.confirmed), c.nacked),
         None => (None, 0),
     };
     Ok(PublisherOutcome {
+        client: Some(client),
         published: Published {
             count: seq,
             confirmed,
@@ -87,6 +116,17 @@ pub async fn run(mut client: Client, spec: PublisherSpec) -> Result<PublisherOut
         nacked,
         publish_time,
     })
+}
+
+/// What [`fill_batch`] did.
+#[derive(Clone, Copy)]
+enum Fill {
+    /// Encoded a batch (being written), or nothing is left to publish.
+    Filled,
+    /// The rate allows the next message at that instant.
+    RateLimited(Instant),
+    /// The confirm window is full: a confirm will wake us.
+    WindowFull,
 }
 
 /// Encodes as many messages as the batch size, the message budget, the rate and the confirm
@@ -97,17 +137,24 @@ fn fill_batch(
     confirms: &Option<Confirms>,
     seq: &mut u64,
     now: Instant,
-) {
-    let mut n = spec.batch.min(spec.max_messages - *seq);
+) -> Fill {
+    let frame_len = spec.templates.first().map_or(1, |t| t.frames.len());
+    let mut n = spec
+        .batch
+        .min((MAX_BATCH_BYTES / frame_len).max(1) as u64)
+        .min(spec.max_messages - *seq);
     if let Some(rate) = spec.rate {
         let due = (rate * now.saturating_duration_since(spec.start).as_secs_f64()) as u64 + 1;
         n = n.min(due.saturating_sub(*seq));
+        if n == 0 {
+            return Fill::RateLimited(next_due(spec, *seq).unwrap_or(now));
+        }
     }
     if let (Some(window), Some(c)) = (spec.confirm_window, confirms) {
         n = n.min(window.saturating_sub(*seq - c.settled()));
-    }
-    if n == 0 {
-        return;
+        if n == 0 {
+            return Fill::WindowFull;
+        }
     }
     let sent_ns = now.saturating_duration_since(spec.start).as_nanos() as u64;
     let templates = &spec.templates;
@@ -124,6 +171,7 @@ fn fill_batch(
         payload::stamp(&mut client.out[at..at + PREFIX_LEN], stamp);
         *seq += 1;
     }
+    Fill::Filled
 }
 
 /// When the rate allows the next message, if a rate is set.

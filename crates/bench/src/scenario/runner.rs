@@ -4,8 +4,8 @@
 //!
 //! Timeline: setup (not measured) → `start` (the broker's and our CPU clocks are read) →
 //! publishing until the deadline or the budget → publishers wait for their confirms (at most
-//! the drain timeout) → consumers get the rest (until everything owed has arrived, or nothing
-//! arrived for the drain timeout) → CPU clocks read again → consumers stop → verification →
+//! the drain timeout) → consumers get the rest (until everything owed has arrived, nothing
+//! arrived for the drain timeout, or [`DRAIN_LIMIT`] passed) → CPU clocks read again → consumers stop → verification →
 //! queues deleted.
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,6 +28,12 @@ use crate::topic::Pattern;
 
 use super::consumer::{self, consumer_tag, ConsumerOutcome, ConsumerShared};
 use super::publisher::{self, PublisherOutcome, PublisherSpec};
+
+/// The longest drain (or twice the duration, if longer), even while deliveries still
+/// trickle in: what has not arrived by then counts as lost.
+const DRAIN_LIMIT: Duration = Duration::from_secs(120);
+
+const CLEANUP_TIMEOUT: Duration = Duration::from_secs(10);
 
 pub struct QueuePlan {
     pub name: String,
@@ -105,13 +111,17 @@ pub async fn run_plan(o: &Options, plan: Plan) -> Result<RunOutcome> {
     setup.open_channel(CHANNEL).await?;
     let result = run_declared(o, &plan, &mut setup).await;
     // Queues are auto-delete (gone once their consumers closed); deleting them again is a
-    // no-op, but covers a run that failed before consuming.
-    for queue in &plan.queues {
-        if setup.delete_queue(CHANNEL, &queue.name).await.is_err() {
-            break;
+    // no-op, but covers a run that failed before consuming. Bounded: a broker that stopped
+    // answering does not hold the report back.
+    let cleanup = async {
+        for queue in &plan.queues {
+            if setup.delete_queue(CHANNEL, &queue.name).await.is_err() {
+                break;
+            }
         }
-    }
-    let _ = setup.close().await;
+        let _ = setup.close().await;
+    };
+    let _ = tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await;
     result
 }
 
@@ -145,18 +155,27 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
     let mut consumer_clients = Vec::new();
     for (i, assigned) in assignments.iter().enumerate() {
         let mut client = Client::connect(&o.url, &format!("warren-bench consumer {i}")).await?;
-        client.open_channel(CHANNEL).await?;
-        if !o.autoack {
-            client.qos(CHANNEL, o.prefetch).await?;
+        if assigned.len() > usize::from(client.channel_max) {
+            return Err(Error::usage(format!(
+                "{} consumers on one connection, over the broker's channel_max {}: raise \
+                 --consumer-connections",
+                assigned.len(),
+                client.channel_max
+            )));
         }
-        for &(q, instance) in assigned {
+        // Consumer k of this connection gets channel k + 1.
+        for (k, &(q, instance)) in assigned.iter().enumerate() {
+            let channel = k as u16 + 1;
+            client.open_channel(channel).await?;
+            if !o.autoack {
+                client.qos(channel, o.prefetch).await?;
+            }
             let tag = consumer_tag(q, instance);
             client
-                .consume(CHANNEL, &plan.queues[q].name, &tag, o.autoack)
+                .consume(channel, &plan.queues[q].name, &tag, o.autoack)
                 .await?;
         }
-        let mut queues: Vec<usize> = assigned.iter().map(|&(q, _)| q).collect();
-        queues.dedup();
+        let queues: Vec<usize> = assigned.iter().map(|&(q, _)| q).collect();
         consumer_clients.push((client, queues));
     }
 
@@ -204,6 +223,7 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
         patterns: plan.patterns.clone(),
         fresh: AtomicU64::new(0),
         last_delivery_ns: AtomicU64::new(0),
+        ack_every: consumer::ack_every(o.prefetch),
     });
     let (stop_tx, stop_rx) = watch::channel(false);
     let consumers: Vec<JoinHandle<Result<ConsumerOutcome>>> = consumer_clients
@@ -253,7 +273,8 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
     let owed = owed_deliveries(&published, &plan.keys);
     let mut seen = shared.fresh.load(Ordering::Relaxed);
     let mut progress = Instant::now();
-    while first_error.is_none() && seen < owed {
+    let drain_limit = progress + DRAIN_LIMIT.max(o.duration * 2);
+    while first_error.is_none() && seen < owed && Instant::now() < drain_limit {
         tokio::time::sleep(Duration::from_millis(5)).await;
         let now_seen = shared.fresh.load(Ordering::Relaxed);
         if now_seen != seen {
@@ -268,6 +289,14 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
     }
     let usage = meter.stop();
     let _ = stop_tx.send(true);
+    let closing: Vec<_> = outcomes
+        .iter_mut()
+        .filter_map(|o| o.client.take())
+        .map(|client| tokio::spawn(client.close()))
+        .collect();
+    for close in closing {
+        let _ = close.await;
+    }
 
     let mut latency = Histogram::default();
     let mut logs: Vec<Option<QueueLog>> = (0..plan.queues.len()).map(|_| None).collect();

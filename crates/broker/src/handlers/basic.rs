@@ -206,13 +206,12 @@ impl Connection {
     }
 
     fn deliver(&mut self, consumer: Arc<Consumer>, queue: Arc<Queue>, message: QueuedMessage) {
-        let live_channel = self.channels.get_mut(&consumer.channel).filter(|c| {
-            !c.closing
-                && !consumer.is_cancelled()
-                && c.consumers
-                    .get(&consumer.tag)
-                    .is_some_and(|e| Arc::ptr_eq(&e.consumer, &consumer))
-        });
+        // Every way a consumer leaves its channel (cancel, channel close, queue deletion)
+        // marks it cancelled first, so the flag alone tells a live consumer.
+        let live_channel = (!consumer.is_cancelled())
+            .then(|| self.channels.get_mut(&consumer.channel))
+            .flatten()
+            .filter(|c| !c.closing);
         let Some(state) = live_channel else {
             // The consumer went away while the delivery was on its way: the client never saw it.
             consumer.release(1);

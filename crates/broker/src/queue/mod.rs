@@ -151,18 +151,19 @@ impl Queue {
             if state.deleted {
                 return Enqueued::Gone;
             }
-            let now = Instant::now();
             let seq = state.next_seq;
             state.next_seq += 1;
             let ttl = match (self.settings.message_ttl, message.ttl) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
+            // The clock is read only where a TTL makes it matter.
+            let now = (ttl.is_some() || state.ready.has_expiring()).then(Instant::now);
             let queued = QueuedMessage {
                 message,
                 redelivered: false,
                 seq,
-                expires_at: ttl.map(|ttl| now + ttl),
+                expires_at: ttl.zip(now).map(|(ttl, now)| now + ttl),
             };
             if self.settings.overflow != Overflow::DropHead && self.would_overflow(state, &queued) {
                 if self.settings.overflow == Overflow::RejectPublishDlx {
@@ -174,7 +175,7 @@ impl Queue {
             // Delivered at once if a consumer can take it: a TTL of 0 means "now or never",
             // and a length limit applies to what waits, not to what goes straight through.
             self.dispatch_locked(state, now);
-            self.drop_expired(state, Instant::now());
+            self.drop_expired(state, None);
             while self.over_limit(state) {
                 let Some(oldest) = state.ready.pop_front() else {
                     break;
@@ -228,7 +229,7 @@ impl Queue {
                 message.redelivered |= delivered;
                 state.ready.put_back(message);
             }
-            self.dispatch_locked(state, Instant::now());
+            self.dispatch_locked(state, None);
         })
     }
 
@@ -243,10 +244,12 @@ impl Queue {
 
     /// Hands ready messages to consumers with credit.
     pub fn dispatch(self: &Arc<Self>) {
-        self.locked(|state| self.dispatch_locked(state, Instant::now()))
+        self.locked(|state| self.dispatch_locked(state, None))
     }
 
-    fn dispatch_locked(self: &Arc<Self>, state: &mut QueueState, now: Instant) {
+    /// `now` is the time to expire by, read from the clock when None (and needed): a publish
+    /// passes its own, so that a message with a TTL of 0 can still go to a waiting consumer.
+    fn dispatch_locked(self: &Arc<Self>, state: &mut QueueState, now: Option<Instant>) {
         self.drop_expired(state, now);
         while !state.ready.is_empty() {
             let candidates = if self.settings.single_active_consumer {
@@ -279,8 +282,13 @@ impl Queue {
         }
     }
 
-    /// Lets go of the messages whose TTL ran out (see `Ready::pop_expired`).
-    fn drop_expired(&self, state: &mut QueueState, now: Instant) {
+    /// Lets go of the messages whose TTL ran out (see `Ready::pop_expired`), as of `now` or,
+    /// when None, of the clock.
+    fn drop_expired(&self, state: &mut QueueState, now: Option<Instant>) {
+        if !state.ready.has_expiring() {
+            return;
+        }
+        let now = now.unwrap_or_else(Instant::now);
         while let Some(expired) = state.ready.pop_expired(now) {
             self.let_go(state, expired, DeathReason::Expired);
         }
@@ -295,7 +303,7 @@ impl Queue {
     /// consumer and no use for that long.
     pub fn sweep(&self, now: Instant) -> bool {
         self.locked(|state| {
-            self.drop_expired(state, now);
+            self.drop_expired(state, Some(now));
             let unused_for = now.saturating_duration_since(state.last_used);
             self.settings
                 .expires
@@ -328,7 +336,7 @@ impl Queue {
             state.consumers.insert(at, consumer);
             let now = Instant::now();
             state.last_used = now;
-            self.dispatch_locked(state, now);
+            self.dispatch_locked(state, Some(now));
             Ok(())
         })
     }
@@ -347,7 +355,7 @@ impl Queue {
             if self.auto_delete && state.consumers.is_empty() && !state.deleted {
                 return ConsumerRemoved::LastOfAutoDelete;
             }
-            self.dispatch_locked(state, Instant::now());
+            self.dispatch_locked(state, None);
             ConsumerRemoved::Removed
         })
     }
@@ -357,7 +365,7 @@ impl Queue {
         self.locked(|state| {
             let now = Instant::now();
             state.last_used = now;
-            self.drop_expired(state, now);
+            self.drop_expired(state, Some(now));
             let message = state.ready.pop_front()?;
             Some((message, count_u32(state.ready.len())))
         })
@@ -373,7 +381,7 @@ impl Queue {
 
     pub fn message_count(&self) -> u32 {
         self.locked(|state| {
-            self.drop_expired(state, Instant::now());
+            self.drop_expired(state, None);
             count_u32(state.ready.len())
         })
     }

@@ -16,6 +16,8 @@ pub(crate) struct Ready {
     levels: Vec<VecDeque<QueuedMessage>>,
     len: usize,
     bytes: u64,
+    /// How many of the messages have a TTL: without any, the clock is never read.
+    expiring: usize,
 }
 
 impl Ready {
@@ -25,6 +27,7 @@ impl Ready {
             levels: (0..levels).map(|_| VecDeque::new()).collect(),
             len: 0,
             bytes: 0,
+            expiring: 0,
         }
     }
 
@@ -44,6 +47,10 @@ impl Ready {
 
     pub fn bytes(&self) -> u64 {
         self.bytes
+    }
+
+    pub fn has_expiring(&self) -> bool {
+        self.expiring > 0
     }
 
     pub fn push_back(&mut self, message: QueuedMessage) {
@@ -85,16 +92,19 @@ impl Ready {
     pub fn drain(&mut self) -> impl Iterator<Item = QueuedMessage> + '_ {
         self.len = 0;
         self.bytes = 0;
+        self.expiring = 0;
         self.levels.iter_mut().flat_map(|fifo| fifo.drain(..))
     }
 
     fn count_in(&mut self, message: &QueuedMessage) {
         self.len += 1;
         self.bytes += message.message.body_len();
+        self.expiring += usize::from(message.expires_at.is_some());
     }
 
     fn count_out(&mut self, message: &QueuedMessage) {
         self.len -= 1;
         self.bytes -= message.message.body_len();
+        self.expiring -= usize::from(message.expires_at.is_some());
     }
 }
