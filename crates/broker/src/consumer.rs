@@ -16,6 +16,9 @@ use warren_wire::ShortStr;
 use crate::message::QueuedMessage;
 use crate::queue::Queue;
 
+/// How many deliveries a no-ack consumer may have between its queue and its socket.
+pub const NO_ACK_WINDOW: u16 = 1000;
+
 /// How many unacknowledged deliveries a consumer (or a whole channel) may hold: RabbitMQ's
 /// prefetch count, where 0 means no limit.
 #[derive(Debug, Default)]
@@ -81,26 +84,26 @@ pub struct Consumer {
 }
 
 impl Consumer {
-    /// Reserves room for one delivery. No-ack consumers are never limited: RabbitMQ ignores
-    /// prefetch for them.
+    /// Reserves room for one delivery. A no-ack consumer has no prefetch (RabbitMQ ignores it
+    /// for them) but its `credit` holds [`NO_ACK_WINDOW`] deliveries on their way to the socket,
+    /// given back as each is written, so a client that does not read holds messages in the
+    /// queue, not in its connection's memory.
     pub fn try_reserve(&self) -> bool {
-        if self.no_ack {
-            return true;
-        }
         if !self.credit.try_acquire() {
             return false;
         }
-        if !self.channel_credit.try_acquire() {
+        if !self.no_ack && !self.channel_credit.try_acquire() {
             self.credit.release(1);
             return false;
         }
         true
     }
 
-    /// Returns the room taken by `n` deliveries that were acked, rejected or requeued.
+    /// Returns the room taken by `n` deliveries: acked, rejected or requeued, or for a no-ack
+    /// consumer, written out.
     pub fn release(&self, n: u32) {
+        self.credit.release(n);
         if !self.no_ack {
-            self.credit.release(n);
             self.channel_credit.release(n);
         }
     }

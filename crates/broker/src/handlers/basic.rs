@@ -15,7 +15,7 @@ use warren_wire::{
 
 use crate::channel::{requeue_unacked, ChannelConsumer, Unacked};
 use crate::connection::Connection;
-use crate::consumer::{Consumer, Credit, Outgoing};
+use crate::consumer::{Consumer, Credit, Outgoing, NO_ACK_WINDOW};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::QueuedMessage;
 use crate::names;
@@ -76,7 +76,11 @@ impl Connection {
             no_ack: m.no_ack,
             exclusive: m.exclusive,
             priority: consumer_priority(&m.arguments),
-            credit: Credit::with_limit(state.consumer_prefetch),
+            credit: Credit::with_limit(if m.no_ack {
+                NO_ACK_WINDOW
+            } else {
+                state.consumer_prefetch
+            }),
             channel_credit: Arc::clone(&state.credit),
             outbox,
             cancelled: Default::default(),
@@ -191,6 +195,7 @@ impl Connection {
     /// about consumers whose queue was deleted.
     pub fn drain_outbox(&mut self) {
         let mut items = std::mem::take(&mut self.scratch_outgoing);
+        let mut written_no_ack = std::mem::take(&mut self.scratch_queues);
         self.outbox.take_into(&mut items);
         for item in items.drain(..) {
             match item {
@@ -198,14 +203,32 @@ impl Connection {
                     consumer,
                     queue,
                     message,
-                } => self.deliver(consumer, queue, message),
+                } => {
+                    if self.deliver(&consumer, &queue, message) && consumer.no_ack {
+                        // Written: room for the next one (see `NO_ACK_WINDOW`).
+                        consumer.release(1);
+                        if !written_no_ack.iter().any(|q| Arc::ptr_eq(q, &queue)) {
+                            written_no_ack.push(queue);
+                        }
+                    }
+                }
                 Outgoing::QueueDeleted { consumer } => self.consumer_lost_its_queue(&consumer),
             }
         }
+        for queue in written_no_ack.drain(..) {
+            queue.dispatch();
+        }
         self.scratch_outgoing = items;
+        self.scratch_queues = written_no_ack;
     }
 
-    fn deliver(&mut self, consumer: Arc<Consumer>, queue: Arc<Queue>, message: QueuedMessage) {
+    /// Writes one delivery out; false when its consumer was gone (the message went back).
+    fn deliver(
+        &mut self,
+        consumer: &Arc<Consumer>,
+        queue: &Arc<Queue>,
+        message: QueuedMessage,
+    ) -> bool {
         // Every way a consumer leaves its channel (cancel, channel close, queue deletion)
         // marks it cancelled first, so the flag alone tells a live consumer.
         let live_channel = (!consumer.is_cancelled())
@@ -216,7 +239,7 @@ impl Connection {
             // The consumer went away while the delivery was on its way: the client never saw it.
             consumer.release(1);
             queue.requeue([message], false);
-            return;
+            return false;
         };
         let delivery_tag = state.next_delivery_tag();
         let deliver = BasicDeliver {
@@ -228,14 +251,12 @@ impl Connection {
         };
         let content = Arc::clone(&message.message);
         if !consumer.no_ack {
-            state.unacked.insert(
-                delivery_tag,
-                Unacked {
-                    queue,
-                    message,
-                    consumer: Some(Arc::clone(&consumer)),
-                },
-            );
+            let unacked = Unacked {
+                queue: Arc::clone(queue),
+                message,
+                consumer: Some(Arc::clone(consumer)),
+            };
+            state.unacked.insert(delivery_tag, unacked);
         }
         self.send_content(
             consumer.channel,
@@ -243,6 +264,7 @@ impl Connection {
             &content.header,
             &content.body,
         );
+        true
     }
 
     fn consumer_lost_its_queue(&mut self, consumer: &Arc<Consumer>) {
