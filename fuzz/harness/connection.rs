@@ -1,0 +1,360 @@
+//! The body of the `connection` fuzz target: whole connections on one broker, driven by
+//! arbitrary bytes after a valid handshake. The cargo-fuzz target `fuzz/fuzz_targets/connection.rs`
+//! and the corpus replay test `crates/broker/tests/fuzz_corpus.rs` both include this file with
+//! `#[path]`, so CI replays the committed corpus through the very same code on stable Rust.
+//!
+//! The bytes are fed as `crates/server/src/connection.rs` feeds a socket's: appended to the
+//! connection's read buffer, cut into frames by `decode_frame` with the connection's
+//! negotiated `frame_max`, each frame given to `handle_frame`; a decode fault ends reading and
+//! becomes `fail_connection` (or `abort` when RabbitMQ would just drop the socket); a
+//! connection that reaches `Closed` is dropped. Between frames every open connection drains
+//! its outbox, so a message published on one is delivered on the other. A panic is a bug: the
+//! server would survive it (it closes the connection with 541), but it must not happen.
+//!
+//! Input: a sequence of records `ctl: u8, len: u8, len bytes` (a short last record takes what
+//! is left). The bits of `ctl`:
+//!
+//! | bit | meaning |
+//! |-----|---------|
+//! | 0   | which of the two client slots the bytes go to |
+//! | 1   | first drop that slot's connection, as if its socket closed |
+//! | 2   | a connection opened in an empty slot skips the handshake: the bytes start right after the protocol header (so `start-ok`, SASL and `tune-ok` are fuzzed too) |
+//! | 3   | afterwards run the broker's timers an hour ahead: TTLs and `x-expires` pass |
+//! | 4   | afterwards flip the memory alarm (a blocked publisher is not read from) |
+//! | 5   | afterwards shut the slot's connection down as the server does when it stops (320) |
+//!
+//! A slot whose connection was dropped gets a new one, up to [`MAX_CONNECTIONS`] per input.
+//! Work per input is bounded by [`MAX_INPUT_LEN`] and [`MAX_FRAMES`].
+//!
+//! Every byte the broker writes must decode as frames within the connection's `frame_max`, and
+//! once every client is gone no queue may keep a consumer.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use warren_broker::{AmqpError, Broker, BrokerConfig, Connection, Phase};
+use warren_wire::{
+    decode_frame, encode_method_frame, ChannelOpen, ConnectionOpen, ConnectionStartOk,
+    ConnectionTuneOk, FieldTable, FieldValue, Frame, Method, ShortStr,
+};
+
+/// Input beyond this is ignored.
+pub const MAX_INPUT_LEN: usize = 64 * 1024;
+/// Frames handled per input, over all connections.
+pub const MAX_FRAMES: usize = 2_000;
+/// Connections opened per input, the first two included.
+pub const MAX_CONNECTIONS: usize = 8;
+
+pub const SLOT_B: u8 = 1;
+pub const DROP_FIRST: u8 = 2;
+pub const RAW: u8 = 4;
+pub const SWEEP_AFTER: u8 = 8;
+pub const FLIP_ALARM_AFTER: u8 = 16;
+pub const SHUTDOWN_AFTER: u8 = 32;
+
+/// The `frame_max` the handshake negotiates (the broker's proposal, as clients accept it).
+pub const FRAME_MAX: u32 = 131_072;
+
+/// Runs one input.
+pub fn run(data: &[u8]) {
+    let data = &data[..data.len().min(MAX_INPUT_LEN)];
+    let mut world = World::new();
+    let mut rest = data;
+    while let [ctl, len, tail @ ..] = rest {
+        let (chunk, tail) = tail.split_at(usize::from(*len).min(tail.len()));
+        rest = tail;
+        world.record(*ctl, chunk);
+        if world.frames >= MAX_FRAMES {
+            break;
+        }
+    }
+    world.close_all();
+}
+
+/// Encodes `bytes` as records for `ctl` (the first record carries `ctl`'s one-time bits, the
+/// others only the slot), for seed inputs.
+pub fn records(ctl: u8, bytes: &[u8], out: &mut Vec<u8>) {
+    let mut first = true;
+    for chunk in bytes.chunks(255) {
+        out.push(if first { ctl } else { ctl & SLOT_B });
+        out.push(chunk.len() as u8);
+        out.extend_from_slice(chunk);
+        first = false;
+    }
+    if bytes.is_empty() {
+        out.extend_from_slice(&[ctl, 0]);
+    }
+}
+
+/// The frames a client sends for the handshake: `start-ok` (PLAIN guest/guest, announcing
+/// every capability the broker knows), `tune-ok` with the broker's limits and no heartbeat,
+/// `connection.open` of `/`, then `channel.open` of channel 1.
+pub fn handshake_bytes() -> BytesMut {
+    let mut capabilities = FieldTable::new();
+    for capability in [
+        "consumer_cancel_notify",
+        "authentication_failure_close",
+        "connection.blocked",
+        "publisher_confirms",
+        "basic.nack",
+    ] {
+        capabilities.insert(capability, FieldValue::Bool(true));
+    }
+    let mut client_properties = FieldTable::new();
+    client_properties.insert("capabilities", FieldValue::Table(capabilities));
+    let methods: [(u16, Method); 4] = [
+        (
+            0,
+            ConnectionStartOk {
+                client_properties,
+                mechanism: "PLAIN".into(),
+                response: Bytes::from_static(b"\0guest\0guest"),
+                locale: "en_US".into(),
+            }
+            .into(),
+        ),
+        (
+            0,
+            ConnectionTuneOk {
+                channel_max: 2047,
+                frame_max: FRAME_MAX,
+                heartbeat: 0,
+            }
+            .into(),
+        ),
+        (
+            0,
+            ConnectionOpen {
+                virtual_host: "/".into(),
+            }
+            .into(),
+        ),
+        (1, ChannelOpen::default().into()),
+    ];
+    let mut out = BytesMut::new();
+    for (channel, method) in &methods {
+        encode_method_frame(*channel, method, &mut out);
+    }
+    out
+}
+
+/// One client connection as the server task holds it.
+struct Client {
+    connection: Connection,
+    input: BytesMut,
+    /// The input could not be decoded: nothing more is read (the server then drops the
+    /// connection once `close-ok` comes or its timeout passes; here, at once).
+    broken: bool,
+}
+
+struct World {
+    broker: Arc<Broker>,
+    slots: [Option<Client>; 2],
+    opened: usize,
+    frames: usize,
+    alarm: bool,
+    /// The queues the broker declared (from `queue.declare-ok`), to check at the end.
+    queues: Vec<ShortStr>,
+}
+
+impl World {
+    fn new() -> Self {
+        let mut world = World {
+            broker: Broker::new(BrokerConfig::default()),
+            slots: [None, None],
+            opened: 0,
+            frames: 0,
+            alarm: false,
+            queues: Vec::new(),
+        };
+        for slot in 0..2 {
+            world.connect(slot, false);
+            let client = world.slots[slot].as_ref().expect("just connected");
+            assert_eq!(
+                client.connection.phase(),
+                Phase::Open,
+                "the handshake opens"
+            );
+        }
+        world
+    }
+
+    /// Opens a connection in `slot`: its protocol header was accepted, and unless `raw` the
+    /// handshake frames go through the same path as the fuzz input.
+    fn connect(&mut self, slot: usize, raw: bool) {
+        self.opened += 1;
+        self.slots[slot] = Some(Client {
+            connection: Connection::new(Arc::clone(&self.broker)),
+            input: BytesMut::new(),
+            broken: false,
+        });
+        self.check_output(slot);
+        if !raw {
+            self.feed(slot, &handshake_bytes());
+        }
+    }
+
+    fn record(&mut self, ctl: u8, chunk: &[u8]) {
+        let slot = usize::from(ctl & SLOT_B);
+        if ctl & DROP_FIRST != 0 && self.slots[slot].take().is_some() {
+            // Its unacked deliveries went back to their queues, maybe to the other client.
+            self.drain_all();
+        }
+        if self.slots[slot].is_none() && self.opened < MAX_CONNECTIONS {
+            self.connect(slot, ctl & RAW != 0);
+        }
+        self.feed(slot, chunk);
+        if ctl & SWEEP_AFTER != 0 {
+            self.broker
+                .sweep(Instant::now() + Duration::from_secs(3600));
+            self.drain_all();
+        }
+        if ctl & FLIP_ALARM_AFTER != 0 {
+            self.alarm = !self.alarm;
+            self.broker.set_memory_alarm(self.alarm);
+            if !self.alarm {
+                for slot in 0..2 {
+                    let unblocked = self.slots[slot]
+                        .as_mut()
+                        .is_some_and(|c| c.connection.set_blocked(false, ""));
+                    if unblocked {
+                        // Frames read before the block are waiting in the input buffer.
+                        self.handle_input(slot);
+                    }
+                }
+            }
+        }
+        if ctl & SHUTDOWN_AFTER != 0 {
+            if let Some(client) = self.slots[slot].as_mut() {
+                client.connection.close_for_shutdown();
+                self.check_output(slot);
+            }
+        }
+        self.reap();
+    }
+
+    /// Bytes read from the slot's socket.
+    fn feed(&mut self, slot: usize, chunk: &[u8]) {
+        let Some(client) = self.slots[slot].as_mut() else {
+            return;
+        };
+        if client.broken || client.connection.phase() == Phase::Closed {
+            return;
+        }
+        client.input.extend_from_slice(chunk);
+        self.handle_input(slot);
+    }
+
+    /// `Session::handle_input` of the server.
+    fn handle_input(&mut self, slot: usize) {
+        loop {
+            let Some(client) = self.slots[slot].as_mut() else {
+                return;
+            };
+            let connection = &mut client.connection;
+            if connection.phase() == Phase::Closed || client.broken {
+                return;
+            }
+            let open = connection.phase() == Phase::Open;
+            if open && self.alarm && connection.has_published() {
+                connection.set_blocked(true, "low on memory");
+                self.check_output(slot);
+                return;
+            }
+            if self.frames >= MAX_FRAMES {
+                return;
+            }
+            match decode_frame(&mut client.input, connection.frame_max()) {
+                Ok(Some(frame)) => {
+                    self.frames += 1;
+                    connection.handle_frame(frame);
+                }
+                Ok(None) => return,
+                Err(error) => {
+                    client.broken = true;
+                    client.input.clear();
+                    if error.abrupt {
+                        connection.abort();
+                    } else {
+                        let mut amqp = AmqpError::new(error.reply_code, &error.text);
+                        amqp.class_id = error.class_id;
+                        amqp.method_id = error.method_id;
+                        connection.fail_connection(amqp);
+                    }
+                }
+            }
+            self.check_output(slot);
+            self.drain_all();
+        }
+    }
+
+    /// Every open connection takes the deliveries other connections (or its own) queued.
+    fn drain_all(&mut self) {
+        for slot in 0..2 {
+            if let Some(client) = self.slots[slot].as_mut() {
+                if client.connection.phase() == Phase::Open {
+                    client.connection.drain_outbox();
+                    self.check_output(slot);
+                }
+            }
+        }
+    }
+
+    /// What the broker wrote must be whole, valid frames within the negotiated `frame_max`;
+    /// it is then thrown away, as if the client read it.
+    fn check_output(&mut self, slot: usize) {
+        let Some(client) = self.slots[slot].as_mut() else {
+            return;
+        };
+        let frame_max = client.connection.frame_max();
+        let mut output = client.connection.output().split();
+        while let Some(frame) = decode_frame(&mut output, frame_max)
+            .unwrap_or_else(|e| panic!("the broker wrote an undecodable frame: {e}"))
+        {
+            if let Frame::Method {
+                method: Method::QueueDeclareOk(ok),
+                ..
+            } = frame
+            {
+                if self.queues.len() < 64 && !self.queues.contains(&ok.queue) {
+                    self.queues.push(ok.queue.detached());
+                }
+            }
+        }
+        assert!(output.is_empty(), "the broker wrote a partial frame");
+    }
+
+    /// Every client goes away; then no queue may still have a consumer: each belonged to a
+    /// connection that is gone, and a consumer left behind would take messages to nowhere.
+    fn close_all(&mut self) {
+        self.slots = [None, None];
+        let vhost = self.broker.vhost(b"/").expect("the default vhost exists");
+        for name in &self.queues {
+            if let Ok(queue) = vhost.queue(name.as_bytes()) {
+                assert_eq!(
+                    queue.consumer_count(),
+                    0,
+                    "queue {name} kept a consumer after every connection closed"
+                );
+            }
+        }
+    }
+
+    /// Connections that are done are dropped, as the server's task ends.
+    fn reap(&mut self) {
+        let mut dropped = false;
+        for slot in &mut self.slots {
+            let done = slot
+                .as_ref()
+                .is_some_and(|c| c.broken || c.connection.phase() == Phase::Closed);
+            if done {
+                *slot = None;
+                dropped = true;
+            }
+        }
+        if dropped {
+            self.drain_all();
+        }
+    }
+}
