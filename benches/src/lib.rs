@@ -1,1 +1,10 @@
-//! Benchmarks live in `benches/benches/`; this crate has no library code.
+//! Wazo-shaped fixtures for the criterion benchmarks in `benches/benches/`.
+//!
+//! [`catalog`] holds wazo-bus's 385 event classes (routing-key templates, ACLs, header keys) and
+//! fills them from a generated Wazo stack; [`fixtures`] turns them into binding sets and messages.
+//! Everything is seeded: a fixture is the same on every run. The types are plain strings and
+//! values, so that the benches decide how they become `ShortStr`s and `FieldTable`s.
+
+pub mod catalog;
+pub mod fixtures;
+mod rng;

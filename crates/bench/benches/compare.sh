@@ -156,7 +156,8 @@ EOF
     (
         rmq_env
         export RABBITMQ_NODE_PORT="$BROKER_PORT"
-        export RABBITMQ_DIST_PORT="$(free_port)"
+        RABBITMQ_DIST_PORT="$(free_port)"
+        export RABBITMQ_DIST_PORT
         HOME="$RMQ_BASE" setsid "$RMQ_BIN/rabbitmq-server" >"$RMQ_BASE/log/startup.log" 2>&1 </dev/null &
     )
     if ! wait_port "$BROKER_PORT" 120; then
@@ -179,6 +180,8 @@ EOF
 stop_rabbitmq() {
     rmqctl stop >/dev/null 2>&1 || true
     [ -n "$BROKER_PORT" ] && wait_port_free "$BROKER_PORT"
+    # Its database; the logs stay for a look at what happened (wiped at the next start).
+    rm -rf "$RMQ_BASE/mnesia"
 }
 
 # --- garagemq -----------------------------------------------------------------------------

@@ -21,7 +21,7 @@ scenarios:
               against its queue's patterns
   churn       connections (and --channels channels each) opened and closed, per second
   selftest    throughput against an in-process trivial sink: the tool's own ceiling
-  sink        serve the trivial sink on 127.0.0.1:--port until killed (or --duration)
+  sink        serve the trivial sink on 127.0.0.1:--port until SIGINT or SIGTERM
 
 options (default):
   --url URL                 broker (amqp://guest:guest@127.0.0.1:5672/%2F)

@@ -92,7 +92,6 @@ pub async fn start(port: u16) -> io::Result<Sink> {
             tokio::spawn(async move {
                 let id = registry.connections.fetch_add(1, Ordering::Relaxed);
                 let _ = serve(stream, id, &registry).await;
-                registry.remove(id, None);
             });
         }
     });
@@ -137,6 +136,9 @@ async fn serve(stream: TcpStream, id: u64, registry: &Registry) -> io::Result<()
     );
     conn.flush().await;
     let result = conn.read_loop(&mut reader, registry).await;
+    // The registry's consumers hold senders to our writer: forget them first, or the writer
+    // would wait for them forever.
+    registry.remove(id, None);
     drop(conn);
     let _ = write_task.await;
     result

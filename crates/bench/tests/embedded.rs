@@ -125,3 +125,25 @@ async fn fanout_bindings_and_churn_pass_their_checks() {
     assert_eq!(field(&churn, "ok"), "true", "{churn}");
     broker.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sink_serves_consecutive_runs() {
+    let sink = warren_bench::sink::start(0).await.expect("the sink starts");
+    for _ in 0..2 {
+        let json = bench(
+            sink.url(),
+            &[
+                "throughput",
+                "--duration",
+                "0.3",
+                "--confirm",
+                "100",
+                "--max-messages",
+                "20000",
+            ],
+        )
+        .await;
+        assert_eq!(field(&json, "lost"), "0", "{json}");
+    }
+    sink.stop();
+}

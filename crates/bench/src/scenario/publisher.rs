@@ -48,6 +48,7 @@ pub async fn run(mut client: Client, spec: PublisherSpec) -> Result<PublisherOut
     let mut publish_end: Option<Instant> = None;
     // When nothing is being written: why, and so until when to sleep.
     let mut waiting = Fill::Filled;
+    // When the broker last took some of our output (or the current batch was encoded).
     let mut last_write = Instant::now();
     loop {
         let now = Instant::now();
@@ -56,6 +57,8 @@ pub async fn run(mut client: Client, spec: PublisherSpec) -> Result<PublisherOut
                 publish_end = Some(now);
             } else {
                 waiting = fill_batch(&mut client, &spec, &confirms, &mut seq, now);
+                // The broker's time to read this batch counts from now.
+                last_write = now;
             }
         }
         let wake = match publish_end {

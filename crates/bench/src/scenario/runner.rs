@@ -347,7 +347,7 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
         published: total_published,
         confirmed,
         nacked,
-        unconfirmed: confirmed.map_or(0, |c| total_published - c - nacked),
+        unconfirmed: confirmed.map_or(0, |c| total_published.saturating_sub(c + nacked)),
         verdict,
         publish_time: outcomes
             .iter()
@@ -363,6 +363,9 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
 
 /// How many deliveries the broker owes over all queues.
 fn owed_deliveries(published: &[Published], keys: &[KeyPlan]) -> u64 {
+    if keys.is_empty() {
+        return 0;
+    }
     let n = keys.len() as u64;
     let mut per_key = vec![0u64; keys.len()];
     for p in published {

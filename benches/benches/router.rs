@@ -1,0 +1,329 @@
+//! Router benchmarks (issue 4, "Routing and delivery speed"): topic and headers routing with
+//! Wazo's bindings, against the one-pattern-at-a-time reference matchers, and bind/unbind churn.
+//!
+//! Each route bench cycles through the fixture's 1 024 keys or messages, one route per
+//! iteration into a reused vector, so throughput is routes per second. Before timing, the fast
+//! route is checked against its naive twin on the fixture's keys (all of them below 10 000
+//! bindings, the first 16 above).
+//!
+//! `cargo bench -p warren-benches --bench router` (see docs/benchmarks-router.md).
+
+use std::hint::black_box;
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use warren_benches::catalog::{HeaderValue, Headers};
+use warren_benches::fixtures::{fixed_key, HeadersFixture, TopicFixture, TopicSet};
+use warren_router::reference::{headers_match, topic_matches};
+use warren_router::{Bindings, ExchangeKind};
+use warren_wire::{FieldTable, FieldValue, ShortStr};
+
+const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
+const HEADERS_SIZES: [usize; 2] = [1_000, 100_000];
+const KEY_WORDS_BINDINGS: usize = 100_000;
+const CHURN_BINDINGS: usize = 100_000;
+/// Routes that take milliseconds at this size (the naive matchers, headers routing) get fewer
+/// samples, and the naive twin checks only the first keys.
+const SLOW_FROM: usize = 10_000;
+/// How many keys or messages the naive twin checks at or above `SLOW_FROM`.
+const SLOW_NAIVE_CHECKS: usize = 16;
+
+fn short(text: &str) -> ShortStr {
+    ShortStr::try_from(text.to_owned()).expect("Wazo's keys and header names are short strings")
+}
+
+fn field_table(headers: &Headers) -> FieldTable {
+    FieldTable(
+        headers
+            .iter()
+            .map(|(name, value)| {
+                let value = match value {
+                    HeaderValue::Str(text) => FieldValue::LongStr(text.clone().into()),
+                    HeaderValue::Int(int) => FieldValue::I64(*int),
+                    HeaderValue::Bool(boolean) => FieldValue::Bool(*boolean),
+                };
+                (short(name), value)
+            })
+            .collect(),
+    )
+}
+
+fn queue(index: usize) -> u32 {
+    u32::try_from(index).expect("fixtures have fewer than 2^32 bindings")
+}
+
+/// A topic exchange with pattern `i` bound to queue `i`.
+fn topic_exchange(patterns: &[ShortStr]) -> Bindings<u32> {
+    let mut bindings = Bindings::new(ExchangeKind::Topic);
+    let no_arguments = FieldTable::new();
+    for (i, pattern) in patterns.iter().enumerate() {
+        bindings
+            .bind(pattern, &no_arguments, queue(i))
+            .expect("topic exchanges take any arguments");
+    }
+    bindings
+}
+
+/// The naive route: every pattern tried with the reference matcher, one at a time.
+fn naive_topic_route(patterns: &[ShortStr], key: &[u8], out: &mut Vec<u32>) {
+    out.extend(
+        patterns
+            .iter()
+            .enumerate()
+            .filter(|(_, pattern)| topic_matches(pattern.as_bytes(), key))
+            .map(|(i, _)| queue(i)),
+    );
+}
+
+fn headers_exchange(fixture: &HeadersFixture) -> Bindings<u32> {
+    let mut bindings = Bindings::new(ExchangeKind::Headers);
+    let no_key = ShortStr::from_static("");
+    for binding in &fixture.bindings {
+        bindings
+            .bind(&no_key, &field_table(&binding.arguments), binding.queue)
+            .expect("websocketd's bindings have no x-match");
+    }
+    bindings
+}
+
+/// The naive route: every binding's arguments tried with the reference matcher, then each queue
+/// kept once.
+fn naive_headers_route(bindings: &[(FieldTable, u32)], headers: &FieldTable, out: &mut Vec<u32>) {
+    out.extend(
+        bindings
+            .iter()
+            .filter(|(arguments, _)| headers_match(arguments, Some(headers)))
+            .map(|(_, queue)| *queue),
+    );
+    out.sort_unstable();
+    out.dedup();
+}
+
+/// Asserts that `fast` and `naive` route the first `count` inputs to the same queues.
+fn check_twins<T>(
+    inputs: &[T],
+    count: usize,
+    mut fast: impl FnMut(&T, &mut Vec<u32>),
+    mut naive: impl FnMut(&T, &mut Vec<u32>),
+) {
+    let (mut a, mut b) = (Vec::new(), Vec::new());
+    for input in inputs.iter().take(count) {
+        a.clear();
+        b.clear();
+        fast(input, &mut a);
+        naive(input, &mut b);
+        a.sort_unstable();
+        b.sort_unstable();
+        assert_eq!(a, b, "the router and its reference twin disagree");
+    }
+}
+
+/// Routes `inputs[0]`, `inputs[1]`, … one per iteration, cycling.
+fn cycle<'a, T>(
+    inputs: &'a [T],
+    mut route: impl FnMut(&T, &mut Vec<u32>) + 'a,
+) -> impl FnMut() -> usize + 'a {
+    let mut out = Vec::new();
+    let mut next = 0;
+    move || {
+        out.clear();
+        route(&inputs[next], &mut out);
+        next = (next + 1) % inputs.len();
+        black_box(out.len())
+    }
+}
+
+fn samples(bindings: usize) -> usize {
+    if bindings >= SLOW_FROM {
+        10
+    } else {
+        100
+    }
+}
+
+fn naive_checks(bindings: usize) -> usize {
+    if bindings >= SLOW_FROM {
+        SLOW_NAIVE_CHECKS
+    } else {
+        usize::MAX
+    }
+}
+
+fn topic(c: &mut Criterion) {
+    let mut fast = c.benchmark_group("topic");
+    fast.throughput(Throughput::Elements(1));
+    let mut fixtures = Vec::new();
+    for set in [TopicSet::Literal, TopicSet::Star, TopicSet::Hash] {
+        for bindings in SIZES {
+            let fixture = TopicFixture::new(set, bindings);
+            let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
+            let exchange = topic_exchange(&patterns);
+            check_twins(
+                &fixture.keys,
+                naive_checks(bindings),
+                |key, out| exchange.route(key.as_bytes(), None, out),
+                |key, out| naive_topic_route(&patterns, key.as_bytes(), out),
+            );
+            fast.bench_function(BenchmarkId::new(set.name(), bindings), |b| {
+                b.iter(cycle(&fixture.keys, |key, out| {
+                    exchange.route(black_box(key.as_bytes()), None, out)
+                }))
+            });
+            fixtures.push((set, bindings, fixture.keys, patterns));
+        }
+    }
+    fast.finish();
+
+    let mut naive = c.benchmark_group("topic_naive");
+    naive.throughput(Throughput::Elements(1));
+    for (set, bindings, keys, patterns) in &fixtures {
+        naive.sample_size(samples(*bindings));
+        naive.bench_function(BenchmarkId::new(set.name(), bindings), |b| {
+            b.iter(cycle(keys, |key, out| {
+                naive_topic_route(patterns, black_box(key.as_bytes()), out)
+            }))
+        });
+    }
+    naive.finish();
+}
+
+/// Cost against the key's length at a fixed binding count, and against the binding count for a
+/// fixed key.
+fn topic_scaling(c: &mut Criterion) {
+    let fixture = TopicFixture::new(TopicSet::Mixed, KEY_WORDS_BINDINGS);
+    let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
+    let exchange = topic_exchange(&patterns);
+    let mut words = c.benchmark_group("topic_key_words");
+    words.throughput(Throughput::Elements(1));
+    for count in 1..=10 {
+        let keys = fixture.keys_with_words(count);
+        check_twins(
+            &keys,
+            SLOW_NAIVE_CHECKS,
+            |key, out| exchange.route(key.as_bytes(), None, out),
+            |key, out| naive_topic_route(&patterns, key.as_bytes(), out),
+        );
+        let id = BenchmarkId::new(format!("wazo_mixed_{KEY_WORDS_BINDINGS}"), count);
+        words.bench_function(id, |b| {
+            b.iter(cycle(&keys, |key, out| {
+                exchange.route(black_box(key.as_bytes()), None, out)
+            }))
+        });
+    }
+    words.finish();
+
+    let key = fixed_key();
+    let mut sizes = c.benchmark_group("topic_fixed_key");
+    sizes.throughput(Throughput::Elements(1));
+    for bindings in SIZES {
+        let fixture = TopicFixture::new(TopicSet::Mixed, bindings);
+        let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
+        let exchange = topic_exchange(&patterns);
+        let mut out = Vec::new();
+        sizes.bench_function(BenchmarkId::new(TopicSet::Mixed.name(), bindings), |b| {
+            b.iter(|| {
+                out.clear();
+                exchange.route(black_box(key.as_bytes()), None, &mut out);
+                black_box(out.len())
+            })
+        });
+    }
+    sizes.finish();
+}
+
+fn headers(c: &mut Criterion) {
+    let mut fixtures = Vec::new();
+    let mut fast = c.benchmark_group("headers");
+    fast.throughput(Throughput::Elements(1));
+    for size in HEADERS_SIZES {
+        let fixture = HeadersFixture::new(size);
+        let exchange = headers_exchange(&fixture);
+        let messages: Vec<FieldTable> = fixture.messages.iter().map(field_table).collect();
+        let arguments: Vec<(FieldTable, u32)> = fixture
+            .bindings
+            .iter()
+            .map(|b| (field_table(&b.arguments), b.queue))
+            .collect();
+        check_twins(
+            &messages,
+            naive_checks(size),
+            |headers, out| exchange.route(b"", Some(headers), out),
+            |headers, out| naive_headers_route(&arguments, headers, out),
+        );
+        fast.sample_size(samples(size));
+        fast.bench_function(BenchmarkId::new("wazo_websocketd", size), |b| {
+            b.iter(cycle(&messages, |headers, out| {
+                exchange.route(b"", Some(black_box(headers)), out)
+            }))
+        });
+        fixtures.push((size, messages, arguments));
+    }
+    fast.finish();
+
+    let mut naive = c.benchmark_group("headers_naive");
+    naive.throughput(Throughput::Elements(1));
+    for (size, messages, arguments) in &fixtures {
+        naive.sample_size(samples(*size));
+        naive.bench_function(BenchmarkId::new("wazo_websocketd", size), |b| {
+            b.iter(cycle(messages, |headers, out| {
+                naive_headers_route(arguments, black_box(headers), out)
+            }))
+        });
+    }
+    naive.finish();
+}
+
+/// Binding then unbinding every binding of a set: one iteration is 2 × 100 000 operations.
+fn churn(c: &mut Criterion) {
+    let mut group = c.benchmark_group("churn");
+    group.sample_size(10);
+    group.throughput(Throughput::Elements(2 * CHURN_BINDINGS as u64));
+    let no_arguments = FieldTable::new();
+
+    let fixture = TopicFixture::new(TopicSet::Mixed, CHURN_BINDINGS);
+    let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
+    let mut exchange = Bindings::new(ExchangeKind::Topic);
+    group.bench_function(BenchmarkId::new("topic_wazo_mixed", CHURN_BINDINGS), |b| {
+        b.iter(|| {
+            for (i, pattern) in patterns.iter().enumerate() {
+                exchange
+                    .bind(pattern, &no_arguments, queue(i))
+                    .expect("topic exchanges take any arguments");
+            }
+            assert_eq!(exchange.len(), CHURN_BINDINGS);
+            for (i, pattern) in patterns.iter().enumerate() {
+                exchange.unbind(pattern, &no_arguments, &queue(i));
+            }
+            assert!(exchange.is_empty());
+        })
+    });
+
+    let fixture = HeadersFixture::new(CHURN_BINDINGS);
+    let no_key = ShortStr::from_static("");
+    let arguments: Vec<(FieldTable, u32)> = fixture
+        .bindings
+        .iter()
+        .map(|b| (field_table(&b.arguments), b.queue))
+        .collect();
+    let mut exchange = Bindings::new(ExchangeKind::Headers);
+    group.bench_function(
+        BenchmarkId::new("headers_wazo_websocketd", CHURN_BINDINGS),
+        |b| {
+            b.iter(|| {
+                for (table, queue) in &arguments {
+                    exchange
+                        .bind(&no_key, table, *queue)
+                        .expect("websocketd's bindings have no x-match");
+                }
+                assert_eq!(exchange.len(), CHURN_BINDINGS);
+                for (table, queue) in &arguments {
+                    exchange.unbind(&no_key, table, queue);
+                }
+                assert!(exchange.is_empty());
+            })
+        },
+    );
+    group.finish();
+}
+
+criterion_group!(benches, topic, topic_scaling, headers, churn);
+criterion_main!(benches);
