@@ -18,6 +18,28 @@ def test_server_named_queue(ch):
     assert other != ok.method.queue
 
 
+def test_amq_queue_names_are_reserved_even_when_the_queue_exists(conn):
+    ch = conn.channel()
+    generated = ch.queue_declare("", exclusive=True).method.queue
+    assert ch.queue_declare(generated, passive=True).method.queue == generated
+    # RabbitMQ checks the name before looking the queue up: a non-passive redeclare of the
+    # server-named queue by its name is refused, as is a new `amq.` name.
+    for name in (generated, "amq.mine." + uniq()):
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+            conn.channel().queue_declare(name, exclusive=True)
+        assert_channel_closed(
+            exc, 403, f"ACCESS_REFUSED - queue name '{name}' contains reserved prefix 'amq.*'")
+
+
+def test_exclusive_queues_are_never_durable(conn):
+    # RabbitMQ: `Durable = DurableDeclare andalso not ExclusiveDeclare`, so a durable redeclare
+    # of a transient exclusive queue is equivalent.
+    q = uniq("exclusive")
+    ch = conn.channel()
+    ch.queue_declare(q, exclusive=True)
+    assert ch.queue_declare(q, exclusive=True, durable=True).method.queue == q
+
+
 def test_passive_declare_of_missing_queue(conn):
     q = uniq("missing")
     with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:

@@ -219,6 +219,14 @@ impl VHost {
         spec: QueueSpec,
         connection: ConnectionId,
     ) -> AmqpResult<(Arc<Queue>, bool)> {
+        // RabbitMQ checks the name first, so redeclaring even an existing `amq.gen-` queue by
+        // name is refused.
+        if spec.name.starts_with(b"amq.") && !spec.server_named {
+            return Err(AmqpError::access_refused(format!(
+                "queue name '{}' contains reserved prefix 'amq.*'",
+                spec.name
+            )));
+        }
         // RabbitMQ: `Durable = DurableDeclare andalso not ExclusiveDeclare`.
         let durable = spec.durable && !spec.exclusive;
         let owner = spec.exclusive.then_some(connection);
@@ -238,12 +246,6 @@ impl VHost {
             }
             existing.touch();
             return Ok((Arc::clone(existing), false));
-        }
-        if spec.name.starts_with(b"amq.") && !spec.server_named {
-            return Err(AmqpError::access_refused(format!(
-                "queue name '{}' contains reserved prefix 'amq.*'",
-                spec.name
-            )));
         }
         let timed = settings.is_timed();
         let options = QueueOptions {
