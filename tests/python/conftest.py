@@ -170,23 +170,18 @@ def wait_for(predicate, timeout: float = 5.0, interval: float = 0.02, what: str 
 
 
 def queue_exists(broker: Broker, name: str) -> bool:
-    """Passive declare on a throw-away connection (a 404 closes the channel)."""
-    c = broker.connect()
-    try:
-        c.channel().queue_declare(name, passive=True)
-        return True
-    except pika.exceptions.ChannelClosedByBroker as exc:
-        assert exc.reply_code == 404, exc
-        return False
-    finally:
-        if c.is_open:
-            c.close()
+    return _passively_declared(broker, lambda ch: ch.queue_declare(name, passive=True))
 
 
 def exchange_exists(broker: Broker, name: str) -> bool:
+    return _passively_declared(broker, lambda ch: ch.exchange_declare(name, passive=True))
+
+
+def _passively_declared(broker: Broker, declare) -> bool:
+    """Runs a passive declare on a throw-away connection (a 404 closes the channel)."""
     c = broker.connect()
     try:
-        c.channel().exchange_declare(name, passive=True)
+        declare(c.channel())
         return True
     except pika.exceptions.ChannelClosedByBroker as exc:
         assert exc.reply_code == 404, exc

@@ -19,16 +19,21 @@ async fn connect(broker: &warren::ServerHandle) -> Connection {
         .expect("connect to the embedded broker")
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn embedded_broker_routes_a_wazo_event_through_xivo() {
-    let broker = warren::start_local().await.expect("start");
-    let connection = connect(&broker).await;
-    let channel = connection.open_channel(None).await.expect("channel");
+async fn exclusive_queue(channel: &amqprs::channel::Channel) -> String {
     let (queue, _, _) = channel
         .queue_declare(QueueDeclareArguments::default().exclusive(true).finish())
         .await
         .expect("declare")
         .expect("declare-ok");
+    queue
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_broker_routes_a_wazo_event_through_xivo() {
+    let broker = warren::start_local().await.expect("start");
+    let connection = connect(&broker).await;
+    let channel = connection.open_channel(None).await.expect("channel");
+    let queue = exclusive_queue(&channel).await;
     channel
         .queue_bind(QueueBindArguments::new(&queue, "xivo", "calls.#"))
         .await
@@ -81,11 +86,7 @@ async fn basic_get_sees_messages_published_before_it() {
     let broker = warren::start_local().await.expect("start");
     let connection = connect(&broker).await;
     let channel = connection.open_channel(None).await.expect("channel");
-    let (queue, _, _) = channel
-        .queue_declare(QueueDeclareArguments::default().exclusive(true).finish())
-        .await
-        .expect("declare")
-        .expect("declare-ok");
+    let queue = exclusive_queue(&channel).await;
     for i in 0..3u8 {
         let publish = BasicPublishArguments::new("", &queue);
         channel
