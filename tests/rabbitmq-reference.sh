@@ -144,9 +144,12 @@ EOF
 ctl status 2>/dev/null | grep -E 'RabbitMQ version|Erlang' >&2 || true
 
 export WARREN_TEST_URL="amqp://guest:guest@127.0.0.1:$PORT/%2F"
+# How tests/python/test_limits.py sets vhost limits on this node.
+export WARREN_TEST_RABBITMQCTL="env HOME=$BASE $RMQ_BIN/rabbitmqctl -n $NODE"
 if [ "$mode" = start ]; then
     echo "rabbitmq-reference: left running; stop with: $0 stop" >&2
     echo "WARREN_TEST_URL=$WARREN_TEST_URL"
+    echo "WARREN_TEST_RABBITMQCTL='$WARREN_TEST_RABBITMQCTL'"
     exit 0
 fi
 set +e

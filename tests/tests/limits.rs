@@ -85,11 +85,16 @@ async fn channel_max_is_proposed_in_tune_and_enforced() {
         open_channel(&mut client, 3)
     })
     .await;
-    let (code, text, _, _) = close_of(refusal);
-    assert_eq!(code, 530);
+    // No method named, as RabbitMQ 3.10.8 with channel_max = 2 answers.
     assert_eq!(
-        text,
-        "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)"
+        close_of(refusal),
+        (
+            530,
+            "NOT_ALLOWED - number of channels opened (2) has reached the negotiated channel_max (2)"
+                .into(),
+            0,
+            0
+        )
     );
     broker.shutdown().await;
 }
