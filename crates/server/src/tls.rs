@@ -121,4 +121,26 @@ mod tests {
         );
         std::fs::remove_file(empty).ok();
     }
+
+    #[test]
+    fn a_key_that_is_not_the_certificates_is_refused() {
+        let make = || {
+            rcgen::generate_simple_self_signed(vec!["localhost".to_string()]).expect("certificate")
+        };
+        let (ours, other) = (make(), make());
+        let cert = temp_file("cert.pem", &ours.cert.pem());
+        let other_key = temp_file("other-key.pem", &other.key_pair.serialize_pem());
+        let error = TlsConfig::from_pem_files(&cert, &other_key).expect_err("mismatched key");
+        assert!(
+            error
+                .to_string()
+                .contains("check that the key is the certificate's"),
+            "{error}"
+        );
+        let key = temp_file("key.pem", &ours.key_pair.serialize_pem());
+        assert!(TlsConfig::from_pem_files(&cert, &key).is_ok());
+        for file in [cert, key, other_key] {
+            std::fs::remove_file(file).ok();
+        }
+    }
 }
