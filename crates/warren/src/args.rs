@@ -1,6 +1,7 @@
 //! Command-line arguments and their environment variables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
 
@@ -176,16 +177,20 @@ impl Options {
     fn apply(&mut self, flag: &str, value: &str, source: &str) -> Result<(), String> {
         let limits = &mut self.limits;
         match flag {
-            "--channel-max" => limits.channel_max = parse_number(value, source, 1)?,
+            "--channel-max" => limits.channel_max = parse_number(value, source, 1..=u16::MAX)?,
             "--max-message-size" => limits.max_message_size = parse_message_size(value, source)?,
             "--consumer-max-per-channel" => {
-                limits.consumers_per_channel = Some(parse_number(value, source, 0)?)
+                limits.consumers_per_channel = Some(parse_number(value, source, 0..=u32::MAX)?)
             }
             "--max-connections" => {
-                limits.vhost.max_connections = Some(parse_number(value, source, 0)?)
+                limits.vhost.max_connections = Some(parse_number(value, source, 0..=u32::MAX)?)
             }
-            "--max-queues" => limits.vhost.max_queues = Some(parse_number(value, source, 0)?),
-            "--max-handshakes" => self.max_handshakes = parse_number(value, source, 1)?,
+            "--max-queues" => {
+                limits.vhost.max_queues = Some(parse_number(value, source, 0..=u32::MAX)?)
+            }
+            "--max-handshakes" => {
+                self.max_handshakes = parse_number(value, source, 1..=u32::MAX as usize)?
+            }
             "--tls-cert" => self.tls_cert = Some(PathBuf::from(value)),
             "--tls-key" => self.tls_key = Some(PathBuf::from(value)),
             "--tls-port" => self.tls_port = parse_port(value, source)?,
@@ -266,15 +271,17 @@ fn parse_ip(text: &str, source: &str) -> Result<IpAddr, String> {
         })
 }
 
-/// A whole number, at least `min`, that fits `T`.
-fn parse_number<T>(text: &str, source: &str, min: T) -> Result<T, String>
+/// A whole number in `range`.
+fn parse_number<T>(text: &str, source: &str, range: RangeInclusive<T>) -> Result<T, String>
 where
-    T: FromStr + PartialOrd + std::fmt::Display + Copy,
+    T: FromStr + PartialOrd + std::fmt::Display,
 {
     match text.trim().parse::<T>() {
-        Ok(n) if n >= min => Ok(n),
+        Ok(n) if range.contains(&n) => Ok(n),
         _ => Err(format!(
-            "{source}: '{text}' is not a whole number of at least {min} (and not too large)"
+            "{source}: '{text}' is not a whole number from {} to {}",
+            range.start(),
+            range.end()
         )),
     }
 }
@@ -373,7 +380,7 @@ mod tests {
             .contains("RabbitMQ's ceiling"));
         assert!(parse(&["--channel-max", "0"])
             .expect_err("no channel")
-            .contains("at least 1"));
+            .contains("not a whole number from 1 to 65535"));
         assert!(parse(&["--tls-cert", "cert.pem"])
             .expect_err("no key")
             .contains("go together"));

@@ -65,7 +65,7 @@ async fn serve(options: args::Options) -> ExitCode {
         match TlsConfig::from_pem_files(cert, key) {
             Ok(tls) => builder = builder.tls(tls),
             Err(e) => {
-                error!("{e}");
+                error!("{e}. Give PEM files with --tls-cert and --tls-key (WARREN_TLS_CERT, WARREN_TLS_KEY), or neither to serve plain AMQP only.");
                 return ExitCode::FAILURE;
             }
         }
