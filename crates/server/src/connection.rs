@@ -1,6 +1,8 @@
-//! One task per client connection: it checks the protocol header, then loops over the
-//! socket, the connection's outbox, its timers and the shutdown signal, feeding decoded frames
-//! to the broker's [`Connection`] state machine and writing what it produces.
+//! One task per client connection: on an amqps listener it does the TLS handshake first, then
+//! (over TCP or TLS alike) it checks the protocol header and loops over the socket, the
+//! connection's outbox, its timers and the shutdown signal, feeding decoded frames to the
+//! broker's [`Connection`] state machine and writing what it produces. Until `connection.open`
+//! it holds a place among the connections in the handshake (see `handshakes.rs`).
 //!
 //! Writes are batched: everything the state machine produced since the last write goes out
 //! in one `write` call. While a client does not read what we send (the pending output is over
@@ -8,7 +10,9 @@
 //! consumer holds the broker back by its prefetch window, not by unbounded memory.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
@@ -152,6 +156,12 @@ async fn write_or_flush(
     }
 }
 
+/// One attempt at a flush, without waiting: Pending when the socket is full (the task is then
+/// woken when it can take more).
+async fn flush_now(writer: &mut (impl AsyncWrite + Unpin)) -> Poll<std::io::Result<()>> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *writer).poll_flush(cx))).await
+}
+
 struct Session<R, W> {
     connection: Connection,
     /// While raised, connections that publish are blocked: not read from.
@@ -215,8 +225,17 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                 written = write_or_flush(&mut self.writer, &self.pending), if !self.pending.is_empty() || self.unflushed => match written {
                     Ok(Some(n)) => {
                         self.pending.advance(n);
-                        self.unflushed = true;
                         self.last_sent = Instant::now();
+                        // At once where the socket takes it (always over TCP), so a write
+                        // costs no second turn of this loop; else the branch flushes later.
+                        match flush_now(&mut self.writer).await {
+                            Poll::Ready(Ok(())) => self.unflushed = false,
+                            Poll::Ready(Err(error)) => {
+                                debug!(connection = self.connection.id(), %error, "flush failed; dropping the connection");
+                                return;
+                            }
+                            Poll::Pending => self.unflushed = true,
+                        }
                     }
                     Ok(None) => self.unflushed = false,
                     Err(error) => {
