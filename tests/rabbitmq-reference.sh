@@ -11,7 +11,9 @@
 # Starts a throw-away RabbitMQ node (warren-ref@localhost) on 127.0.0.1:5682, state under
 # /tmp/warren-rabbitmq (wiped at each start), declares the exchanges Warren predeclares
 # (`xivo` topic durable, `wazo-headers` headers durable), runs `tests/run-all --clients-only`
-# against it, and stops the node again (also on failure / Ctrl-C). Rerunnable.
+# against it, and stops the node again (also on failure / Ctrl-C). Rerunnable. It exports
+# WARREN_TEST_RABBITMQCTL (rabbitmqctl for this node), with which tests/python/test_limits.py sets
+# vhost limits.
 #
 # Needs: rabbitmq-server (apt-get install rabbitmq-server; installed here if missing), python3 + pip,
 # Node.js >= 20 + npm.
