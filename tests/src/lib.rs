@@ -28,6 +28,15 @@ pub fn connect(address: &str) -> TcpStream {
     stream
 }
 
+/// Whether the broker closes `stream` without sending a byte: end of stream or a reset, not
+/// a timeout.
+pub fn closed_without_a_word(mut stream: TcpStream) -> bool {
+    match stream.read(&mut [0u8; 1]) {
+        Ok(n) => n == 0,
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    }
+}
+
 impl RawClient {
     /// Connects and completes the handshake, announcing `capabilities` as true.
     pub fn open(address: &str, capabilities: &[&'static str]) -> RawClient {

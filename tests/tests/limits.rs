@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use warren_server::{Limits, Server, ServerHandle};
-use warren_tests::{connect, RawClient};
+use warren_tests::{closed_without_a_word, connect, RawClient};
 use warren_wire::{
     BasicConsume, BasicGet, BasicPublish, ChannelOpen, Method, QueueDeclare, PROTOCOL_HEADER,
 };
@@ -261,14 +261,9 @@ async fn connections_beyond_the_handshake_limit_are_closed_at_once() {
         .expect("start");
     let (newest_closed, served_after) = with_client(&broker, |address| {
         let idle = [connect(&address), connect(&address)];
-        let mut newest = connect(&address);
-        let mut byte = [0u8; 1];
-        // Closed by the broker without a word: end of stream (or a reset), not a timeout.
-        let newest_closed = match newest.read(&mut byte) {
-            Ok(n) => n == 0,
-            Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
-        };
+        let newest_closed = closed_without_a_word(connect(&address));
         drop(idle);
+        let mut byte = [0u8; 1];
         let deadline = std::time::Instant::now() + Duration::from_secs(5);
         let served_after = loop {
             let mut stream = connect(&address);

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rustls::pki_types::ServerName;
 use warren_server::{Server, TlsConfig};
-use warren_tests::RawClient;
+use warren_tests::{closed_without_a_word, RawClient};
 use warren_wire::{BasicGet, BasicPublish, ChannelOpen, ConnectionClose, Method, QueueDeclare};
 
 /// A self-signed certificate for `localhost`, written as PEM files; returns the paths and
@@ -102,6 +102,37 @@ async fn a_client_publishes_and_gets_over_tls() {
     .expect("client thread");
     assert_eq!(&body[..], b"over TLS");
     assert!(closed, "connection.close is answered over TLS");
+    broker.shutdown().await;
+    std::fs::remove_dir_all(dir).ok();
+}
+
+/// A connection waiting for its TLS handshake holds a place among the connections in the
+/// handshake: beyond `max_handshakes`, newer ones are closed at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pending_tls_handshake_counts_against_max_handshakes() {
+    let dir = std::env::temp_dir().join(format!("warren-tls-limit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temporary directory");
+    let (cert, key, _) = self_signed(&dir);
+    let broker = Server::builder()
+        .bind_tls(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .tls(TlsConfig::from_pem_files(&cert, &key).expect("certificate"))
+        .max_handshakes(1)
+        .start()
+        .await
+        .expect("start");
+    let address = broker.tls_local_addrs()[0];
+    let newest_closed = tokio::task::spawn_blocking(move || {
+        // Never sends its ClientHello: it holds the one place.
+        let _idle = TcpStream::connect(address).expect("connect");
+        let newest = TcpStream::connect(address).expect("connect");
+        newest
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .expect("timeout");
+        closed_without_a_word(newest)
+    })
+    .await
+    .expect("client thread");
+    assert!(newest_closed, "the connection beyond the limit is closed");
     broker.shutdown().await;
     std::fs::remove_dir_all(dir).ok();
 }
