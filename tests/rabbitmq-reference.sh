@@ -11,7 +11,9 @@
 # Starts a throw-away RabbitMQ node (warren-ref@localhost) on 127.0.0.1:5682, state under
 # /tmp/warren-rabbitmq (wiped at each start), declares the exchanges Warren predeclares
 # (`xivo` topic durable, `wazo-headers` headers durable), runs `tests/run-all --clients-only`
-# against it, and stops the node again (also on failure / Ctrl-C). Rerunnable.
+# against it, and stops the node again (also on failure / Ctrl-C). Rerunnable. It exports
+# WARREN_TEST_RABBITMQCTL (rabbitmqctl for this node), with which tests/python/test_limits.py sets
+# vhost limits.
 #
 # Needs: rabbitmq-server (apt-get install rabbitmq-server; installed here if missing), python3 + pip,
 # Node.js >= 20 + npm.
@@ -144,9 +146,12 @@ EOF
 ctl status 2>/dev/null | grep -E 'RabbitMQ version|Erlang' >&2 || true
 
 export WARREN_TEST_URL="amqp://guest:guest@127.0.0.1:$PORT/%2F"
+# How tests/python/test_limits.py sets vhost limits on this node.
+export WARREN_TEST_RABBITMQCTL="env HOME=$BASE $RMQ_BIN/rabbitmqctl -n $NODE"
 if [ "$mode" = start ]; then
     echo "rabbitmq-reference: left running; stop with: $0 stop" >&2
     echo "WARREN_TEST_URL=$WARREN_TEST_URL"
+    echo "WARREN_TEST_RABBITMQCTL='$WARREN_TEST_RABBITMQCTL'"
     exit 0
 fi
 set +e

@@ -30,9 +30,6 @@ use crate::handlers::Transaction;
 use crate::message::QueuedMessage;
 use crate::queue::{ConsumerRemoved, Queue};
 
-/// The largest message body accepted: RabbitMQ's default `max_message_size` (128 MiB).
-pub const MAX_MESSAGE_SIZE: u64 = 128 * 1024 * 1024;
-
 pub(crate) struct Channel {
     pub closing: bool,
     content: Content,
@@ -337,12 +334,14 @@ impl Connection {
                 header.class_id
             )));
         }
-        if header.body_size > MAX_MESSAGE_SIZE {
-            return Err(AmqpError::precondition_failed(format!(
-                "message size {} is larger than configured max size {MAX_MESSAGE_SIZE}",
-                header.body_size
-            ))
-            .caused_by(&publish.clone().into()));
+        // Refused at the header, before the body takes any memory.
+        if let Err(error) = self
+            .broker
+            .config
+            .limits
+            .check_message_size(header.body_size)
+        {
+            return Err(error.caused_by(&publish.into()));
         }
         if header.body_size == 0 {
             return self.publish_message(id, publish, header, Bytes::new());

@@ -28,12 +28,13 @@ use crate::auth::{self, SaslError};
 use crate::channel::Channel;
 use crate::consumer::{Outbox, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
+use crate::limits::VHostAdmission;
 use crate::queue::{ConnectionId, Queue};
 use crate::vhost::{RouteScratch, VHost};
 use crate::Broker;
 
-/// The limits Warren proposes in `connection.tune`, RabbitMQ's defaults.
-pub const CHANNEL_MAX: u16 = 2047;
+/// The limits Warren proposes in `connection.tune`, RabbitMQ's defaults (`channel_max` is
+/// configured: [`crate::Limits::channel_max`]).
 pub const FRAME_MAX: u32 = 131_072;
 pub const HEARTBEAT_SECS: u16 = 60;
 
@@ -62,6 +63,8 @@ pub struct Connection {
     pub(crate) broker: Arc<Broker>,
     pub(crate) phase: Phase,
     pub(crate) vhost: Option<Arc<VHost>>,
+    /// This connection's place in its vhost's connection count.
+    admission: Option<VHostAdmission>,
     pub(crate) user: ShortStr,
     pub(crate) capabilities: ClientCapabilities,
     pub(crate) channel_max: u16,
@@ -86,14 +89,16 @@ impl Connection {
     /// A connection whose protocol header has been accepted: `connection.start` is queued.
     pub fn new(broker: Arc<Broker>) -> Self {
         let id = broker.next_connection_id();
+        let channel_max = broker.config.limits.channel_max;
         let mut connection = Connection {
             id,
             broker,
             phase: Phase::AwaitStartOk,
             vhost: None,
+            admission: None,
             user: ShortStr::default(),
             capabilities: ClientCapabilities::default(),
-            channel_max: CHANNEL_MAX,
+            channel_max,
             // RabbitMQ's `initial_frame_max`: until tune-ok, no frame may exceed the minimum.
             frame_max: FRAME_MIN_SIZE,
             heartbeat: 0,
@@ -306,7 +311,7 @@ impl Connection {
                     .map_err(caused_by)?;
                 self.phase = Phase::AwaitTuneOk;
                 let tune = ConnectionTune {
-                    channel_max: CHANNEL_MAX,
+                    channel_max: self.broker.config.limits.channel_max,
                     frame_max: FRAME_MAX,
                     heartbeat: HEARTBEAT_SECS,
                 };
@@ -318,7 +323,7 @@ impl Connection {
                     "channel_max",
                     tune_ok.channel_max.into(),
                     1,
-                    CHANNEL_MAX.into(),
+                    self.broker.config.limits.channel_max.into(),
                 )
                 .map_err(caused_by)? as u16;
                 self.frame_max =
@@ -338,6 +343,9 @@ impl Connection {
                         AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host))
                             .caused_by(&method)
                     })?;
+                let admission = VHostAdmission::admit(Arc::clone(&vhost), &self.user.to_string())
+                    .map_err(caused_by)?;
+                self.admission = Some(admission);
                 self.vhost = Some(vhost);
                 self.phase = Phase::Open;
                 self.send(0, ConnectionOpenOk::default().into());

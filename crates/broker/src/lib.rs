@@ -18,6 +18,7 @@ mod dead_letter;
 pub mod error;
 pub mod exchange;
 mod handlers;
+pub mod limits;
 pub mod message;
 mod names;
 pub mod queue;
@@ -29,6 +30,7 @@ use std::sync::Arc;
 pub use auth::User;
 pub use connection::{Connection, Phase};
 pub use error::{AmqpError, AmqpResult};
+pub use limits::{Limits, VHostLimits};
 use vhost::VHost;
 use warren_wire::ShortStr;
 
@@ -36,6 +38,7 @@ use warren_wire::ShortStr;
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {
     pub users: Vec<User>,
+    pub limits: Limits,
 }
 
 impl Default for BrokerConfig {
@@ -43,6 +46,7 @@ impl Default for BrokerConfig {
     fn default() -> Self {
         BrokerConfig {
             users: vec![User::new("guest", "guest")],
+            limits: Limits::default(),
         }
     }
 }
@@ -59,9 +63,10 @@ pub struct Broker {
 
 impl Broker {
     pub fn new(config: BrokerConfig) -> Arc<Self> {
+        let default_vhost = VHost::new(ShortStr::from_static("/"), config.limits.vhost);
         Arc::new(Broker {
             config,
-            default_vhost: VHost::new(ShortStr::from_static("/")),
+            default_vhost,
             next_connection_id: AtomicU64::new(1),
             memory_alarm: tokio::sync::watch::Sender::new(false),
         })

@@ -20,9 +20,16 @@ pub fn generated_consumer_tag() -> ShortStr {
     generated("amq.ctag-")
 }
 
+const REPLY_TO_PREFIX: &str = "amq.rabbitmq.reply-to.";
+
 /// The queue behind a direct reply-to consumer: `amq.rabbitmq.reply-to.` + 22 characters.
 pub fn generated_reply_to() -> ShortStr {
-    generated("amq.rabbitmq.reply-to.")
+    generated(REPLY_TO_PREFIX)
+}
+
+/// Whether a queue is a direct reply-to consumer's (RabbitMQ has no queue there).
+pub fn is_reply_to(queue: &[u8]) -> bool {
+    queue.starts_with(REPLY_TO_PREFIX.as_bytes())
 }
 
 fn generated(prefix: &str) -> ShortStr {

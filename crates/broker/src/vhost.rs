@@ -19,6 +19,8 @@ use crate::arguments::QueueArguments;
 use crate::consumer::{Consumer, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::{Destination, Exchange};
+use crate::limits::{ConnectionCount, VHostLimits};
+use crate::names;
 use crate::queue::{no_queue_text, ConnectionId, Queue, QueueOptions};
 
 /// The exchanges every vhost starts with: RabbitMQ's standard ones, and the two the Wazo bus
@@ -74,10 +76,12 @@ pub struct VHost {
     timed_queues: Mutex<Vec<Weak<Queue>>>,
     /// This vhost, for its queues to dead-letter through.
     this: Weak<VHost>,
+    limits: VHostLimits,
+    connections: ConnectionCount,
 }
 
 impl VHost {
-    pub fn new(name: ShortStr) -> Arc<Self> {
+    pub fn new(name: ShortStr, limits: VHostLimits) -> Arc<Self> {
         let exchanges = PREDECLARED_EXCHANGES
             .iter()
             .map(|&(name, kind)| {
@@ -93,7 +97,17 @@ impl VHost {
             queues: RwLock::default(),
             timed_queues: Mutex::default(),
             this: this.clone(),
+            limits,
+            connections: ConnectionCount::default(),
         })
+    }
+
+    pub fn limits(&self) -> VHostLimits {
+        self.limits
+    }
+
+    pub(crate) fn connection_count(&self) -> &ConnectionCount {
+        &self.connections
     }
 
     pub fn exchange(&self, name: &[u8]) -> AmqpResult<Arc<Exchange>> {
@@ -247,6 +261,7 @@ impl VHost {
             existing.touch();
             return Ok((Arc::clone(existing), false));
         }
+        self.check_queue_limit(&queues, &spec.name)?;
         let timed = settings.is_timed();
         let options = QueueOptions {
             name: spec.name.detached(),
@@ -263,6 +278,31 @@ impl VHost {
             self.watch_timed(&queue);
         }
         Ok((queue, true))
+    }
+
+    /// RabbitMQ's vhost `max-queues`, checked for new queues only (a redeclare goes through).
+    fn check_queue_limit(
+        &self,
+        queues: &HashMap<ShortStr, Arc<Queue>>,
+        name: &ShortStr,
+    ) -> AmqpResult<()> {
+        let Some(max) = self.limits.max_queues else {
+            return Ok(());
+        };
+        if names::is_reply_to(name.as_bytes()) {
+            return Ok(());
+        }
+        let counted = queues
+            .keys()
+            .filter(|name| !names::is_reply_to(name.as_bytes()))
+            .count();
+        if counted >= max as usize {
+            return Err(AmqpError::precondition_failed(format!(
+                "cannot declare queue '{name}': queue limit in vhost '{}' ({max}) is reached",
+                self.name
+            )));
+        }
+        Ok(())
     }
 
     /// `queue.delete`: returns the number of ready messages dropped. A missing queue is not an

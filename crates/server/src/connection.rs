@@ -1,6 +1,8 @@
-//! One task per client connection: it checks the protocol header, then loops over the
-//! socket, the connection's outbox, its timers and the shutdown signal, feeding decoded frames
-//! to the broker's [`Connection`] state machine and writing what it produces.
+//! One task per client connection: on an amqps listener it does the TLS handshake first, then
+//! (over TCP or TLS alike) it checks the protocol header and loops over the socket, the
+//! connection's outbox, its timers and the shutdown signal, feeding decoded frames to the
+//! broker's [`Connection`] state machine and writing what it produces. Until `connection.open`
+//! it holds a place among the connections in the handshake (see `handshakes.rs`).
 //!
 //! Writes are batched: everything the state machine produced since the last write goes out
 //! in one `write` call. While a client does not read what we send (the pending output is over
@@ -8,19 +10,22 @@
 //! consumer holds the broker back by its prefetch window, not by unbounded memory.
 
 use std::net::SocketAddr;
+use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 use std::time::Duration;
 
 use bytes::{Buf, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::tcp::OwnedReadHalf;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
+use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
 use warren_broker::{AmqpError, Broker, Connection, Phase};
 use warren_wire::{decode_frame, Frame, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9};
 
+use crate::handshakes::HandshakeSlot;
 use crate::ConnectionSettings;
 
 /// Above this much unwritten output, the connection stops reading and taking deliveries.
@@ -37,17 +42,50 @@ enum Greeting {
     Silent,
 }
 
-pub(crate) async fn serve(
-    stream: TcpStream,
-    peer: SocketAddr,
-    broker: Arc<Broker>,
-    settings: Arc<ConnectionSettings>,
-    shutdown: watch::Receiver<bool>,
-) {
+/// What a connection task starts with, besides its socket.
+pub(crate) struct Accepted {
+    pub peer: SocketAddr,
+    /// The TLS handshake to do first, on an amqps listener.
+    pub tls: Option<TlsAcceptor>,
+    pub broker: Arc<Broker>,
+    pub settings: Arc<ConnectionSettings>,
+    /// Held until `connection.open` (or the end of the connection).
+    pub handshake: HandshakeSlot,
+    pub shutdown: watch::Receiver<bool>,
+}
+
+pub(crate) async fn serve(stream: TcpStream, accepted: Accepted) {
     let _ = stream.set_nodelay(true);
-    let (mut reader, mut writer) = stream.into_split();
+    let deadline = Instant::now() + accepted.settings.handshake_timeout;
+    let Some(acceptor) = accepted.tls.clone() else {
+        let (reader, writer) = stream.into_split();
+        return serve_amqp(reader, writer, deadline, accepted).await;
+    };
+    let peer = accepted.peer;
+    match tokio::time::timeout_at(deadline, acceptor.accept(stream)).await {
+        Ok(Ok(stream)) => {
+            let (reader, writer) = tokio::io::split(stream);
+            serve_amqp(reader, writer, deadline, accepted).await;
+        }
+        Ok(Err(error)) => info!(%peer, %error, "TLS handshake failed; closing"),
+        Err(_) => info!(%peer, "no TLS handshake within the handshake timeout; closing"),
+    }
+}
+
+/// AMQP over a byte stream, plain or TLS.
+async fn serve_amqp<R, W>(mut reader: R, mut writer: W, deadline: Instant, accepted: Accepted)
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let Accepted {
+        peer,
+        broker,
+        handshake,
+        shutdown,
+        ..
+    } = accepted;
     let mut input = BytesMut::with_capacity(READ_BUFFER_SIZE);
-    let deadline = Instant::now() + settings.handshake_timeout;
     let greeting = tokio::time::timeout_at(deadline, read_greeting(&mut reader, &mut input)).await;
     match greeting {
         Ok(Greeting::Amqp091) => {}
@@ -71,9 +109,11 @@ pub(crate) async fn serve(
         writer,
         input,
         pending: BytesMut::with_capacity(READ_BUFFER_SIZE),
+        unflushed: false,
         last_received: Instant::now(),
         last_sent: Instant::now(),
         handshake_deadline: deadline,
+        handshake: Some(handshake),
         close_deadline: None,
         stream_broken: false,
     };
@@ -84,7 +124,7 @@ pub(crate) async fn serve(
 
 /// Reads until the 8-byte protocol header is complete, or until it cannot be one of the two
 /// that RabbitMQ serves as 0-9-1.
-async fn read_greeting(reader: &mut OwnedReadHalf, input: &mut BytesMut) -> Greeting {
+async fn read_greeting(reader: &mut (impl AsyncRead + Unpin), input: &mut BytesMut) -> Greeting {
     loop {
         let seen = input.len().min(PROTOCOL_HEADER.len());
         let could_be = |header: &[u8; 8]| input[..seen] == header[..seen];
@@ -103,24 +143,47 @@ async fn read_greeting(reader: &mut OwnedReadHalf, input: &mut BytesMut) -> Gree
     }
 }
 
-struct Session {
+/// Writes some of `pending`, or, once it is all written, flushes: TLS holds back what the
+/// socket did not take until then. Returns how much was written (None: flushed).
+async fn write_or_flush(
+    writer: &mut (impl AsyncWrite + Unpin),
+    pending: &[u8],
+) -> std::io::Result<Option<usize>> {
+    if pending.is_empty() {
+        writer.flush().await.map(|()| None)
+    } else {
+        writer.write(pending).await.map(Some)
+    }
+}
+
+/// One attempt at a flush, without waiting: Pending when the socket is full (the task is then
+/// woken when it can take more).
+async fn flush_now(writer: &mut (impl AsyncWrite + Unpin)) -> Poll<std::io::Result<()>> {
+    std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *writer).poll_flush(cx))).await
+}
+
+struct Session<R, W> {
     connection: Connection,
     /// While raised, connections that publish are blocked: not read from.
     memory_alarm: watch::Receiver<bool>,
-    reader: OwnedReadHalf,
-    writer: tokio::net::tcp::OwnedWriteHalf,
+    reader: R,
+    writer: W,
     input: BytesMut,
     /// Output being written; refilled from the state machine when empty.
     pending: BytesMut,
+    /// Written but maybe not sent: TLS keeps what the socket did not take until a flush.
+    unflushed: bool,
     last_received: Instant,
     last_sent: Instant,
     handshake_deadline: Instant,
+    /// Our place among the connections in the handshake, until `connection.open`.
+    handshake: Option<HandshakeSlot>,
     close_deadline: Option<Instant>,
     /// The input could not be decoded: nothing more will be read from it.
     stream_broken: bool,
 }
 
-impl Session {
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
         let outbox = Arc::clone(self.connection.outbox());
         let mut shutting_down = *shutdown.borrow();
@@ -132,7 +195,15 @@ impl Session {
                 std::mem::swap(&mut self.pending, self.connection.output());
             }
             let phase = self.connection.phase();
+            if !matches!(
+                phase,
+                Phase::AwaitStartOk | Phase::AwaitTuneOk | Phase::AwaitOpen
+            ) {
+                self.handshake = None;
+            }
             if phase == Phase::Closed && self.pending.is_empty() {
+                // Sends what TLS still holds, and its close_notify.
+                let _ = tokio::time::timeout(CLOSE_OK_TIMEOUT, self.writer.shutdown()).await;
                 return;
             }
             if phase == Phase::Closing && self.close_deadline.is_none() {
@@ -151,11 +222,22 @@ impl Session {
                     shutting_down = true;
                     self.connection.close_for_shutdown();
                 }
-                written = self.writer.write(&self.pending), if !self.pending.is_empty() => match written {
-                    Ok(n) => {
+                written = write_or_flush(&mut self.writer, &self.pending), if !self.pending.is_empty() || self.unflushed => match written {
+                    Ok(Some(n)) => {
                         self.pending.advance(n);
                         self.last_sent = Instant::now();
+                        // At once where the socket takes it (always over TCP), so a write
+                        // costs no second turn of this loop; else the branch flushes later.
+                        match flush_now(&mut self.writer).await {
+                            Poll::Ready(Ok(())) => self.unflushed = false,
+                            Poll::Ready(Err(error)) => {
+                                debug!(connection = self.connection.id(), %error, "flush failed; dropping the connection");
+                                return;
+                            }
+                            Poll::Pending => self.unflushed = true,
+                        }
                     }
+                    Ok(None) => self.unflushed = false,
                     Err(error) => {
                         debug!(connection = self.connection.id(), %error, "write failed; dropping the connection");
                         return;

@@ -10,10 +10,15 @@
 //! ```
 
 mod connection;
+mod handshakes;
 mod listener;
 mod memory;
+mod tls;
 
-pub use memory::Watermark;
+pub use handshakes::DEFAULT_MAX_HANDSHAKES;
+pub use memory::{parse_size, Watermark};
+pub use tls::{TlsConfig, TlsError, DEFAULT_TLS_PORT};
+pub use warren_broker::Limits;
 
 use std::io;
 use std::net::SocketAddr;
@@ -25,6 +30,8 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use warren_broker::{Broker, BrokerConfig, User};
 
+use crate::handshakes::Handshakes;
+
 /// How long a client may take from TCP connect to `connection.open` (RabbitMQ: 10 s).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -33,6 +40,8 @@ pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 pub(crate) struct ConnectionSettings {
     pub handshake_timeout: Duration,
     pub memory_high_watermark: Watermark,
+    /// How many connections may be between TCP accept and `connection.open` at once.
+    pub max_handshakes: usize,
 }
 
 pub struct Server;
@@ -42,10 +51,14 @@ impl Server {
         ServerBuilder {
             addresses: Vec::new(),
             listeners: Vec::new(),
+            tls_addresses: Vec::new(),
+            tls_listeners: Vec::new(),
+            tls: None,
             broker: BrokerConfig::default(),
             settings: ConnectionSettings {
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 memory_high_watermark: Watermark::default(),
+                max_handshakes: DEFAULT_MAX_HANDSHAKES,
             },
         }
     }
@@ -54,6 +67,9 @@ impl Server {
 pub struct ServerBuilder {
     addresses: Vec<SocketAddr>,
     listeners: Vec<TcpListener>,
+    tls_addresses: Vec<SocketAddr>,
+    tls_listeners: Vec<TcpListener>,
+    tls: Option<TlsConfig>,
     broker: BrokerConfig,
     settings: ConnectionSettings,
 }
@@ -68,6 +84,24 @@ impl ServerBuilder {
     /// Serves on a listener the caller has bound already.
     pub fn listener(mut self, listener: TcpListener) -> Self {
         self.listeners.push(listener);
+        self
+    }
+
+    /// Listens for amqps (AMQP over TLS) on `address`; needs [`ServerBuilder::tls`].
+    pub fn bind_tls(mut self, address: SocketAddr) -> Self {
+        self.tls_addresses.push(address);
+        self
+    }
+
+    /// Serves amqps on a listener the caller has bound already; needs [`ServerBuilder::tls`].
+    pub fn tls_listener(mut self, listener: TcpListener) -> Self {
+        self.tls_listeners.push(listener);
+        self
+    }
+
+    /// The certificate and key of the amqps listeners.
+    pub fn tls(mut self, config: TlsConfig) -> Self {
+        self.tls = Some(config);
         self
     }
 
@@ -88,29 +122,62 @@ impl ServerBuilder {
         self
     }
 
+    /// The resource limits (RabbitMQ's defaults unless set): `channel_max`, the largest
+    /// message, consumers per channel, and the connections and queues of each vhost.
+    pub fn limits(mut self, limits: Limits) -> Self {
+        self.broker.limits = limits;
+        self
+    }
+
+    /// How many connections may be in the handshake (TCP accept to `connection.open`) at
+    /// once; newer ones are closed at once (default [`DEFAULT_MAX_HANDSHAKES`]).
+    pub fn max_handshakes(mut self, max: usize) -> Self {
+        self.settings.max_handshakes = max;
+        self
+    }
+
     /// Binds every address and starts serving on the current tokio runtime.
     pub async fn start(mut self) -> io::Result<ServerHandle> {
-        if self.addresses.is_empty() && self.listeners.is_empty() {
+        let wants_tls = !self.tls_addresses.is_empty() || !self.tls_listeners.is_empty();
+        if self.addresses.is_empty() && self.listeners.is_empty() && !wants_tls {
             self.addresses
                 .push(SocketAddr::from(([127, 0, 0, 1], 5672)));
         }
-        for address in &self.addresses {
-            let listener = TcpListener::bind(address).await.map_err(|e| {
-                io::Error::new(e.kind(), format!("cannot listen on {address}: {e}"))
-            })?;
-            self.listeners.push(listener);
-        }
+        let tls = match (&self.tls, wants_tls) {
+            (Some(tls), true) => Some(tls.acceptor.clone()),
+            (None, true) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "TLS listeners need a certificate and key (ServerBuilder::tls)",
+                ))
+            }
+            (_, false) => None,
+        };
+        bind_all(&self.addresses, &mut self.listeners).await?;
+        bind_all(&self.tls_addresses, &mut self.tls_listeners).await?;
         let broker = Broker::new(self.broker);
         let settings = Arc::new(self.settings);
+        let handshakes = Handshakes::new(settings.max_handshakes);
         let (shutdown_tx, shutdown_rx) = watch::channel(false);
         let mut local_addrs = Vec::new();
+        let mut tls_local_addrs = Vec::new();
         let mut tasks = JoinSet::new();
-        for listener in self.listeners {
-            local_addrs.push(listener.local_addr()?);
+        let plain = self.listeners.into_iter().map(|l| (l, None));
+        let secure = self.tls_listeners.into_iter().map(|l| (l, tls.clone()));
+        for (listener, tls) in plain.chain(secure) {
+            let address = listener.local_addr()?;
+            match tls {
+                Some(_) => tls_local_addrs.push(address),
+                None => local_addrs.push(address),
+            }
             tasks.spawn(listener::accept_loop(
                 listener,
-                Arc::clone(&broker),
-                Arc::clone(&settings),
+                listener::Serving {
+                    tls,
+                    broker: Arc::clone(&broker),
+                    settings: Arc::clone(&settings),
+                    handshakes: Arc::clone(&handshakes),
+                },
                 shutdown_rx.clone(),
             ));
         }
@@ -118,11 +185,22 @@ impl ServerBuilder {
         tasks.spawn(sweep_loop(Arc::clone(&broker), memory_limit, shutdown_rx));
         Ok(ServerHandle {
             local_addrs,
+            tls_local_addrs,
             broker,
             shutdown_tx,
             tasks,
         })
     }
+}
+
+async fn bind_all(addresses: &[SocketAddr], listeners: &mut Vec<TcpListener>) -> io::Result<()> {
+    for address in addresses {
+        let listener = TcpListener::bind(address)
+            .await
+            .map_err(|e| io::Error::new(e.kind(), format!("cannot listen on {address}: {e}")))?;
+        listeners.push(listener);
+    }
+    Ok(())
 }
 
 /// How often message TTLs, queue expiry and memory are checked: the precision of `x-expires`.
@@ -157,19 +235,28 @@ async fn sweep_loop(
 /// [`ServerHandle::shutdown`] to stop it cleanly.
 pub struct ServerHandle {
     local_addrs: Vec<SocketAddr>,
+    tls_local_addrs: Vec<SocketAddr>,
     broker: Arc<Broker>,
     shutdown_tx: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 impl ServerHandle {
-    /// The first bound address.
+    /// The first bound address of a plain AMQP listener.
+    ///
+    /// Panics if the server has only amqps listeners (see [`ServerHandle::tls_local_addrs`]).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addrs[0]
     }
 
+    /// The addresses of the plain AMQP listeners.
     pub fn local_addrs(&self) -> &[SocketAddr] {
         &self.local_addrs
+    }
+
+    /// The addresses of the amqps listeners.
+    pub fn tls_local_addrs(&self) -> &[SocketAddr] {
+        &self.tls_local_addrs
     }
 
     /// `amqp://guest:guest@ADDR/%2F` for the first address (with the configured first user).

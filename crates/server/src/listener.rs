@@ -6,16 +6,27 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tracing::{info, warn};
 use warren_broker::Broker;
 
-use crate::connection;
+use crate::connection::{self, Accepted};
+use crate::handshakes::Handshakes;
 use crate::ConnectionSettings;
+
+/// What a listener serves its connections with.
+pub(crate) struct Serving {
+    /// Set on an amqps listener.
+    pub tls: Option<TlsAcceptor>,
+    pub broker: Arc<Broker>,
+    pub settings: Arc<ConnectionSettings>,
+    /// Shared by all listeners.
+    pub handshakes: Arc<Handshakes>,
+}
 
 pub(crate) async fn accept_loop(
     listener: TcpListener,
-    broker: Arc<Broker>,
-    settings: Arc<ConnectionSettings>,
+    serving: Serving,
     mut shutdown: watch::Receiver<bool>,
 ) {
     let mut connections = JoinSet::new();
@@ -24,13 +35,19 @@ pub(crate) async fn accept_loop(
             _ = shutdown.changed() => break,
             accepted = listener.accept() => match accepted {
                 Ok((stream, peer)) => {
-                    connections.spawn(connection::serve(
-                        stream,
+                    // Beyond the limit the newest connection is dropped, unanswered.
+                    let Some(handshake) = serving.handshakes.enter(peer) else {
+                        continue;
+                    };
+                    let accepted = Accepted {
                         peer,
-                        Arc::clone(&broker),
-                        Arc::clone(&settings),
-                        shutdown.clone(),
-                    ));
+                        tls: serving.tls.clone(),
+                        broker: Arc::clone(&serving.broker),
+                        settings: Arc::clone(&serving.settings),
+                        handshake,
+                        shutdown: shutdown.clone(),
+                    };
+                    connections.spawn(connection::serve(stream, accepted));
                 }
                 Err(error) => {
                     // Out of file descriptors and the like: keep serving the others.

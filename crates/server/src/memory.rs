@@ -34,22 +34,7 @@ impl Watermark {
                 Err(explain())
             };
         }
-        let digits = text.bytes().take_while(u8::is_ascii_digit).count();
-        let number: u64 = text[..digits].parse().map_err(|_| explain())?;
-        let unit: u64 = match text[digits..].trim() {
-            "" | "B" => 1,
-            "kB" | "KB" => 1000,
-            "KiB" => 1 << 10,
-            "MB" => 1000 * 1000,
-            "MiB" => 1 << 20,
-            "GB" => 1000 * 1000 * 1000,
-            "GiB" => 1 << 30,
-            _ => return Err(explain()),
-        };
-        number
-            .checked_mul(unit)
-            .map(Watermark::Bytes)
-            .ok_or_else(explain)
+        parse_size(text).map(Watermark::Bytes).ok_or_else(explain)
     }
 
     /// The limit in bytes on this machine; None where memory cannot be read (not Linux).
@@ -70,6 +55,24 @@ impl fmt::Display for Watermark {
             Watermark::Bytes(bytes) => write!(f, "{bytes} bytes"),
         }
     }
+}
+
+/// Reads a size in bytes: `536870912`, or with a unit, `512MiB` / `2GB` / `100kB`.
+pub fn parse_size(text: &str) -> Option<u64> {
+    let text = text.trim();
+    let digits = text.bytes().take_while(u8::is_ascii_digit).count();
+    let number: u64 = text[..digits].parse().ok()?;
+    let unit: u64 = match text[digits..].trim() {
+        "" | "B" => 1,
+        "kB" | "KB" => 1000,
+        "KiB" => 1 << 10,
+        "MB" => 1000 * 1000,
+        "MiB" => 1 << 20,
+        "GB" => 1000 * 1000 * 1000,
+        "GiB" => 1 << 30,
+        _ => return None,
+    };
+    number.checked_mul(unit)
 }
 
 /// The process's resident set size, from `/proc/self/statm` (Linux).

@@ -1,12 +1,15 @@
 //! Command-line arguments and their environment variables.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::ops::RangeInclusive;
+use std::path::PathBuf;
+use std::str::FromStr;
 
-use warren_server::Watermark;
+use warren_server::{Limits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT};
 
 pub const USAGE: &str = "\
 usage: warren [--bind ADDR]... [--port N] [--user NAME] [--password SECRET]
-              [--memory-high-watermark LIMIT]
+              [--memory-high-watermark LIMIT] [LIMITS] [TLS]
 
 Serves AMQP 0-9-1 until SIGINT or SIGTERM.
 
@@ -21,8 +24,33 @@ Serves AMQP 0-9-1 until SIGINT or SIGTERM.
                      default: 0.4, as RabbitMQ
   --version, --help
 
+Limits (refused as RabbitMQ refuses them; defaults are RabbitMQ's):
+  --channel-max N    channels per connection, proposed in connection.tune (env
+                     WARREN_CHANNEL_MAX); default: 2047
+  --max-message-size SIZE
+                     largest message body, at most 512MiB (env WARREN_MAX_MESSAGE_SIZE);
+                     default: 128MiB
+  --consumer-max-per-channel N
+                     consumers per channel (env WARREN_CONSUMER_MAX_PER_CHANNEL); default: none
+  --max-connections N
+                     open connections per vhost, as the vhost limit max-connections (env
+                     WARREN_MAX_CONNECTIONS); default: none
+  --max-queues N     queues per vhost, as the vhost limit max-queues (env WARREN_MAX_QUEUES);
+                     default: none
+  --max-handshakes N connections between TCP accept and connection.open; newer ones are
+                     closed at once (env WARREN_MAX_HANDSHAKES); default: 1000
+
+TLS (amqps; off unless a certificate and key are given):
+  --tls-cert FILE    PEM certificate chain, server certificate first (env WARREN_TLS_CERT)
+  --tls-key FILE     its PEM private key (env WARREN_TLS_KEY)
+  --tls-port N       amqps port (env WARREN_TLS_PORT); default: 5671
+  --tls-bind ADDR    amqps address, repeatable (env WARREN_TLS_BIND, comma-separated);
+                     default: the --bind addresses
+
 Logging: WARREN_LOG=debug (tracing's filter syntax; default info).";
 
+// Made once per process: the size of the variants does not matter.
+#[allow(clippy::large_enum_variant)]
 pub enum Command {
     Serve(Options),
     Help,
@@ -37,7 +65,32 @@ pub struct Options {
     pub user: String,
     pub password: String,
     pub memory_high_watermark: Watermark,
+    pub limits: Limits,
+    pub max_handshakes: usize,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub tls_port: u16,
+    /// amqps addresses asked for explicitly; empty means those of `bind`.
+    pub tls_bind: Vec<IpAddr>,
 }
+
+/// The settings of limits and TLS, which read the same from a flag and from the
+/// environment: (flag, environment variable).
+const SETTINGS: &[(&str, &str)] = &[
+    ("--channel-max", "WARREN_CHANNEL_MAX"),
+    ("--max-message-size", "WARREN_MAX_MESSAGE_SIZE"),
+    (
+        "--consumer-max-per-channel",
+        "WARREN_CONSUMER_MAX_PER_CHANNEL",
+    ),
+    ("--max-connections", "WARREN_MAX_CONNECTIONS"),
+    ("--max-queues", "WARREN_MAX_QUEUES"),
+    ("--max-handshakes", "WARREN_MAX_HANDSHAKES"),
+    ("--tls-cert", "WARREN_TLS_CERT"),
+    ("--tls-key", "WARREN_TLS_KEY"),
+    ("--tls-port", "WARREN_TLS_PORT"),
+    ("--tls-bind", "WARREN_TLS_BIND"),
+];
 
 impl Options {
     /// Arguments win over the environment, which wins over the defaults.
@@ -62,7 +115,19 @@ impl Options {
                     .map_err(|e| format!("WARREN_MEMORY_HIGH_WATERMARK: {e}"))?,
                 None => Watermark::default(),
             },
+            limits: Limits::default(),
+            max_handshakes: DEFAULT_MAX_HANDSHAKES,
+            tls_cert: None,
+            tls_key: None,
+            tls_port: DEFAULT_TLS_PORT,
+            tls_bind: Vec::new(),
         };
+        for &(flag, variable) in SETTINGS {
+            if let Some(value) = env(variable) {
+                options.apply(flag, &value, variable)?;
+            }
+        }
+        let mut tls_bind_from_args = false;
         let mut from_args = Vec::new();
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -87,6 +152,15 @@ impl Options {
                     options.memory_high_watermark = Watermark::parse(&value()?)
                         .map_err(|e| format!("--memory-high-watermark: {e}"))?
                 }
+                "--tls-bind" if !tls_bind_from_args => {
+                    // Flags replace the environment's list.
+                    tls_bind_from_args = true;
+                    options.tls_bind.clear();
+                    options.apply(&flag, &value()?, &flag)?
+                }
+                setting if SETTINGS.iter().any(|&(f, _)| f == setting) => {
+                    options.apply(&flag, &value()?, &flag)?
+                }
                 "-h" | "--help" => return Ok(Command::Help),
                 "-V" | "--version" => return Ok(Command::Version),
                 other => return Err(format!("unknown argument '{other}'")),
@@ -95,26 +169,97 @@ impl Options {
         if !from_args.is_empty() {
             options.bind = from_args;
         }
+        options.check_tls()?;
         Ok(Command::Serve(options))
     }
 
+    /// Sets a limit or TLS setting from `value`, read from `source` (a flag or a variable).
+    fn apply(&mut self, flag: &str, value: &str, source: &str) -> Result<(), String> {
+        let limits = &mut self.limits;
+        match flag {
+            "--channel-max" => limits.channel_max = parse_number(value, source, 1..=u16::MAX)?,
+            "--max-message-size" => limits.max_message_size = parse_message_size(value, source)?,
+            "--consumer-max-per-channel" => {
+                limits.consumers_per_channel = Some(parse_number(value, source, 0..=u32::MAX)?)
+            }
+            "--max-connections" => {
+                limits.vhost.max_connections = Some(parse_number(value, source, 0..=u32::MAX)?)
+            }
+            "--max-queues" => {
+                limits.vhost.max_queues = Some(parse_number(value, source, 0..=u32::MAX)?)
+            }
+            "--max-handshakes" => {
+                self.max_handshakes = parse_number(value, source, 1..=u32::MAX as usize)?
+            }
+            "--tls-cert" => self.tls_cert = Some(PathBuf::from(value)),
+            "--tls-key" => self.tls_key = Some(PathBuf::from(value)),
+            "--tls-port" => self.tls_port = parse_port(value, source)?,
+            "--tls-bind" => {
+                for address in value.split(',') {
+                    self.tls_bind.push(parse_ip(address.trim(), source)?);
+                }
+            }
+            other => return Err(format!("unknown argument '{other}'")),
+        }
+        Ok(())
+    }
+
+    /// A certificate needs its key, and the amqps settings need both.
+    fn check_tls(&self) -> Result<(), String> {
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), Some(_)) => Ok(()),
+            (Some(_), None) | (None, Some(_)) => Err(
+                "--tls-cert and --tls-key (WARREN_TLS_CERT, WARREN_TLS_KEY) go together: give \
+                 both to serve amqps, or neither"
+                    .into(),
+            ),
+            (None, None) if !self.tls_bind.is_empty() || self.tls_port != DEFAULT_TLS_PORT => {
+                Err("--tls-port and --tls-bind need --tls-cert and --tls-key".into())
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
+    /// The certificate and key files, when amqps is on.
+    pub fn tls_files(&self) -> Option<(&PathBuf, &PathBuf)> {
+        self.tls_cert.as_ref().zip(self.tls_key.as_ref())
+    }
+
+    /// Where amqps listens: `tls_bind`, or the plain listeners' addresses.
+    pub fn tls_addresses(&self) -> Vec<SocketAddr> {
+        let ips = if self.tls_bind.is_empty() {
+            self.ips()
+        } else {
+            self.tls_bind.clone()
+        };
+        ips.into_iter()
+            .map(|ip| SocketAddr::new(ip, self.tls_port))
+            .collect()
+    }
+
     pub fn addresses(&self) -> Vec<SocketAddr> {
-        let ips = if self.bind.is_empty() {
+        self.ips()
+            .into_iter()
+            .map(|ip| SocketAddr::new(ip, self.port))
+            .collect()
+    }
+
+    fn ips(&self) -> Vec<IpAddr> {
+        if self.bind.is_empty() {
             vec![
                 IpAddr::V4(Ipv4Addr::LOCALHOST),
                 IpAddr::V6(Ipv6Addr::LOCALHOST),
             ]
         } else {
             self.bind.clone()
-        };
-        ips.into_iter()
-            .map(|ip| SocketAddr::new(ip, self.port))
-            .collect()
+        }
     }
 
-    /// The default IPv6 loopback listener may fail (no IPv6 on the host) without stopping us.
+    /// The default IPv6 loopback listener may fail (no IPv6 on the host) without stopping us;
+    /// an address asked for may not.
     pub fn is_optional(&self, address: &SocketAddr) -> bool {
-        self.bind.is_empty() && address.is_ipv6()
+        let ip = address.ip();
+        address.is_ipv6() && !self.bind.contains(&ip) && !self.tls_bind.contains(&ip)
     }
 }
 
@@ -124,6 +269,34 @@ fn parse_ip(text: &str, source: &str) -> Result<IpAddr, String> {
         .map_err(|_| {
             format!("{source}: '{text}' is not an IP address (for example 127.0.0.1 or ::1)")
         })
+}
+
+/// A whole number in `range`.
+fn parse_number<T>(text: &str, source: &str, range: RangeInclusive<T>) -> Result<T, String>
+where
+    T: FromStr + PartialOrd + std::fmt::Display,
+{
+    match text.trim().parse::<T>() {
+        Ok(n) if range.contains(&n) => Ok(n),
+        _ => Err(format!(
+            "{source}: '{text}' is not a whole number from {} to {}",
+            range.start(),
+            range.end()
+        )),
+    }
+}
+
+fn parse_message_size(text: &str, source: &str) -> Result<u32, String> {
+    let ceiling = warren_broker::limits::MAX_MESSAGE_SIZE_CEILING;
+    match warren_server::parse_size(text) {
+        Some(size) if size <= u64::from(ceiling) => Ok(size as u32),
+        Some(_) => Err(format!(
+            "{source}: '{text}' is over {ceiling} bytes (512MiB), RabbitMQ's ceiling for max_message_size"
+        )),
+        None => Err(format!(
+            "{source}: '{text}' is not a size: give bytes (134217728) or a size such as 128MiB"
+        )),
+    }
 }
 
 fn parse_port(text: &str, source: &str) -> Result<u16, String> {
@@ -162,6 +335,58 @@ mod tests {
             (options.user.as_str(), options.password.as_str()),
             ("u", "p")
         );
+    }
+
+    #[test]
+    fn limits_and_tls_flags_are_read() {
+        let options = parse(&[
+            "--channel-max=16",
+            "--max-message-size",
+            "1MiB",
+            "--consumer-max-per-channel",
+            "8",
+            "--max-connections",
+            "0",
+            "--max-queues",
+            "100",
+            "--max-handshakes",
+            "10",
+            "--tls-cert",
+            "cert.pem",
+            "--tls-key",
+            "key.pem",
+            "--tls-bind",
+            "127.0.0.1",
+        ])
+        .expect("valid");
+        let limits = &options.limits;
+        assert_eq!(limits.channel_max, 16);
+        assert_eq!(limits.max_message_size, 1 << 20);
+        assert_eq!(limits.consumers_per_channel, Some(8));
+        assert_eq!(limits.vhost.max_connections, Some(0));
+        assert_eq!(limits.vhost.max_queues, Some(100));
+        assert_eq!(options.max_handshakes, 10);
+        assert!(options.tls_files().is_some());
+        assert_eq!(
+            options.tls_addresses(),
+            vec!["127.0.0.1:5671".parse().expect("addr")]
+        );
+    }
+
+    #[test]
+    fn bad_limits_and_tls_settings_say_what_is_wrong() {
+        assert!(parse(&["--max-message-size", "1GiB"])
+            .expect_err("over the ceiling")
+            .contains("RabbitMQ's ceiling"));
+        assert!(parse(&["--channel-max", "0"])
+            .expect_err("no channel")
+            .contains("not a whole number from 1 to 65535"));
+        assert!(parse(&["--tls-cert", "cert.pem"])
+            .expect_err("no key")
+            .contains("go together"));
+        assert!(parse(&["--tls-port", "5999"])
+            .expect_err("no certificate")
+            .contains("need --tls-cert"));
     }
 
     #[test]

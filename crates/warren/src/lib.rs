@@ -11,8 +11,8 @@
 //! # Ok(()) }
 //! ```
 
-pub use warren_broker::{Broker, BrokerConfig, User};
-pub use warren_server::{Server, ServerBuilder, ServerHandle};
+pub use warren_broker::{Broker, BrokerConfig, Limits, User, VHostLimits};
+pub use warren_server::{Server, ServerBuilder, ServerHandle, TlsConfig};
 
 /// Starts a broker on 127.0.0.1 with a free port and guest/guest, on the current runtime.
 pub async fn start_local() -> std::io::Result<ServerHandle> {

@@ -7,7 +7,7 @@ use std::process::ExitCode;
 
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
-use warren_server::Server;
+use warren_server::{Server, TlsConfig};
 
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
@@ -48,26 +48,39 @@ fn main() -> ExitCode {
 async fn serve(options: args::Options) -> ExitCode {
     let mut builder = Server::builder()
         .user(options.user.clone(), options.password.clone())
-        .memory_high_watermark(options.memory_high_watermark);
-    let mut bound = 0;
-    for address in options.addresses() {
-        match tokio::net::TcpListener::bind(address).await {
-            Ok(listener) => {
-                builder = builder.listener(listener);
-                bound += 1;
-            }
-            // [::1] is a convenience for clients that resolve `localhost` to it first; a host
-            // without IPv6 still serves on 127.0.0.1.
-            Err(e) if options.is_optional(&address) => warn!("not listening on {address}: {e}"),
+        .memory_high_watermark(options.memory_high_watermark)
+        .limits(options.limits.clone())
+        .max_handshakes(options.max_handshakes);
+    let Some(listeners) = bind(&options, options.addresses(), "--port or WARREN_PORT").await else {
+        return ExitCode::FAILURE;
+    };
+    if listeners.is_empty() {
+        error!("no address to listen on; check --bind / WARREN_BIND");
+        return ExitCode::FAILURE;
+    }
+    for listener in listeners {
+        builder = builder.listener(listener);
+    }
+    if let Some((cert, key)) = options.tls_files() {
+        match TlsConfig::from_pem_files(cert, key) {
+            Ok(tls) => builder = builder.tls(tls),
             Err(e) => {
-                error!("cannot listen on {address}: {e}. Is another broker running there? Choose another port with --port or WARREN_PORT.");
+                error!("{e}. Give PEM files with --tls-cert and --tls-key (WARREN_TLS_CERT, WARREN_TLS_KEY), or neither to serve plain AMQP only.");
                 return ExitCode::FAILURE;
             }
         }
-    }
-    if bound == 0 {
-        error!("no address to listen on; check --bind / WARREN_BIND");
-        return ExitCode::FAILURE;
+        let Some(listeners) = bind(
+            &options,
+            options.tls_addresses(),
+            "--tls-port or WARREN_TLS_PORT",
+        )
+        .await
+        else {
+            return ExitCode::FAILURE;
+        };
+        for listener in listeners {
+            builder = builder.tls_listener(listener);
+        }
     }
     let server = match builder.start().await {
         Ok(server) => server,
@@ -79,11 +92,36 @@ async fn serve(options: args::Options) -> ExitCode {
     for address in server.local_addrs() {
         info!(%address, user = %options.user, "warren ready: amqp://{}@{address}/", options.user);
     }
+    for address in server.tls_local_addrs() {
+        info!(%address, user = %options.user, "warren ready: amqps://{}@{address}/", options.user);
+    }
     wait_for_signal().await;
     info!("shutting down: closing client connections (320 CONNECTION_FORCED)");
     server.shutdown().await;
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// Binds `addresses`; None (after logging why) when one that is not optional fails.
+async fn bind(
+    options: &args::Options,
+    addresses: Vec<std::net::SocketAddr>,
+    port_option: &str,
+) -> Option<Vec<tokio::net::TcpListener>> {
+    let mut listeners = Vec::new();
+    for address in addresses {
+        match tokio::net::TcpListener::bind(address).await {
+            Ok(listener) => listeners.push(listener),
+            // [::1] is a convenience for clients that resolve `localhost` to it first; a host
+            // without IPv6 still serves on 127.0.0.1.
+            Err(e) if options.is_optional(&address) => warn!("not listening on {address}: {e}"),
+            Err(e) => {
+                error!("cannot listen on {address}: {e}. Is another broker running there? Choose another port with {port_option}.");
+                return None;
+            }
+        }
+    }
+    Some(listeners)
 }
 
 async fn wait_for_signal() {

@@ -52,6 +52,18 @@ impl Connection {
     }
 
     pub(crate) fn basic_consume(&mut self, channel: u16, m: BasicConsume) -> AmqpResult<()> {
+        let broker = Arc::clone(&self.broker);
+        let consumers = &self.channel_mut(channel)?.consumers;
+        if !consumers.contains_key(&m.consumer_tag) {
+            // As RabbitMQ counts them: its direct reply-to consumer is not in the count.
+            let count = || {
+                consumers
+                    .values()
+                    .filter(|c| !names::is_reply_to(c.queue.name.as_bytes()))
+                    .count()
+            };
+            broker.config.limits.check_consumer_count(count)?;
+        }
         let queue = if m.queue == DIRECT_REPLY_TO {
             self.direct_reply_queue(channel, m.no_ack)?
         } else {

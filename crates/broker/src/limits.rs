@@ -1,0 +1,169 @@
+//! Resource limits, with RabbitMQ's defaults and RabbitMQ's refusals.
+//!
+//! | limit | RabbitMQ's name | default | refusal |
+//! |---|---|---|---|
+//! | [`Limits::channel_max`] | `channel_max` | 2047 | 530 at `channel.open` (connection) |
+//! | [`Limits::max_message_size`] | `max_message_size` | 128 MiB | 406 at the content header (channel) |
+//! | [`Limits::consumers_per_channel`] | `consumer_max_per_channel` | none | 530 at `basic.consume` (connection) |
+//! | [`VHostLimits::max_connections`] | vhost `max-connections` | none | 530 at `connection.open` |
+//! | [`VHostLimits::max_queues`] | vhost `max-queues` | none | 406 at `queue.declare` (channel) |
+
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+use crate::error::{AmqpError, AmqpResult};
+use crate::vhost::VHost;
+
+/// RabbitMQ's ceiling for `max_message_size` (512 MiB): larger settings are not accepted.
+pub const MAX_MESSAGE_SIZE_CEILING: u32 = 512 * 1024 * 1024;
+
+/// The limits a broker enforces on its clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// The `channel_max` proposed in `connection.tune`: how many channels a connection may
+    /// have open at once (the client may negotiate fewer).
+    pub channel_max: u16,
+    /// The largest message body accepted, in bytes; at most [`MAX_MESSAGE_SIZE_CEILING`].
+    pub max_message_size: u32,
+    /// How many consumers one channel may have; `None`: no limit.
+    pub consumers_per_channel: Option<u32>,
+    /// The limits of every virtual host.
+    pub vhost: VHostLimits,
+}
+
+impl Default for Limits {
+    /// RabbitMQ 3.x's defaults.
+    fn default() -> Self {
+        Limits {
+            channel_max: 2047,
+            max_message_size: 128 * 1024 * 1024,
+            consumers_per_channel: None,
+            vhost: VHostLimits::default(),
+        }
+    }
+}
+
+/// What `rabbitmqctl set_vhost_limits` sets: `None` is RabbitMQ's -1, no limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VHostLimits {
+    /// Open connections (past `connection.open`) in the vhost.
+    pub max_connections: Option<u32>,
+    /// Queues in the vhost (direct reply-to's private queues are not counted: RabbitMQ has
+    /// no queue there).
+    pub max_queues: Option<u32>,
+}
+
+impl Limits {
+    /// The refusal of a body of `size` bytes, if it is over [`Limits::max_message_size`].
+    /// RabbitMQ words it differently when the limit is its ceiling.
+    pub(crate) fn check_message_size(&self, size: u64) -> AmqpResult<()> {
+        let max = self.max_message_size;
+        if size <= u64::from(max) {
+            return Ok(());
+        }
+        let which = if max == MAX_MESSAGE_SIZE_CEILING {
+            "max size"
+        } else {
+            "configured max size"
+        };
+        Err(AmqpError::precondition_failed(format!(
+            "message size {size} is larger than {which} {max}"
+        )))
+    }
+
+    /// The refusal of one more consumer on a channel that has `consumers()` (counted only
+    /// when there is a limit), if that is over [`Limits::consumers_per_channel`].
+    pub(crate) fn check_consumer_count(&self, consumers: impl FnOnce() -> usize) -> AmqpResult<()> {
+        match self.consumers_per_channel {
+            Some(max) if consumers() >= max as usize => Err(AmqpError::not_allowed(format!(
+                "reached maximum ({max}) of consumers per channel"
+            ))),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// The count of open connections in a vhost.
+#[derive(Debug, Default)]
+pub(crate) struct ConnectionCount(AtomicU32);
+
+/// A connection's place in its vhost's count, given back when dropped.
+#[derive(Debug)]
+pub(crate) struct VHostAdmission(Arc<VHost>);
+
+impl VHostAdmission {
+    /// Counts a connection into `vhost`, or refuses it as RabbitMQ does when the vhost's
+    /// `max-connections` is reached.
+    pub(crate) fn admit(vhost: Arc<VHost>, user: &str) -> AmqpResult<Self> {
+        let max = vhost.limits().max_connections;
+        let admitted = vhost
+            .connection_count()
+            .0
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                max.map_or(true, |max| open < max).then_some(open + 1)
+            })
+            .is_ok();
+        if !admitted {
+            return Err(AmqpError::not_allowed(format!(
+                "access to vhost '{}' refused for user '{user}': connection limit ({}) is reached",
+                vhost.name,
+                max.unwrap_or_default()
+            )));
+        }
+        Ok(VHostAdmission(vhost))
+    }
+}
+
+impl Drop for VHostAdmission {
+    fn drop(&mut self) {
+        self.0.connection_count().0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use warren_wire::ShortStr;
+
+    #[test]
+    fn message_size_refusals_read_as_rabbitmq_writes_them() {
+        let limits = Limits {
+            max_message_size: 10,
+            ..Limits::default()
+        };
+        assert!(limits.check_message_size(10).is_ok());
+        let error = limits.check_message_size(11).expect_err("over the limit");
+        assert_eq!(
+            error.reply_text(),
+            "PRECONDITION_FAILED - message size 11 is larger than configured max size 10"
+        );
+        let ceiling = Limits {
+            max_message_size: MAX_MESSAGE_SIZE_CEILING,
+            ..Limits::default()
+        };
+        let error = ceiling
+            .check_message_size(u64::from(MAX_MESSAGE_SIZE_CEILING) + 1)
+            .expect_err("over the ceiling");
+        assert!(error
+            .explanation
+            .ends_with("is larger than max size 536870912"));
+    }
+
+    #[test]
+    fn a_vhost_admits_up_to_its_limit_and_frees_places_on_drop() {
+        let limits = VHostLimits {
+            max_connections: Some(2),
+            max_queues: None,
+        };
+        let vhost = VHost::new(ShortStr::from_static("/"), limits);
+        let first = VHostAdmission::admit(Arc::clone(&vhost), "guest").expect("first");
+        let _second = VHostAdmission::admit(Arc::clone(&vhost), "guest").expect("second");
+        let refused = VHostAdmission::admit(Arc::clone(&vhost), "guest").expect_err("third");
+        assert_eq!(
+            refused.reply_text(),
+            "NOT_ALLOWED - access to vhost '/' refused for user 'guest': connection limit (2) is reached"
+        );
+        drop(first);
+        assert!(VHostAdmission::admit(vhost, "guest").is_ok());
+    }
+}
