@@ -546,12 +546,18 @@ impl Client {
         }
     }
 
-    /// A non-durable, non-exclusive queue (consumers on other connections use it), deleted
-    /// when its last consumer goes.
-    pub async fn declare_queue(&mut self, channel: u16, name: &str) -> Result<()> {
+    /// A non-durable, non-exclusive queue (consumers on other connections use it);
+    /// `auto_delete`: deleted when its last consumer goes (a queue that must outlive killed
+    /// consumers, or hold messages before any consumer, is not).
+    pub async fn declare_queue(
+        &mut self,
+        channel: u16,
+        name: &str,
+        auto_delete: bool,
+    ) -> Result<()> {
         let declare = QueueDeclare {
             queue: short(name)?,
-            auto_delete: true,
+            auto_delete,
             ..Default::default()
         };
         match self.call(channel, declare).await? {

@@ -132,7 +132,7 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
             .await?;
     }
     for queue in &plan.queues {
-        setup.declare_queue(CHANNEL, &queue.name).await?;
+        setup.declare_queue(CHANNEL, &queue.name, true).await?;
         for (key, arguments) in &queue.bindings {
             setup
                 .bind_queue(CHANNEL, &queue.name, &plan.exchange, key, arguments.clone())
