@@ -566,6 +566,19 @@ impl Client {
         }
     }
 
+    /// How many messages a queue holds ready (`queue.declare passive`).
+    pub async fn queue_length(&mut self, channel: u16, name: &str) -> Result<u32> {
+        let declare = QueueDeclare {
+            queue: short(name)?,
+            passive: true,
+            ..Default::default()
+        };
+        match self.call(channel, declare).await? {
+            Method::QueueDeclareOk(ok) => Ok(ok.message_count),
+            other => Err(unexpected("queue.declare-ok", &other)),
+        }
+    }
+
     pub async fn bind_queue(
         &mut self,
         channel: u16,

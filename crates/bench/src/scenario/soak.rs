@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use tokio::sync::{watch, Notify};
-use warren_wire::{encode_method_frame, BasicAck, Frame, Method, ShortStr};
+use warren_wire::{encode_method_frame, BasicAck, BasicConsume, Frame, Method, ShortStr};
 
 use crate::accounting::{Confirms, Published, SeqSet};
 use crate::args::Options;
@@ -358,6 +358,12 @@ async fn soak(
     }
     let usage = meter.stop();
     let elapsed = start.elapsed().as_secs_f64();
+    // What the queues still hold once every consumer has gone: a message the broker kept
+    // but never delivered is here, one it lost is not.
+    let mut left_in_queues = 0;
+    for queue in &shared.queues {
+        left_in_queues += u64::from(setup.queue_length(CHANNEL, queue).await?);
+    }
 
     let finals = lock(&shared.finals).clone();
     let ledger = lock(&shared.ledger);
@@ -367,7 +373,7 @@ async fn soak(
             shared.fail(format!("publisher {p} never reported"));
             continue;
         };
-        v.add(published, *nacked, &ledger.tracks[p]);
+        v.add(p, published, *nacked, &ledger.tracks[p]);
     }
     v.fresh_twice = ledger.fresh_twice;
     v.unexpected += ledger.foreign;
@@ -446,6 +452,8 @@ async fn soak(
         .int("unexpected", v.unexpected)
         .int("unconfirmed_delivered", v.unconfirmed_delivered)
         .int("unconfirmed_lost", v.unconfirmed_lost)
+        .strings("lost_examples", &v.lost_examples)
+        .int("left_in_queues", left_in_queues)
         .int("broker_failures", failure_count);
     report::usage(&mut j, &usage, v.published, "msg");
     j.bool("ok", ok).strings("failures", &failures);
@@ -472,10 +480,12 @@ struct SoakVerdict {
     unexpected: u64,
     unconfirmed_delivered: u64,
     unconfirmed_lost: u64,
+    /// The first few lost messages, `publisher:seq`.
+    lost_examples: Vec<String>,
 }
 
 impl SoakVerdict {
-    fn add(&mut self, published: &Published, nacked: u64, track: &Track) {
+    fn add(&mut self, publisher: usize, published: &Published, nacked: u64, track: &Track) {
         let empty = SeqSet::default();
         let confirmed = published.confirmed.as_ref().unwrap_or(&empty);
         self.published += published.count;
@@ -486,8 +496,12 @@ impl SoakVerdict {
         for seq in 0..published.count {
             let delivered = track.delivered.contains(seq);
             if confirmed.contains(seq) {
+                let acked = track.acked.contains(seq);
+                if !acked && self.lost_examples.len() < FAILURES_QUOTED {
+                    self.lost_examples.push(format!("{publisher}:{seq}"));
+                }
                 self.lost += u64::from(!delivered);
-                self.lost_after_delivery += u64::from(delivered && !track.acked.contains(seq));
+                self.lost_after_delivery += u64::from(delivered && !acked);
             } else if delivered {
                 self.unconfirmed_delivered += 1;
             } else {
@@ -617,10 +631,18 @@ impl Slot {
         for c in consumers.iter() {
             client.open_channel(c.channel).await?;
             client.qos(c.channel, shared.prefetch).await?;
-            let tag = format!("soak{}.{}", self.index, c.channel);
-            client
-                .consume(c.channel, &shared.queues[c.queue], &tag, false)
-                .await?;
+        }
+        // The queues hold messages already: a consumer gets deliveries at once. Waiting for
+        // consume-ok on the next channel would skip (and later ack unseen) the deliveries of
+        // the previous one, so every consume is no-wait, and its errors come as a close.
+        for c in consumers.iter() {
+            let consume = BasicConsume {
+                queue: short(shared.queues[c.queue].clone())?,
+                consumer_tag: short(format!("soak{}.{}", self.index, c.channel))?,
+                no_wait: true,
+                ..Default::default()
+            };
+            encode_method_frame(c.channel, &consume.into(), &mut client.out);
         }
         let began = Instant::now();
         let mut tick = tokio::time::interval(TICK);
@@ -914,7 +936,7 @@ mod tests {
             track.acked.insert(s);
         }
         let mut v = SoakVerdict::default();
-        v.add(&published, 1, &track);
+        v.add(7, &published, 1, &track);
         assert_eq!(
             v,
             SoakVerdict {
@@ -929,6 +951,7 @@ mod tests {
                 unexpected: 1,
                 unconfirmed_delivered: 1,
                 unconfirmed_lost: 2,
+                lost_examples: vec!["7:2".to_owned(), "7:3".to_owned()],
             }
         );
     }
