@@ -30,7 +30,7 @@ use super::runner::{message_properties, run_id};
 
 /// How long the broker is left alone before its RSS is read.
 const SETTLE: Duration = Duration::from_secs(2);
-/// Connections being opened at once.
+/// Connections being opened (or closed) at once.
 const OPENING_AT_ONCE: usize = 64;
 /// Descriptors this process needs besides one per connection.
 const SPARE_FILES: u64 = 64;
@@ -115,10 +115,22 @@ pub async fn idle_connections(o: &Options) -> Result<(String, bool)> {
             break;
         }
     }
-    let closing: Vec<_> = held.into_iter().map(|c| tokio::spawn(c.close())).collect();
-    for close in closing {
-        if let Ok(Err(e)) = close.await {
-            failures.push(format!("close: {e}"));
+    // Closed as they were opened, a batch at a time: RabbitMQ answers 10 000 simultaneous
+    // closes in more than the 3 s a close may take.
+    let mut held = held.into_iter();
+    loop {
+        let batch: Vec<_> = held
+            .by_ref()
+            .take(OPENING_AT_ONCE)
+            .map(|c| tokio::spawn(c.close()))
+            .collect();
+        if batch.is_empty() {
+            break;
+        }
+        for close in batch {
+            if let Ok(Err(e)) = close.await {
+                failures.push(format!("close: {e}"));
+            }
         }
     }
     let released = settled_rss(o.broker_pid).await;
