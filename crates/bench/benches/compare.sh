@@ -427,18 +427,20 @@ for line in open(sys.argv[1]):
     scenario, broker = r.get("label", "?/?").split("/", 1)
     rows.setdefault(scenario, {}).setdefault(broker, []).append(r)
 
-# The scenarios that are not message rates: what each row shows (JSON path, heading, scale).
+# The scenarios that are not message rates: what each row shows (JSON path, heading, scale,
+# decimals).
+MIB = 1 / 1024
 OTHER = {
-    "startup": [("accept_ms", "accepting, ms", 1), ("amqp_ready_ms", "AMQP ready, ms", 1),
-                ("idle_rss_kib", "idle RSS, MiB", 1 / 1024)],
-    "idle-connections": [("bytes_per_connection", "bytes per connection", 1),
-                         ("rss_after_kib", "RSS held, MiB", 1 / 1024),
-                         ("connections_per_s", "opened/s", 1)],
-    "backlog": [("bytes_per_message", "bytes per message", 1),
-                ("rss_after_kib", "RSS full, MiB", 1 / 1024),
-                ("publish_rate", "publish msg/s", 1), ("drain_rate", "drain msg/s", 1)],
-    "soak": [("confirmed", "confirmed", 1), ("kills.total", "kills", 1),
-             ("broker.rss_peak_kib", "peak RSS, MiB", 1 / 1024)],
+    "startup": [("accept_ms", "accepting, ms", 1, 1), ("amqp_ready_ms", "AMQP ready, ms", 1, 1),
+                ("idle_rss_kib", "idle RSS, MiB", MIB, 1)],
+    "idle-connections": [("bytes_per_connection", "bytes per connection", 1, 0),
+                         ("rss_after_kib", "RSS held, MiB", MIB, 1),
+                         ("connections_per_s", "opened/s", 1, 0)],
+    "backlog": [("bytes_per_message", "bytes per message", 1, 0),
+                ("rss_after_kib", "RSS full, MiB", MIB, 1),
+                ("publish_rate", "publish msg/s", 1, 0), ("drain_rate", "drain msg/s", 1, 0)],
+    "soak": [("confirmed", "confirmed", 1, 0), ("kills.total", "kills", 1, 0),
+             ("broker.rss_peak_kib", "peak RSS, MiB", MIB, 1)],
 }
 
 def kind(runs):
@@ -545,21 +547,23 @@ if other_rows:
     print("|---|---|" + "---|" * (len(brokers) + 1))
 for scenario, per in other_rows.items():
     metrics = OTHER[next(kind(runs) for runs in per.values() if kind(runs))]
-    for key, heading, scale in metrics:
+    for key, heading, scale, digits in metrics:
         cells, values = [scenario, heading], {}
         for b in brokers:
             runs = per.get(b, [])
             ok = [r for r in runs if r.get("ok")]
             m = median([path(r, key) for r in ok])
             values[b] = m
-            cell = "–" if m is None else fmt(m * scale, 1 if scale != 1 else 0)
+            cell = "–" if m is None else fmt(m * scale, digits)
             if runs and len(ok) < len(runs):
                 cell += f" ({len(runs) - len(ok)}/{len(runs)} failed)"
                 if key == metrics[0][0]:
-                    errors = {r.get("error") or "; ".join(r.get("failures", [])) for r in runs if not r.get("ok")}
+                    errors = {r.get("error") or "; ".join(dict.fromkeys(r.get("failures", [])))
+                              for r in runs if not r.get("ok")}
                     notes.append(f"{scenario}/{b}: " + " | ".join(e for e in errors if e))
             cells.append(cell)
-        cells.append(ratio(values.get("warren"), values.get("rabbitmq")))
+        w, r = values.get("warren"), values.get("rabbitmq")
+        cells.append("–" if w is None or not r else f"{w / r:.3g}")
         print("| " + " | ".join(cells) + " |")
 if other_rows:
     print()
