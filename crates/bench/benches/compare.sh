@@ -285,6 +285,8 @@ stop_garagemq() {
         kill -KILL "$BROKER_PID" 2>/dev/null || true
         wait "$BROKER_PID" 2>/dev/null || true
     fi
+    # Its database (backlog-1m leaves most of a GiB there); the log stays.
+    rm -rf "$GARAGE_BASE/db"
 }
 startup_garagemq() {
     prepare_garagemq
