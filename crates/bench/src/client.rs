@@ -329,6 +329,13 @@ impl PublishTemplate {
             body_offset,
         }
     }
+
+    /// Appends one copy of the publish to `out`, its body stamped with `stamp`.
+    pub fn push_stamped(&self, out: &mut BytesMut, stamp: crate::payload::Stamp) {
+        let at = out.len() + self.body_offset;
+        out.extend_from_slice(&self.frames);
+        crate::payload::stamp(&mut out[at..at + crate::payload::PREFIX_LEN], stamp);
+    }
 }
 
 /// Writes part of `out` and removes what was written; cancel-safe (for `select!` beside a

@@ -26,7 +26,7 @@ use crate::report::{self, Json};
 
 use super::consumer::{self, ack_every, ConsumerShared};
 use super::publisher::{self, PublisherSpec};
-use super::runner::{message_properties, run_id};
+use super::runner::{clean_up, message_properties, run_id};
 
 /// How long the broker is left alone before its RSS is read.
 const SETTLE: Duration = Duration::from_secs(2);
@@ -158,11 +158,7 @@ pub async fn backlog(o: &Options) -> Result<(String, bool)> {
     let mut setup = Client::connect(&o.url, "warren-bench backlog setup").await?;
     setup.open_channel(CHANNEL).await?;
     let result = fill_and_drain(o, &mut setup, &queue).await;
-    let cleanup = async {
-        let _ = setup.delete_queue(CHANNEL, &queue).await;
-        let _ = setup.close().await;
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(30), cleanup).await;
+    clean_up(setup, std::slice::from_ref(&queue)).await;
     result
 }
 

@@ -36,12 +36,12 @@ use crate::client::{
     CHANNEL,
 };
 use crate::error::{Error, Result};
-use crate::payload::{self, Stamp, PREFIX_LEN};
+use crate::payload::{self, Stamp};
 use crate::procfs::Meter;
 use crate::report::{self, Json};
 
-use super::consumer::ack_every;
-use super::runner::{message_properties, run_id};
+use super::consumer::{ack_every, check_method};
+use super::runner::{clean_up, message_properties, run_id};
 
 /// How often a connection tops its publishers up and acks what its consumers have not acked.
 const TICK: Duration = Duration::from_millis(10);
@@ -244,15 +244,7 @@ pub async fn run(o: &Options) -> Result<(String, bool)> {
         .map(|q| format!("warren-bench.{id}.soak{q}"))
         .collect();
     let result = soak(o, &mut setup, queues.clone(), publishers).await;
-    let cleanup = async {
-        for queue in &queues {
-            if setup.delete_queue(CHANNEL, queue).await.is_err() {
-                break;
-            }
-        }
-        let _ = setup.close().await;
-    };
-    let _ = tokio::time::timeout(Duration::from_secs(10), cleanup).await;
+    clean_up(setup, &queues).await;
     result
 }
 
@@ -756,14 +748,12 @@ fn publish_due(
     }
     let sent_ns = now.saturating_duration_since(shared.start).as_nanos() as u64;
     for _ in 0..n {
-        let at = client.out.len() + template.body_offset;
-        client.out.extend_from_slice(&template.frames);
         let stamp = Stamp {
             publisher: p.id as u32,
             seq: p.seq,
             sent_ns,
         };
-        payload::stamp(&mut client.out[at..at + PREFIX_LEN], stamp);
+        template.push_stamped(&mut client.out, stamp);
         p.seq += 1;
     }
 }
@@ -808,14 +798,7 @@ fn read_frames(
                     });
                 }
             }
-            Incoming::Method(_, method) => {
-                if let Some(error) = closed_error(&method) {
-                    return Err(error);
-                }
-                if let Method::BasicCancel(_) = method {
-                    return Err(Error::protocol("the broker cancelled a consumer"));
-                }
-            }
+            Incoming::Method(_, method) => check_method(&method)?,
             Incoming::Nothing => {}
         }
     }
