@@ -10,11 +10,17 @@
 # go to DIR/results.jsonl (default: a new /tmp/warren-compare.XXXXXX); at the end a markdown
 # table of medians and Warren/RabbitMQ ratios is printed to stdout (and DIR/table.md).
 #
+# Memory scenarios (idle-1k, idle-10k, backlog-100k, backlog-1m) and soak get a fresh broker
+# for every run: a broker's allocator keeps what an earlier run freed, which would hide the
+# cost of the next. startup starts the broker itself (warren-bench startup) once per run.
+# The soft limit on open files is raised to the hard limit (10 000 connections need it; the
+# brokers inherit it).
+#
 # Brokers:
 #   warren    $WARREN_BIN (default $CARGO_TARGET_DIR/release/warren, else target/release/warren)
-#   rabbitmq  Debian's rabbitmq-server, node bench-rmq@localhost, state under
-#             /tmp/warren-compare-rabbitmq (wiped at each start; $RMQ_BASE overrides),
-#             stopped with rabbitmqctl -n bench-rmq@localhost stop
+#   rabbitmq  Debian's rabbitmq-server, node $RMQ_NODE (bench-rmq@localhost), state under
+#             $RMQ_BASE (/tmp/warren-compare-rabbitmq; wiped at each start), stopped with
+#             rabbitmqctl -n $RMQ_NODE stop. Override both to run beside another copy.
 #   garagemq  Debian's garagemq if installed (installed here when `apt-cache policy` has a
 #             candidate and we are root), state under DIR/garagemq
 #   sink      `warren-bench sink`, the tool's trivial fake broker: the tool's own ceiling
@@ -27,7 +33,7 @@ TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WARREN_BIN="${WARREN_BIN:-$TARGET/release/warren}"
 BENCH_BIN="${BENCH_BIN:-$TARGET/release/warren-bench}"
 RMQ_BIN="/usr/lib/rabbitmq/bin"
-RMQ_NODE="bench-rmq@localhost"
+RMQ_NODE="${RMQ_NODE:-bench-rmq@localhost}"
 
 RUNS=3
 DURATION=5
@@ -41,7 +47,7 @@ while [ $# -gt 0 ]; do
         --scenarios) SCENARIOS="$2"; shift 2 ;;
         --brokers) BROKERS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -62,8 +68,23 @@ scenario_args() {
         bindings) echo "bindings --queues 100 --bindings 10 --consumer-connections 100" ;;
         churn) echo "churn --connections 4 --channels 1" ;;
         headers) echo "throughput --exchange-type headers" ;;
+        # Memory: RSS growth per idle connection and per queued message (issue 4's targets).
+        idle-1k) echo "idle-connections --connections 1000" ;;
+        idle-10k) echo "idle-connections --connections 10000" ;;
+        backlog-100k) echo "backlog --max-messages 100000 --size 300" ;;
+        backlog-1m) echo "backlog --max-messages 1000000 --size 300" ;;
+        # 40 publishers with confirms, 40 consumers with manual acks, a connection killed
+        # every 0.5 s on average; --duration applies.
+        soak) echo "soak --connections 20 --channels 4" ;;
+        startup) echo "startup" ;;
         *) echo "compare: unknown scenario $1" >&2; return 1 ;;
     esac
+}
+
+# Scenarios that measure memory: a fresh broker per run, no --duration (they run to their
+# message or connection count), a longer time limit.
+memory_scenario() {
+    case "$1" in idle-*|backlog-*) return 0 ;; *) return 1 ;; esac
 }
 for s in $SCENARIOS; do scenario_args "$s" >/dev/null; done
 
@@ -116,6 +137,11 @@ start_warren() {
     BROKER_PID=$!
     wait_port "$BROKER_PORT" 20
 }
+startup_warren() {
+    BROKER_PORT="$(free_port)"
+    "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" --label startup/warren \
+        -- "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT"
+}
 stop_warren() {
     if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
         kill -TERM "$BROKER_PID" 2>/dev/null || true
@@ -139,9 +165,11 @@ rmq_env() {
     export ERL_CRASH_DUMP="$RMQ_BASE/erl_crash.dump"
 }
 rmqctl() { (rmq_env; HOME="$RMQ_BASE" "$RMQ_BIN/rabbitmqctl" -n "$RMQ_NODE" "$@"); }
-start_rabbitmq() {
+# A fresh node's files and ports (BROKER_PORT, RMQ_DIST_PORT).
+prepare_rabbitmq() {
     [ -x "$RMQ_BIN/rabbitmq-server" ] || { echo "compare: rabbitmq-server is not installed" >&2; return 1; }
     BROKER_PORT="$(free_port)"
+    RMQ_DIST_PORT="$(free_port)"
     rm -rf "$RMQ_BASE/mnesia" "$RMQ_BASE/log" "$RMQ_BASE/rabbitmq.pid"
     mkdir -p "$RMQ_BASE/mnesia" "$RMQ_BASE/log"
     chmod 700 "$RMQ_BASE"
@@ -153,13 +181,18 @@ loopback_users.guest = true
 log.console = false
 log.file.level = warning
 EOF
+}
+# Runs "$@" with the node's environment.
+with_rmq_env() {
     (
         rmq_env
-        export RABBITMQ_NODE_PORT="$BROKER_PORT"
-        RABBITMQ_DIST_PORT="$(free_port)"
-        export RABBITMQ_DIST_PORT
-        HOME="$RMQ_BASE" setsid "$RMQ_BIN/rabbitmq-server" >"$RMQ_BASE/log/startup.log" 2>&1 </dev/null &
+        export RABBITMQ_NODE_PORT="$BROKER_PORT" RABBITMQ_DIST_PORT="$RMQ_DIST_PORT"
+        HOME="$RMQ_BASE" "$@"
     )
+}
+start_rabbitmq() {
+    prepare_rabbitmq || return 1
+    with_rmq_env setsid "$RMQ_BIN/rabbitmq-server" >"$RMQ_BASE/log/startup.log" 2>&1 </dev/null &
     if ! wait_port "$BROKER_PORT" 120; then
         echo "compare: RabbitMQ did not listen within 120 s; see $RMQ_BASE/log" >&2
         return 1
@@ -183,6 +216,12 @@ stop_rabbitmq() {
     # Its database; the logs stay for a look at what happened (wiped at the next start).
     rm -rf "$RMQ_BASE/mnesia"
 }
+startup_rabbitmq() {
+    prepare_rabbitmq || return 1
+    # rabbitmq-server is a shell script: the Erlang VM (whose RSS counts) writes the pid file.
+    with_rmq_env "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" \
+        --pid-file "$RMQ_BASE/rabbitmq.pid" --label startup/rabbitmq -- "$RMQ_BIN/rabbitmq-server"
+}
 
 # --- garagemq -----------------------------------------------------------------------------
 GARAGE_BASE="$OUT/garagemq"
@@ -198,7 +237,7 @@ garagemq_available() {
         return 1
     fi
 }
-start_garagemq() {
+prepare_garagemq() {
     BROKER_PORT="$(free_port)"
     rm -rf "$GARAGE_BASE"
     mkdir -p "$GARAGE_BASE/db"
@@ -231,6 +270,9 @@ connection:
   channelsMax: 4096
   frameMaxSize: 65536
 EOF
+}
+start_garagemq() {
+    prepare_garagemq
     (cd "$GARAGE_BASE" && exec garagemq --config "$GARAGE_BASE/config.yaml" --log-level warning \
         >"$GARAGE_BASE/garagemq.log" 2>&1) &
     BROKER_PID=$!
@@ -243,6 +285,13 @@ stop_garagemq() {
         kill -KILL "$BROKER_PID" 2>/dev/null || true
         wait "$BROKER_PID" 2>/dev/null || true
     fi
+    # Its database (backlog-1m leaves most of a GiB there); the log stays.
+    rm -rf "$GARAGE_BASE/db"
+}
+startup_garagemq() {
+    prepare_garagemq
+    (cd "$GARAGE_BASE" && "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" \
+        --label startup/garagemq -- garagemq --config "$GARAGE_BASE/config.yaml" --log-level warning)
 }
 
 # --- sink: warren-bench's own trivial broker, for the tool's ceiling (throughput scenarios
@@ -254,6 +303,7 @@ start_sink() {
     wait_port "$BROKER_PORT" 20
 }
 stop_sink() { stop_warren; }
+startup_sink() { echo "compare: startup does not apply to the sink" >&2; return 1; }
 
 RUNNING=""
 stop_running() {
@@ -286,39 +336,80 @@ for b in $BROKERS; do
 done
 # A node left over from an interrupted run.
 rmqctl stop >/dev/null 2>&1 || true
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 {
     echo "machine: $(nproc) CPUs, $(lscpu | sed -n 's/^Model name: *//p'), $(free -h | awk '/^Mem:/ {print $2}') RAM"
-    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    echo "load before: $(cut -d' ' -f1-3 /proc/loadavg); open files: $(ulimit -n)"
 } >"$OUT/machine.txt"
 cat "$OUT/machine.txt" >&2
+
+# One run of $scenario on the running broker: its JSON line appended to the results.
+run_once() {
+    local broker="$1" run="$2" limit line rc
+    local url="amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F"
+    local extra=(--duration "$DURATION")
+    limit=$((${DURATION%.*} * 10 + 120))
+    if memory_scenario "$scenario"; then
+        extra=()
+        limit=1800
+    fi
+    echo "compare: $scenario on $broker, run $run/$RUNS" >&2
+    set +e
+    line="$(timeout "$limit" "$BENCH_BIN" "${args[@]}" "${extra[@]}" --url "$url" \
+        --broker-pid "$BROKER_PID" --label "$scenario/$broker" 2>>"$OUT/bench.stderr")"
+    rc=$?
+    set -e
+    record "$line" "$rc" "$broker"
+}
+record() {
+    local line="$1"
+    if [ -z "$line" ]; then
+        line="{\"label\":\"$scenario/$3\",\"ok\":false,\"error\":\"exit $2, no output\"}"
+    fi
+    echo "$line" >>"$RESULTS"
+}
+start_or_skip() {
+    echo "compare: $scenario on $1: starting the broker" >&2
+    if ! "start_$1"; then
+        echo "compare: $1 did not start; skipped for $scenario" >&2
+        RUNNING="$1"; stop_running
+        return 1
+    fi
+    RUNNING="$1"
+}
 
 for scenario in $SCENARIOS; do
     read -r -a args <<<"$(scenario_args "$scenario")"
     for broker in $ACTIVE; do
-        echo "compare: $scenario on $broker: starting the broker" >&2
-        if ! "start_$broker"; then
-            echo "compare: $broker did not start; skipped for $scenario" >&2
-            RUNNING="$broker"; stop_running
-            continue
+        if [ "$scenario" = startup ]; then
+            for run in $(seq 1 "$RUNS"); do
+                echo "compare: startup of $broker, run $run/$RUNS" >&2
+                set +e
+                line="$("startup_$broker" 2>>"$OUT/bench.stderr")"
+                rc=$?
+                set -e
+                # The tool stopped the broker; a node that outlived its script is stopped here.
+                BROKER_PID=""
+                if [ "$broker" = rabbitmq ]; then rmqctl stop >/dev/null 2>&1 || true; fi
+                record "$line" "$rc" "$broker"
+                sleep 1
+            done
+        elif memory_scenario "$scenario" || [ "$scenario" = soak ]; then
+            for run in $(seq 1 "$RUNS"); do
+                start_or_skip "$broker" || break
+                run_once "$broker" "$run"
+                stop_running
+                sleep 1
+            done
+        else
+            start_or_skip "$broker" || continue
+            for run in $(seq 1 "$RUNS"); do
+                run_once "$broker" "$run"
+                sleep 1
+            done
+            stop_running
         fi
-        RUNNING="$broker"
-        url="amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F"
-        for run in $(seq 1 "$RUNS"); do
-            echo "compare: $scenario on $broker, run $run/$RUNS" >&2
-            set +e
-            line="$(timeout $((${DURATION%.*} * 10 + 120)) "$BENCH_BIN" "${args[@]}" \
-                --duration "$DURATION" --url "$url" --broker-pid "$BROKER_PID" \
-                --label "$scenario/$broker" 2>>"$OUT/bench.stderr")"
-            rc=$?
-            set -e
-            if [ -z "$line" ]; then
-                line="{\"label\":\"$scenario/$broker\",\"ok\":false,\"error\":\"exit $rc, no output\"}"
-            fi
-            echo "$line" >>"$RESULTS"
-            sleep 1
-        done
-        stop_running
     done
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
@@ -337,6 +428,33 @@ for line in open(sys.argv[1]):
         continue
     scenario, broker = r.get("label", "?/?").split("/", 1)
     rows.setdefault(scenario, {}).setdefault(broker, []).append(r)
+
+# The scenarios that are not message rates: what each row shows (JSON path, heading, scale,
+# decimals).
+MIB = 1 / 1024
+OTHER = {
+    "startup": [("accept_ms", "accepting, ms", 1, 1), ("amqp_ready_ms", "AMQP ready, ms", 1, 1),
+                ("idle_rss_kib", "idle RSS, MiB", MIB, 1)],
+    "idle-connections": [("bytes_per_connection", "bytes per connection", 1, 0),
+                         ("rss_after_kib", "RSS held, MiB", MIB, 1),
+                         ("connections_per_s", "opened/s", 1, 0)],
+    "backlog": [("bytes_per_message", "bytes per message", 1, 0),
+                ("rss_after_kib", "RSS full, MiB", MIB, 1),
+                ("publish_rate", "publish msg/s", 1, 0), ("drain_rate", "drain msg/s", 1, 0)],
+    "soak": [("confirmed", "confirmed", 1, 0), ("kills.total", "kills", 1, 0),
+             ("broker.rss_peak_kib", "peak RSS, MiB", MIB, 1)],
+}
+
+def kind(runs):
+    return next((r.get("scenario") for r in runs if r.get("scenario") in OTHER), None)
+
+def path(r, key):
+    for part in key.split("."):
+        r = r.get(part) if isinstance(r, dict) else None
+    return r
+
+other_rows = {s: per for s, per in rows.items() if any(kind(runs) for runs in per.values())}
+rows = {s: per for s, per in rows.items() if s not in other_rows}
 
 def median(values):
     values = [v for v in values if v is not None]
@@ -375,52 +493,85 @@ def ratio(a, b, digits=2):
     return f"{a / b:.{digits}f}"
 
 brokers = []
-for per in rows.values():
+for per in list(rows.values()) + list(other_rows.values()):
     for b in per:
         if b not in brokers:
             brokers.append(b)
 print(open(sys.argv[2]).read().strip().replace("\n", "  \n"))
 print()
-head = ["scenario"]
-for b in brokers:
-    head += [f"{b} rate", f"{b} CPU µs", f"{b} p50/p99 µs", f"{b} peak RSS MiB"]
-head += ["W/R rate", "W/R CPU", "R/W CPU"]
-print("| " + " | ".join(head) + " |")
-print("|" + "---|" * len(head))
 notes = []
-for scenario, per in rows.items():
-    s = {b: summary(per[b]) for b in per}
-    cells = [scenario]
+if rows:
+    head = ["scenario"]
     for b in brokers:
-        x = s.get(b)
-        if x is None:
-            cells += ["–"] * 4
-            continue
-        rate = fmt(x["rate"]) + (f" {x['unit']}" if x["rate"] is not None else "")
-        if x["failed"]:
-            rate += f" ({x['failed']}/{x['runs']} failed)"
-            notes.append(f"{scenario}/{b}: " + " | ".join(e for e in x["errors"] if e))
-        lat = "–" if x["p99"] is None else f"{fmt(x['p50'], 1)} / {fmt(x['p99'], 1)}"
-        rss = "–" if x["rss"] is None else fmt(x["rss"] / 1024, 0)
-        cells += [rate, fmt(x["cpu"], 2), lat, rss]
-    w, r = s.get("warren"), s.get("rabbitmq")
-    cells.append(ratio(w and w["rate"], r and r["rate"]))
-    cells.append(ratio(w and w["cpu"], r and r["cpu"]))
-    cells.append(ratio(r and r["cpu"], w and w["cpu"]))
-    print("| " + " | ".join(cells) + " |")
-print()
-print("Medians of the successful runs. Rate: deliveries/s (churn: connections/s). CPU: broker")
-print("CPU µs per delivered message (churn: per connection). W/R: Warren ÷ RabbitMQ.")
-print()
-print("Per-run rates and the tool's own CPU µs per message (median):")
-print()
-for scenario, per in rows.items():
-    for b in brokers:
-        if b in per:
-            x = summary(per[b])
-            rates = ", ".join(fmt(v) for v in x["rates"])
-            print(f"- {scenario}/{b}: [{rates}]; warren-bench CPU {fmt(x['tool_cpu'], 2)} µs")
+        head += [f"{b} rate", f"{b} CPU µs", f"{b} p50/p99 µs", f"{b} peak RSS MiB"]
+    head += ["W/R rate", "W/R CPU", "R/W CPU"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
+    for scenario, per in rows.items():
+        s = {b: summary(per[b]) for b in per}
+        cells = [scenario]
+        for b in brokers:
+            x = s.get(b)
+            if x is None:
+                cells += ["–"] * 4
+                continue
+            rate = fmt(x["rate"]) + (f" {x['unit']}" if x["rate"] is not None else "")
+            if x["failed"]:
+                rate += f" ({x['failed']}/{x['runs']} failed)"
+                notes.append(f"{scenario}/{b}: " + " | ".join(e for e in x["errors"] if e))
+            lat = "–" if x["p99"] is None else f"{fmt(x['p50'], 1)} / {fmt(x['p99'], 1)}"
+            rss = "–" if x["rss"] is None else fmt(x["rss"] / 1024, 0)
+            cells += [rate, fmt(x["cpu"], 2), lat, rss]
+        w, r = s.get("warren"), s.get("rabbitmq")
+        cells.append(ratio(w and w["rate"], r and r["rate"]))
+        cells.append(ratio(w and w["cpu"], r and r["cpu"]))
+        cells.append(ratio(r and r["cpu"], w and w["cpu"]))
+        print("| " + " | ".join(cells) + " |")
+    print()
+    print("Medians of the successful runs. Rate: deliveries/s (churn: connections/s). CPU: broker")
+    print("CPU µs per delivered message (churn: per connection). W/R: Warren ÷ RabbitMQ.")
+    print()
+    print("Per-run rates and the tool's own CPU µs per message (median):")
+    print()
+    for scenario, per in rows.items():
+        for b in brokers:
+            if b in per:
+                x = summary(per[b])
+                rates = ", ".join(fmt(v) for v in x["rates"])
+                print(f"- {scenario}/{b}: [{rates}]; warren-bench CPU {fmt(x['tool_cpu'], 2)} µs")
 for n in notes:
-    print(f"- failed: {n}")
+    if n.split("/")[0] in rows:
+        print(f"- failed: {n}")
+
+if other_rows:
+    print()
+    print("| scenario | measure | " + " | ".join(brokers) + " | W/R |")
+    print("|---|---|" + "---|" * (len(brokers) + 1))
+for scenario, per in other_rows.items():
+    metrics = OTHER[next(kind(runs) for runs in per.values() if kind(runs))]
+    for key, heading, scale, digits in metrics:
+        cells, values = [scenario, heading], {}
+        for b in brokers:
+            runs = per.get(b, [])
+            ok = [r for r in runs if r.get("ok")]
+            m = median([path(r, key) for r in ok])
+            values[b] = m
+            cell = "–" if m is None else fmt(m * scale, digits)
+            if runs and len(ok) < len(runs):
+                cell += f" ({len(runs) - len(ok)}/{len(runs)} failed)"
+                if key == metrics[0][0]:
+                    errors = {r.get("error") or "; ".join(dict.fromkeys(r.get("failures", [])))
+                              for r in runs if not r.get("ok")}
+                    notes.append(f"{scenario}/{b}: " + " | ".join(e for e in errors if e))
+            cells.append(cell)
+        w, r = values.get("warren"), values.get("rabbitmq")
+        cells.append("–" if w is None or not r else f"{w / r:.3g}")
+        print("| " + " | ".join(cells) + " |")
+if other_rows:
+    print()
+    print("Medians of the successful runs; each memory and soak run had a fresh broker.")
+    for n in notes:
+        if n.split("/")[0] in other_rows:
+            print(f"- failed: {n}")
 EOF
 echo "compare: results in $OUT (results.jsonl, table.md, logs)" >&2

@@ -20,6 +20,19 @@ scenarios:
   bindings    --queues queues x --bindings Wazo-like topic bindings each; every delivery is checked
               against its queue's patterns
   churn       connections (and --channels channels each) opened and closed, per second
+  soak        --connections connections x --channels channels (half publish with confirms to
+              --queues queues, half consume with manual acks) for --duration, while a chaos loop
+              drops a random connection's socket every ~--kill-interval; dropped connections
+              reconnect. Fails on a confirmed message never delivered and acked, a message
+              delivered twice without `redelivered`, or a broker-side error
+  idle-connections
+              --connections connections opened (handshake, --channels channels) and held: the
+              broker's RSS per connection (needs `ulimit -n` above --connections)
+  backlog     --max-messages messages of --size published with confirms into a queue without
+              consumer (the broker's RSS per queued message), then drained and checked
+  startup     starts the broker command given after `--`, reports the milliseconds until
+              --url's port accepts and until an AMQP handshake completes, and its idle RSS
+              (of --pid-file's pid, else the command's); then stops it with SIGTERM
   selftest    throughput against an in-process trivial sink: the tool's own ceiling
   sink        serve the trivial sink on 127.0.0.1:--port until SIGINT or SIGTERM
 
@@ -43,14 +56,22 @@ options (default):
   --queues N                fanout: queues (10); bindings: queues (100)
   --bindings K              bindings: bindings per queue (10)
   --consumer-connections N  fanout/bindings: connections the consumers are spread over (4)
-  --connections N           churn: concurrent open/close loops (4)
-  --channels K              churn: channels opened and closed per connection (1)
+  --connections N           churn: concurrent open/close loops (4); soak: connections (20);
+                            idle-connections: connections held (10000)
+  --channels K              churn: channels opened and closed per connection (1); soak:
+                            channels per connection (4); idle-connections: (0)
+  --kill-interval SECS      soak: mean time between two connection kills; 0: no chaos (0.5)
+  --pid-file PATH           startup: read the broker's pid from this file (RabbitMQ's)
   --batch N                 most messages per socket write (256)
   --threads N               runtime worker threads (the number of CPUs)
   --broker-pid PID          report the broker's CPU seconds per message and RSS from /proc/PID
   --label TEXT              copied into the JSON line (e.g. the broker's name)
   --port N                  sink: port to listen on (0: any; the address goes to stderr)
-  --help";
+  --help
+
+Defaults differ for soak (--duration 60 --queues 4 --rate 5000 --confirm 256 --prefetch 100)
+and backlog (--max-messages 1000000 --confirm 1000 --duration 600: publishing stops at the
+first of the two).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -61,6 +82,10 @@ pub enum Scenario {
     Churn,
     Selftest,
     Sink,
+    Soak,
+    IdleConnections,
+    Backlog,
+    Startup,
 }
 
 impl Scenario {
@@ -73,6 +98,10 @@ impl Scenario {
             Scenario::Churn => "churn",
             Scenario::Selftest => "selftest",
             Scenario::Sink => "sink",
+            Scenario::Soak => "soak",
+            Scenario::IdleConnections => "idle-connections",
+            Scenario::Backlog => "backlog",
+            Scenario::Startup => "startup",
         }
     }
 
@@ -85,6 +114,10 @@ impl Scenario {
             "churn" => Scenario::Churn,
             "selftest" => Scenario::Selftest,
             "sink" => Scenario::Sink,
+            "soak" => Scenario::Soak,
+            "idle-connections" => Scenario::IdleConnections,
+            "backlog" => Scenario::Backlog,
+            "startup" => Scenario::Startup,
             _ => return None,
         })
     }
@@ -139,6 +172,11 @@ pub struct Options {
     pub broker_pid: Option<u32>,
     pub label: Option<String>,
     pub port: u16,
+    /// soak: mean time between kills; zero: no chaos.
+    pub kill_interval: Duration,
+    pub pid_file: Option<String>,
+    /// startup: the broker's command line (after `--`).
+    pub command: Vec<String>,
 }
 
 #[derive(Debug)]
@@ -152,37 +190,61 @@ pub const DEFAULT_ROUTING_KEY: &str = "calls.call.created";
 
 impl Options {
     pub fn defaults(scenario: Scenario) -> Result<Options> {
+        let (soak, backlog) = (scenario == Scenario::Soak, scenario == Scenario::Backlog);
         Ok(Options {
             scenario,
             url: AmqpUrl::parse(DEFAULT_URL)?,
-            duration: Duration::from_secs(10),
-            max_messages: 10_000_000,
+            duration: Duration::from_secs(match scenario {
+                Scenario::Soak => 60,
+                Scenario::Backlog => 600,
+                _ => 10,
+            }),
+            max_messages: if backlog { 1_000_000 } else { 10_000_000 },
             drain_timeout: Duration::from_secs(5),
             publishers: 1,
             consumers: 1,
             size: 300,
-            rate: (scenario == Scenario::Latency).then_some(10_000),
-            confirm: None,
+            rate: match scenario {
+                Scenario::Latency => Some(10_000),
+                Scenario::Soak => Some(5_000),
+                _ => None,
+            },
+            confirm: match scenario {
+                Scenario::Soak => Some(256),
+                Scenario::Backlog => Some(1000),
+                _ => None,
+            },
             autoack: false,
-            prefetch: 1000,
+            prefetch: if soak { 100 } else { 1000 },
             exchange_kind: ExchangeKind::Topic,
             exchange: String::new(),
             routing_key: DEFAULT_ROUTING_KEY.to_owned(),
             binding_key: String::new(),
-            queues: if scenario == Scenario::Bindings {
-                100
-            } else {
-                10
+            queues: match scenario {
+                Scenario::Bindings => 100,
+                Scenario::Soak => 4,
+                _ => 10,
             },
             bindings: 10,
             consumer_connections: 4,
-            connections: 4,
-            channels: 1,
+            connections: match scenario {
+                Scenario::Soak => 20,
+                Scenario::IdleConnections => 10_000,
+                _ => 4,
+            },
+            channels: match scenario {
+                Scenario::Soak => 4,
+                Scenario::IdleConnections => 0,
+                _ => 1,
+            },
             batch: 256,
             threads: None,
             broker_pid: None,
             label: None,
             port: 0,
+            kill_interval: Duration::from_millis(500),
+            pid_file: None,
+            command: Vec::new(),
         })
     }
 }
@@ -201,6 +263,10 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     let mut binding_key = None;
     let mut exchange = None;
     while let Some(arg) = args.next() {
+        if arg == "--" {
+            o.command = args.by_ref().collect();
+            break;
+        }
         let (name, inline) = match arg.split_once('=') {
             Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
             _ => (arg.clone(), None),
@@ -255,6 +321,8 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--broker-pid" => o.broker_pid = Some(number(&name, &value, 1)?),
             "--label" => o.label = Some(value),
             "--port" => o.port = number(&name, &value, 0)?,
+            "--kill-interval" => o.kill_interval = seconds(&name, &value)?,
+            "--pid-file" => o.pid_file = Some(value),
             _ => return Err(Error::usage(format!("unknown option '{name}'"))),
         }
     }
@@ -275,6 +343,11 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
     }
     if o.consumers > 1000 || o.publishers > 1000 {
         return Err(Error::usage("at most 1000 publishers and 1000 consumers"));
+    }
+    if o.command.is_empty() == (o.scenario == Scenario::Startup) {
+        return Err(Error::usage(
+            "startup needs the broker's command after `--`; no other scenario takes one",
+        ));
     }
     Ok(Command::Run(Box::new(o)))
 }
@@ -364,6 +437,39 @@ mod tests {
         assert_eq!(run(&["latency", "--rate", "0"]).expect("parses").rate, None);
         assert_eq!(run(&["bindings"]).expect("parses").queues, 100);
         assert_eq!(run(&["fanout"]).expect("parses").queues, 10);
+        let soak = run(&["soak"]).expect("parses");
+        assert_eq!((soak.connections, soak.channels, soak.queues), (20, 4, 4));
+        assert_eq!((soak.confirm, soak.rate), (Some(256), Some(5000)));
+        let backlog = run(&["backlog"]).expect("parses");
+        assert_eq!(
+            (backlog.max_messages, backlog.confirm),
+            (1_000_000, Some(1000))
+        );
+        assert_eq!(
+            run(&["idle-connections"]).expect("parses").connections,
+            10_000
+        );
+    }
+
+    #[test]
+    fn startup_takes_a_command() {
+        let o = run(&[
+            "startup",
+            "--pid-file",
+            "/tmp/p",
+            "--",
+            "warren",
+            "--port",
+            "1",
+        ])
+        .expect("parses");
+        assert_eq!(o.command, ["warren", "--port", "1"]);
+        assert_eq!(o.pid_file.as_deref(), Some("/tmp/p"));
+        assert!(run(&["startup"]).is_err(), "no command");
+        assert!(
+            run(&["throughput", "--", "x"]).is_err(),
+            "a command elsewhere"
+        );
     }
 
     #[test]

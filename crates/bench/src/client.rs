@@ -329,6 +329,13 @@ impl PublishTemplate {
             body_offset,
         }
     }
+
+    /// Appends one copy of the publish to `out`, its body stamped with `stamp`.
+    pub fn push_stamped(&self, out: &mut BytesMut, stamp: crate::payload::Stamp) {
+        let at = out.len() + self.body_offset;
+        out.extend_from_slice(&self.frames);
+        crate::payload::stamp(&mut out[at..at + crate::payload::PREFIX_LEN], stamp);
+    }
 }
 
 /// Writes part of `out` and removes what was written; cancel-safe (for `select!` beside a
@@ -546,16 +553,35 @@ impl Client {
         }
     }
 
-    /// A non-durable, non-exclusive queue (consumers on other connections use it), deleted
-    /// when its last consumer goes.
-    pub async fn declare_queue(&mut self, channel: u16, name: &str) -> Result<()> {
+    /// A non-durable, non-exclusive queue (consumers on other connections use it);
+    /// `auto_delete`: deleted when its last consumer goes (a queue that must outlive killed
+    /// consumers, or hold messages before any consumer, is not).
+    pub async fn declare_queue(
+        &mut self,
+        channel: u16,
+        name: &str,
+        auto_delete: bool,
+    ) -> Result<()> {
         let declare = QueueDeclare {
             queue: short(name)?,
-            auto_delete: true,
+            auto_delete,
             ..Default::default()
         };
         match self.call(channel, declare).await? {
             Method::QueueDeclareOk(_) => Ok(()),
+            other => Err(unexpected("queue.declare-ok", &other)),
+        }
+    }
+
+    /// How many messages a queue holds ready (`queue.declare passive`).
+    pub async fn queue_length(&mut self, channel: u16, name: &str) -> Result<u32> {
+        let declare = QueueDeclare {
+            queue: short(name)?,
+            passive: true,
+            ..Default::default()
+        };
+        match self.call(channel, declare).await? {
+            Method::QueueDeclareOk(ok) => Ok(ok.message_count),
             other => Err(unexpected("queue.declare-ok", &other)),
         }
     }

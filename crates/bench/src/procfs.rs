@@ -70,6 +70,19 @@ pub fn memory_kib(pid: Option<u32>) -> Option<(u64, u64)> {
     Some((field("VmRSS:")?, field("VmHWM:")?))
 }
 
+/// This process's limit on open files: (soft, hard), from `/proc/self/limits` (`None` for
+/// "unlimited" or an unreadable file).
+pub fn open_files_limit() -> Option<(u64, u64)> {
+    let limits = std::fs::read_to_string("/proc/self/limits").ok()?;
+    parse_open_files(&limits)
+}
+
+fn parse_open_files(limits: &str) -> Option<(u64, u64)> {
+    let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+    let mut values = line["Max open files".len()..].split_whitespace();
+    Some((values.next()?.parse().ok()?, values.next()?.parse().ok()?))
+}
+
 /// CPU and memory of the broker (when its pid is known) and of this process over a run: CPU is
 /// read at [`Meter::start`] and [`Meter::stop`]; the broker's RSS is also sampled every 100 ms
 /// in between, for a peak of the run itself (`VmHWM` is the peak of the broker's whole life).
@@ -145,6 +158,15 @@ mod tests {
     fn stat_fields_after_an_odd_command_name() {
         let stat = "1234 (we (ird) name) S 1 2 3 4 5 6 7 8 9 10 250 50 0 0 20 0 1 0";
         assert_eq!(parse_stat_ticks(stat), Some(300));
+    }
+
+    #[test]
+    fn open_files_line() {
+        let limits =
+            "Max processes             95234                95234                processes\n\
+                      Max open files            1024                 20000                files\n";
+        assert_eq!(parse_open_files(limits), Some((1024, 20000)));
+        assert!(open_files_limit().is_some());
     }
 
     #[test]

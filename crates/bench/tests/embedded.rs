@@ -1,13 +1,16 @@
 //! The `warren-bench` binary against a Warren embedded in the test process: runs finish by
-//! themselves, print one JSON line, and find nothing lost, duplicated or reordered.
+//! themselves, print one JSON line, and find nothing lost, duplicated or reordered; the soak
+//! survives its chaos loop; the memory and start-up scenarios report their figures.
 
 use std::process::Command;
 
 /// Runs `warren-bench ARGS --url URL` and returns its stdout, asserting success.
-async fn bench(url: String, args: &'static [&'static str]) -> String {
+async fn bench(url: String, args: &[&str]) -> String {
+    let args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+    let spawn_args = args.clone();
     let output = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_warren-bench"))
-            .args(args)
+            .args(&spawn_args)
             .args(["--url", &url])
             .output()
     })
@@ -146,4 +149,99 @@ async fn the_sink_serves_consecutive_runs() {
         assert_eq!(field(&json, "lost"), "0", "{json}");
     }
     sink.stop();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn soak_with_chaos_loses_nothing_confirmed() {
+    let broker = warren::start_local().await.expect("the broker starts");
+    let json = bench(
+        broker.amqp_url(),
+        &[
+            "soak",
+            "--duration",
+            "3",
+            "--connections",
+            "6",
+            "--channels",
+            "2",
+            "--queues",
+            "2",
+            "--rate",
+            "3000",
+            "--kill-interval",
+            "0.1",
+        ],
+    )
+    .await;
+    assert_eq!(field(&json, "ok"), "true", "{json}");
+    for zero in [
+        "lost",
+        "lost_after_delivery",
+        "duplicated_without_redelivered",
+        "unexpected",
+        "broker_failures",
+    ] {
+        assert_eq!(field(&json, zero), "0", "{zero}: {json}");
+    }
+    let kills: u64 = field(&json, "total").parse().expect("a count");
+    assert!(kills > 5, "the chaos loop killed connections: {json}");
+    let confirmed: u64 = field(&json, "confirmed").parse().expect("a count");
+    assert!(confirmed > 1000, "{json}");
+    broker.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn memory_scenarios_measure_the_broker_process() {
+    // The broker runs in this process: its RSS is ours.
+    let broker = warren::start_local().await.expect("the broker starts");
+    let url = broker.amqp_url();
+    let pid = std::process::id().to_string();
+    let pid = pid.as_str();
+    let idle = bench(
+        url.clone(),
+        &[
+            "idle-connections",
+            "--connections",
+            "100",
+            "--channels",
+            "1",
+            "--broker-pid",
+            pid,
+        ],
+    )
+    .await;
+    assert_eq!(field(&idle, "opened"), "100", "{idle}");
+    assert_ne!(field(&idle, "bytes_per_connection"), "null", "{idle}");
+    let backlog = bench(
+        url,
+        &["backlog", "--max-messages", "20000", "--broker-pid", pid],
+    )
+    .await;
+    assert_eq!(field(&backlog, "delivered"), "20000", "{backlog}");
+    assert_eq!(field(&backlog, "lost"), "0", "{backlog}");
+    assert_ne!(field(&backlog, "bytes_per_message"), "null", "{backlog}");
+    broker.shutdown().await;
+}
+
+#[test]
+fn startup_times_a_broker_command() {
+    // The tool's own sink stands in for a broker: it listens and speaks the handshake.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+        .to_string();
+    let exe = env!("CARGO_BIN_EXE_warren-bench");
+    let output = Command::new(exe)
+        .args(["startup", "--url"])
+        .arg(format!("amqp://guest:guest@127.0.0.1:{port}/%2F"))
+        .args(["--", exe, "sink", "--port", &port])
+        .output()
+        .expect("warren-bench starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "{stdout}");
+    let accept: f64 = field(&stdout, "accept_ms").parse().expect("ms");
+    let ready: f64 = field(&stdout, "amqp_ready_ms").parse().expect("ms");
+    assert!(accept > 0.0 && ready >= accept, "{stdout}");
+    assert_ne!(field(&stdout, "idle_rss_kib"), "null", "{stdout}");
 }

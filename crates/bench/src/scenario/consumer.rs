@@ -185,7 +185,7 @@ fn record(
 }
 
 /// Methods a consumer may get besides deliveries: closes and cancels end the run.
-fn check_method(method: &Method) -> Result<()> {
+pub fn check_method(method: &Method) -> Result<()> {
     if let Some(error) = closed_error(method) {
         return Err(error);
     }

@@ -1,14 +1,18 @@
 //! The scenarios. The message scenarios (`throughput`, `latency`, `fanout`, `bindings`,
 //! `selftest`) each build a [`runner::Plan`] (queues, bindings, routing keys, consumers) that
-//! [`runner::run_plan`] executes and verifies; `churn` has its own loop.
+//! [`runner::run_plan`] executes and verifies; `churn`, `soak` (with a chaos loop), the memory
+//! measurements (`idle-connections`, `backlog`) and `startup` have their own.
 
 pub mod bindings;
 pub mod churn;
 pub mod consumer;
 pub mod fanout;
+pub mod memory;
 pub mod publisher;
 pub mod runner;
 pub mod selftest;
+pub mod soak;
+pub mod startup;
 pub mod throughput;
 
 use crate::args::{Options, Scenario};
@@ -22,6 +26,10 @@ pub async fn run(o: &Options) -> Result<(String, bool)> {
         Scenario::Bindings => bindings::run(o).await,
         Scenario::Churn => churn::run(o).await,
         Scenario::Selftest => selftest::run(o).await,
+        Scenario::Soak => soak::run(o).await,
+        Scenario::IdleConnections => memory::idle_connections(o).await,
+        Scenario::Backlog => memory::backlog(o).await,
+        Scenario::Startup => startup::run(o).await,
         Scenario::Sink => Err(Error::usage("sink is not a load scenario")),
     }
 }

@@ -10,7 +10,7 @@ use warren_wire::{Frame, Method};
 use crate::accounting::{Confirms, Published};
 use crate::client::{closed_error, write_some, Client, PublishTemplate};
 use crate::error::{Error, Result};
-use crate::payload::{self, Stamp, PREFIX_LEN};
+use crate::payload::Stamp;
 
 /// The most bytes one batch encodes, whatever `--batch` says: big messages go out a few at a
 /// time, and the last batch cannot hold a publisher long past its deadline.
@@ -163,15 +163,12 @@ fn fill_batch(
     let templates = &spec.templates;
     let count = templates.len() as u64;
     for _ in 0..n {
-        let template = &templates[(*seq % count) as usize];
-        let at = client.out.len() + template.body_offset;
-        client.out.extend_from_slice(&template.frames);
         let stamp = Stamp {
             publisher: spec.id,
             seq: *seq,
             sent_ns,
         };
-        payload::stamp(&mut client.out[at..at + PREFIX_LEN], stamp);
+        templates[(*seq % count) as usize].push_stamped(&mut client.out, stamp);
         *seq += 1;
     }
     Fill::Filled

@@ -111,18 +111,24 @@ pub async fn run_plan(o: &Options, plan: Plan) -> Result<RunOutcome> {
     setup.open_channel(CHANNEL).await?;
     let result = run_declared(o, &plan, &mut setup).await;
     // Queues are auto-delete (gone once their consumers closed); deleting them again is a
-    // no-op, but covers a run that failed before consuming. Bounded: a broker that stopped
-    // answering does not hold the report back.
+    // no-op, but covers a run that failed before consuming.
+    let names: Vec<String> = plan.queues.iter().map(|q| q.name.clone()).collect();
+    clean_up(setup, &names).await;
+    result
+}
+
+/// Deletes a run's queues and closes its setup connection. Bounded: a broker that stopped
+/// answering does not hold the report back.
+pub async fn clean_up(mut setup: Client, queues: &[String]) {
     let cleanup = async {
-        for queue in &plan.queues {
-            if setup.delete_queue(CHANNEL, &queue.name).await.is_err() {
+        for queue in queues {
+            if setup.delete_queue(CHANNEL, queue).await.is_err() {
                 break;
             }
         }
         let _ = setup.close().await;
     };
     let _ = tokio::time::timeout(CLEANUP_TIMEOUT, cleanup).await;
-    result
 }
 
 async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<RunOutcome> {
@@ -132,7 +138,7 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
             .await?;
     }
     for queue in &plan.queues {
-        setup.declare_queue(CHANNEL, &queue.name).await?;
+        setup.declare_queue(CHANNEL, &queue.name, true).await?;
         for (key, arguments) in &queue.bindings {
             setup
                 .bind_queue(CHANNEL, &queue.name, &plan.exchange, key, arguments.clone())
