@@ -12,6 +12,7 @@
 //! Frames on channels other than 0 go to the channel table once the connection is open.
 
 use foldhash::{HashMap, HashMapExt};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -24,6 +25,7 @@ use warren_wire::{
     ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune,
 };
 
+use crate::access::{self, Permissions};
 use crate::auth::{self, SaslError};
 use crate::channel::Channel;
 use crate::consumer::{Outbox, Outgoing};
@@ -63,6 +65,10 @@ pub struct Connection {
     pub(crate) phase: Phase,
     pub(crate) vhost: Option<Arc<VHost>>,
     pub(crate) user: ShortStr,
+    /// The client's address: some users may only log in over loopback.
+    peer: IpAddr,
+    /// The user's permissions in the open vhost.
+    pub(crate) permissions: Option<Arc<Permissions>>,
     pub(crate) capabilities: ClientCapabilities,
     pub(crate) channel_max: u16,
     pub(crate) frame_max: u32,
@@ -83,8 +89,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection whose protocol header has been accepted: `connection.start` is queued.
-    pub fn new(broker: Arc<Broker>) -> Self {
+    /// A connection from `peer` whose protocol header has been accepted: `connection.start` is
+    /// queued.
+    pub fn new(broker: Arc<Broker>, peer: IpAddr) -> Self {
         let id = broker.next_connection_id();
         let mut connection = Connection {
             id,
@@ -92,6 +99,8 @@ impl Connection {
             phase: Phase::AwaitStartOk,
             vhost: None,
             user: ShortStr::default(),
+            peer,
+            permissions: None,
             capabilities: ClientCapabilities::default(),
             channel_max: CHANNEL_MAX,
             // RabbitMQ's `initial_frame_max`: until tune-ok, no frame may exceed the minimum.
@@ -338,6 +347,19 @@ impl Connection {
                         AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host))
                             .caused_by(&method)
                     })?;
+                // RabbitMQ checks that the vhost exists first, then the user's access to it.
+                let permissions = self
+                    .broker
+                    .config
+                    .permissions(&self.user.to_string(), &vhost.name.to_string())
+                    .ok_or_else(|| {
+                        AmqpError::not_allowed(format!(
+                            "access to vhost '{}' refused for user '{}'",
+                            vhost.name, self.user
+                        ))
+                        .caused_by(&method)
+                    })?;
+                self.permissions = Some(permissions);
                 self.vhost = Some(vhost);
                 self.phase = Phase::Open;
                 self.send(0, ConnectionOpenOk::default().into());
@@ -364,6 +386,11 @@ impl Connection {
             warn!(connection = self.id, user = %String::from_utf8_lossy(&credentials.user), "login refused: wrong user name or password");
             refused_login(mechanism)
         })?;
+        if !access::is_loopback(self.peer) && self.broker.config.loopback_users.contains(&user.name)
+        {
+            warn!(connection = self.id, peer = %self.peer, "login refused: user '{}' can only connect via localhost", user.name);
+            return Err(refused_login(mechanism));
+        }
         self.user = ShortStr::try_from(user.name.clone()).map_err(|_| refused_login(mechanism))?;
         Ok(())
     }

@@ -23,7 +23,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use warren_broker::{Broker, BrokerConfig, User};
+use warren_broker::{Broker, BrokerConfig};
 
 /// How long a client may take from TCP connect to `connection.open` (RabbitMQ: 10 s).
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
@@ -43,6 +43,7 @@ impl Server {
             addresses: Vec::new(),
             listeners: Vec::new(),
             broker: BrokerConfig::default(),
+            url_credentials: ("guest".into(), "guest".into()),
             settings: ConnectionSettings {
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 memory_high_watermark: Watermark::default(),
@@ -55,6 +56,8 @@ pub struct ServerBuilder {
     addresses: Vec<SocketAddr>,
     listeners: Vec<TcpListener>,
     broker: BrokerConfig,
+    /// Who [`ServerHandle::amqp_url`] logs in as (the broker keeps only password hashes).
+    url_credentials: (String, String),
     settings: ConnectionSettings,
 }
 
@@ -71,9 +74,18 @@ impl ServerBuilder {
         self
     }
 
-    /// Replaces the users (guest/guest by default) with this one.
+    /// Replaces the users (guest/guest by default) with this one, with every permission on
+    /// the vhost `/`.
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
-        self.broker.users = vec![User::new(name, password)];
+        let (name, password) = (name.into(), password.into());
+        self.broker = BrokerConfig::single_user(name.clone(), &password);
+        self.url_credentials = (name, password);
+        self
+    }
+
+    /// Users, vhosts and permissions (e.g. from a definitions file), replacing guest/guest.
+    pub fn config(mut self, config: BrokerConfig) -> Self {
+        self.broker = config;
         self
     }
 
@@ -118,6 +130,7 @@ impl ServerBuilder {
         tasks.spawn(sweep_loop(Arc::clone(&broker), memory_limit, shutdown_rx));
         Ok(ServerHandle {
             local_addrs,
+            url_credentials: self.url_credentials,
             broker,
             shutdown_tx,
             tasks,
@@ -157,6 +170,7 @@ async fn sweep_loop(
 /// [`ServerHandle::shutdown`] to stop it cleanly.
 pub struct ServerHandle {
     local_addrs: Vec<SocketAddr>,
+    url_credentials: (String, String),
     broker: Arc<Broker>,
     shutdown_tx: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -172,12 +186,10 @@ impl ServerHandle {
         &self.local_addrs
     }
 
-    /// `amqp://guest:guest@ADDR/%2F` for the first address (with the configured first user).
+    /// `amqp://guest:guest@ADDR/%2F` for the first address (with the user given to
+    /// [`ServerBuilder::user`], if any).
     pub fn amqp_url(&self) -> String {
-        let user = self.broker.config.users.first();
-        let (name, password) = user.map_or(("guest", "guest"), |u| {
-            (u.name.as_str(), u.password.as_str())
-        });
+        let (name, password) = &self.url_credentials;
         format!("amqp://{name}:{password}@{}/%2F", self.local_addr())
     }
 

@@ -14,6 +14,7 @@ use warren_wire::{
 };
 
 use super::basic::DIRECT_REPLY_TO;
+use crate::access::{Permission, Resource};
 use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::{parse_expiration, Message};
@@ -24,6 +25,8 @@ impl Connection {
         if m.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
+        // The hot path: with the usual `.*`, this is one branch, no regex.
+        self.check_access(Permission::Write, Resource::Exchange, m.exchange.as_bytes())?;
         let vhost = self.open_vhost()?;
         let exchange = vhost.exchange(m.exchange.as_bytes())?;
         if exchange.internal {
