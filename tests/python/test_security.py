@@ -3,7 +3,8 @@ definitions file (security_definitions.json, beside this file).
 
 The users of that file: guest/guest (everything on `/`), sec-app/app-pw (on `/` only: configure
 `^app\\.`, write and read `^app\\.(x|in)\\.`), sec-full/full-pw (everything on `/` and
-`sec-vhost`). Their password hashes were made with `warren hash-password`.
+`sec-vhost`). Their password hashes were made with `warren hash-password`. In `sec-vhost`, the file
+also declares the topic exchange `sec.events`, the queue `sec.audit` and a binding `user.#`.
 
 Which broker: if WARREN_TEST_DEFINITIONS_URL is set (amqp://HOST:PORT), that broker has loaded
 the file (tests/rabbitmq-reference.sh does this for RabbitMQ). Otherwise the suite starts its own
@@ -297,3 +298,21 @@ def test_a_second_vhost_is_isolated_from_the_first(address):
     finally:
         root.close()
         other.close()
+
+
+def test_exchanges_queues_and_bindings_of_the_file_are_declared(address):
+    c = connect(address, "sec-full", "full-pw", "sec-vhost")
+    try:
+        ch = c.channel()
+        ch.exchange_declare("sec.events", "topic", durable=True, passive=True)
+        ch.queue_declare("sec.audit", passive=True)
+        ch.queue_purge("sec.audit")
+        marker = uid().encode()
+        ch.basic_publish("sec.events", "user.created", marker)
+        assert get_one(ch, "sec.audit")[2] == marker
+        # Declared with the file's properties: redeclaring with others is 406.
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+            c.channel().queue_declare("sec.audit", durable=False)
+        assert exc.value.reply_code == 406
+    finally:
+        c.close()

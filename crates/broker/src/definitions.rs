@@ -2,19 +2,25 @@
 //! `load_definitions` reads, so that one file configures Warren and RabbitMQ alike.
 //!
 //! Read: `users` (`name`, `password_hash` with `hashing_algorithm`, or `password` in clear;
-//! `tags`), `vhosts` (`name`) and `permissions` (`user`, `vhost`, `configure`, `write`,
-//! `read`). Other sections (`policies`, `parameters`, `topic_permissions`, ...) are accepted and
-//! ignored, with a warning for those that would change behaviour.
+//! `tags`), `vhosts` (`name`), `permissions` (`user`, `vhost`, `configure`, `write`, `read`),
+//! and `exchanges`, `queues` and `bindings`, declared when the broker starts. Other sections
+//! (`policies`, `parameters`, `topic_permissions`, ...) are accepted and ignored, with a
+//! warning for those that would change behaviour.
 //!
 //! As in RabbitMQ, a node configured from a definitions file has exactly what the file
 //! defines: no `guest` user and no `/` vhost unless the file has them.
 
 use std::sync::Arc;
 
+use foldhash::HashMap;
 use serde::Deserialize;
+use warren_router::ExchangeKind;
+use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 use crate::access::{Pattern, Permissions};
 use crate::auth::{HashingAlgorithm, PasswordHash, User};
+use crate::exchange::Destination;
+use crate::vhost::{ExchangeSpec, QueueSpec, VHost};
 use crate::{BrokerConfig, UserPermissions};
 
 #[derive(Debug, Deserialize)]
@@ -25,6 +31,12 @@ struct Definitions {
     vhosts: Vec<VHostDefinition>,
     #[serde(default)]
     permissions: Vec<PermissionDefinition>,
+    #[serde(default)]
+    exchanges: Vec<ExchangeDefinition>,
+    #[serde(default)]
+    queues: Vec<QueueDefinition>,
+    #[serde(default)]
+    bindings: Vec<BindingDefinition>,
     #[serde(default)]
     topic_permissions: Vec<serde_json::Value>,
     #[serde(default)]
@@ -67,6 +79,116 @@ struct PermissionDefinition {
     configure: String,
     write: String,
     read: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct ExchangeDefinition {
+    name: String,
+    vhost: String,
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    durable: bool,
+    #[serde(default)]
+    auto_delete: bool,
+    #[serde(default)]
+    internal: bool,
+    #[serde(default)]
+    arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct QueueDefinition {
+    name: String,
+    vhost: String,
+    #[serde(default)]
+    durable: bool,
+    #[serde(default)]
+    auto_delete: bool,
+    #[serde(default)]
+    arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Debug, Deserialize)]
+struct BindingDefinition {
+    source: String,
+    vhost: String,
+    destination: String,
+    destination_type: String,
+    #[serde(default)]
+    routing_key: String,
+    #[serde(default)]
+    arguments: serde_json::Map<String, serde_json::Value>,
+}
+
+/// Exchanges, queues and bindings to declare, by vhost name, in the file's order.
+#[derive(Debug, Clone, Default)]
+pub struct Topology {
+    pub exchanges: Vec<(String, ExchangeSpec)>,
+    pub queues: Vec<(String, QueueSpec)>,
+    pub bindings: Vec<(String, BindingSpec)>,
+}
+
+#[derive(Debug, Clone)]
+pub struct BindingSpec {
+    pub source: ShortStr,
+    pub destination: ShortStr,
+    /// To a queue, or else to an exchange.
+    pub to_queue: bool,
+    pub routing_key: ShortStr,
+    pub arguments: FieldTable,
+}
+
+impl Topology {
+    /// Declares everything in `vhosts`, exchanges first, then queues, then bindings, as
+    /// RabbitMQ imports them. The first failure is returned, saying which entry it was.
+    pub(crate) fn declare(&self, vhosts: &HashMap<Vec<u8>, Arc<VHost>>) -> Result<(), String> {
+        let vhost = |name: &str, what: &str| {
+            vhosts
+                .get(name.as_bytes())
+                .ok_or_else(|| format!("{what}: no such vhost in \"vhosts\""))
+        };
+        for (name, spec) in &self.exchanges {
+            let what = format!("exchange '{}' in vhost '{name}'", spec.name);
+            vhost(name, &what)?
+                .declare_exchange(spec.clone(), false)
+                .map_err(|e| format!("{what}: {}", e.reply_text()))?;
+        }
+        for (name, spec) in &self.queues {
+            let what = format!("queue '{}' in vhost '{name}'", spec.name);
+            // Not exclusive, so no owner: connection ids start at 1.
+            vhost(name, &what)?
+                .declare_queue(spec.clone(), 0)
+                .map_err(|e| format!("{what}: {}", e.reply_text()))?;
+        }
+        for (name, spec) in &self.bindings {
+            let what = format!(
+                "binding of '{}' to '{}' in vhost '{name}'",
+                spec.source, spec.destination
+            );
+            let vhost = vhost(name, &what)?;
+            let destination = if spec.to_queue {
+                vhost
+                    .queue(spec.destination.as_bytes())
+                    .map(Destination::Queue)
+            } else {
+                vhost
+                    .exchange(spec.destination.as_bytes())
+                    .map(Destination::Exchange)
+            };
+            destination
+                .and_then(|destination| {
+                    vhost.bind(
+                        spec.source.as_bytes(),
+                        destination,
+                        &spec.routing_key,
+                        &spec.arguments,
+                    )
+                })
+                .map_err(|e| format!("{what}: {}", e.reply_text()))?;
+        }
+        Ok(())
+    }
 }
 
 /// A configuration read from a definitions file, and what in the file was ignored.
@@ -130,14 +252,141 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
             vhost: entry.vhost,
         });
     }
+    let topology = Topology {
+        exchanges: definitions
+            .exchanges
+            .into_iter()
+            .map(exchange)
+            .collect::<Result<_, _>>()?,
+        queues: definitions
+            .queues
+            .into_iter()
+            .map(queue)
+            .collect::<Result<_, _>>()?,
+        bindings: definitions
+            .bindings
+            .into_iter()
+            .map(binding)
+            .collect::<Result<_, _>>()?,
+    };
+    // Declared once on throw-away vhosts, so that a mistake stops the start with its reason.
+    let scratch = vhosts
+        .iter()
+        .filter_map(|name| {
+            let short = ShortStr::try_from(name.clone()).ok()?;
+            Some((name.as_bytes().to_vec(), VHost::new(short)))
+        })
+        .collect();
+    topology.declare(&scratch)?;
     Ok(Loaded {
         config: BrokerConfig {
             users,
             vhosts,
             permissions,
+            topology,
             ..BrokerConfig::default()
         },
         warnings,
+    })
+}
+
+fn short(text: String, what: &str) -> Result<ShortStr, String> {
+    ShortStr::try_from(text).map_err(|_| format!("{what}: longer than 255 bytes"))
+}
+
+fn exchange(definition: ExchangeDefinition) -> Result<(String, ExchangeSpec), String> {
+    let what = format!(
+        "exchange '{}' in vhost '{}'",
+        definition.name, definition.vhost
+    );
+    let kind = ExchangeKind::from_name(definition.kind.as_bytes()).ok_or_else(|| {
+        format!(
+            "{what}: type '{}' is not one Warren has (direct, fanout, topic, headers)",
+            definition.kind
+        )
+    })?;
+    let spec = ExchangeSpec {
+        name: short(definition.name, &what)?,
+        kind,
+        durable: definition.durable,
+        auto_delete: definition.auto_delete,
+        internal: definition.internal,
+        arguments: table(definition.arguments, &what)?,
+    };
+    Ok((definition.vhost, spec))
+}
+
+fn queue(definition: QueueDefinition) -> Result<(String, QueueSpec), String> {
+    let what = format!(
+        "queue '{}' in vhost '{}'",
+        definition.name, definition.vhost
+    );
+    let spec = QueueSpec {
+        name: short(definition.name, &what)?,
+        server_named: false,
+        durable: definition.durable,
+        exclusive: false,
+        auto_delete: definition.auto_delete,
+        arguments: table(definition.arguments, &what)?,
+    };
+    Ok((definition.vhost, spec))
+}
+
+fn binding(definition: BindingDefinition) -> Result<(String, BindingSpec), String> {
+    let what = format!(
+        "binding of '{}' to '{}' in vhost '{}'",
+        definition.source, definition.destination, definition.vhost
+    );
+    let to_queue = match definition.destination_type.as_str() {
+        "queue" => true,
+        "exchange" => false,
+        other => {
+            return Err(format!(
+                "{what}: destination_type '{other}' is neither \"queue\" nor \"exchange\""
+            ))
+        }
+    };
+    let spec = BindingSpec {
+        source: short(definition.source, &what)?,
+        destination: short(definition.destination, &what)?,
+        to_queue,
+        routing_key: short(definition.routing_key, &what)?,
+        arguments: table(definition.arguments, &what)?,
+    };
+    Ok((definition.vhost, spec))
+}
+
+/// JSON arguments as RabbitMQ turns them into a field table (`rabbit_misc:to_amqp_table`):
+/// strings are long strings, integers 64-bit, other numbers doubles.
+fn table(
+    map: serde_json::Map<String, serde_json::Value>,
+    what: &str,
+) -> Result<FieldTable, String> {
+    let mut table = FieldTable::new();
+    for (key, value) in map {
+        let key = short(key, &format!("{what}: an argument name"))?;
+        table.insert(key, field_value(value, what)?);
+    }
+    Ok(table)
+}
+
+fn field_value(value: serde_json::Value, what: &str) -> Result<FieldValue, String> {
+    use serde_json::Value;
+    Ok(match value {
+        Value::Null => FieldValue::Void,
+        Value::Bool(b) => FieldValue::Bool(b),
+        Value::Number(n) => match n.as_i64() {
+            Some(i) => FieldValue::I64(i),
+            None => FieldValue::F64(n.as_f64().unwrap_or(f64::NAN)),
+        },
+        Value::String(s) => FieldValue::LongStr(s.into_bytes().into()),
+        Value::Array(items) => FieldValue::Array(
+            items
+                .into_iter()
+                .map(|item| field_value(item, what))
+                .collect::<Result<_, _>>()?,
+        ),
+        Value::Object(map) => FieldValue::Table(table(map, what)?),
     })
 }
 
@@ -269,6 +518,63 @@ mod tests {
                 r#"{"users": [{"name": "u", "password": "p"}], "vhosts": [{"name": "/"}],
                    "permissions": [{"user": "u", "vhost": "/", "configure": "(", "write": "", "read": ""}]}"#,
                 "in vhost '/', configure: '(' is not a regular expression",
+            ),
+        ];
+        for (text, expected) in cases {
+            let error = parse(text).expect_err(text);
+            assert!(
+                error.contains(expected),
+                "{error:?} should contain {expected:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn exchanges_queues_and_bindings_are_declared() {
+        let text = r#"{
+            "vhosts": [{"name": "/"}],
+            "exchanges": [{"name": "events", "vhost": "/", "type": "topic", "durable": true,
+                           "auto_delete": false, "internal": false, "arguments": {}}],
+            "queues": [{"name": "audit", "vhost": "/", "durable": true, "auto_delete": false,
+                        "arguments": {"x-max-length": 10, "x-queue-type": "classic"}}],
+            "bindings": [{"source": "events", "vhost": "/", "destination": "audit",
+                          "destination_type": "queue", "routing_key": "user.#", "arguments": {}}]
+        }"#;
+        let broker = crate::Broker::new(parse(text).expect("valid").config);
+        let vhost = broker.vhost(b"/").expect("vhost /");
+        let queue = vhost.queue(b"audit").expect("declared");
+        assert!(queue.durable);
+        assert_eq!(
+            queue.arguments.get(b"x-max-length"),
+            Some(&FieldValue::I64(10))
+        );
+        let key: ShortStr = "user.#".into();
+        assert!(vhost.has_binding(
+            b"events",
+            &Destination::Queue(queue),
+            &key,
+            &FieldTable::new()
+        ));
+    }
+
+    #[test]
+    fn topology_mistakes_are_explained() {
+        let cases = [
+            (
+                r#"{"vhosts": [{"name": "/"}], "exchanges": [{"name": "e", "vhost": "/", "type": "x-delayed-message"}]}"#,
+                "exchange 'e' in vhost '/': type 'x-delayed-message' is not one Warren has",
+            ),
+            (
+                r#"{"vhosts": [{"name": "/"}], "queues": [{"name": "q", "vhost": "v"}]}"#,
+                "queue 'q' in vhost 'v': no such vhost",
+            ),
+            (
+                r#"{"vhosts": [{"name": "/"}], "bindings": [{"source": "amq.topic", "vhost": "/", "destination": "q", "destination_type": "queue"}]}"#,
+                "binding of 'amq.topic' to 'q' in vhost '/': NOT_FOUND - no queue 'q' in vhost '/'",
+            ),
+            (
+                r#"{"vhosts": [{"name": "/"}], "queues": [{"name": "q", "vhost": "/", "arguments": {"x-max-length": "ten"}}]}"#,
+                "queue 'q' in vhost '/': PRECONDITION_FAILED",
             ),
         ];
         for (text, expected) in cases {

@@ -46,6 +46,8 @@ pub struct BrokerConfig {
     pub permissions: Vec<UserPermissions>,
     /// Users who may only connect from a loopback address (RabbitMQ's `loopback_users`).
     pub loopback_users: Vec<String>,
+    /// Exchanges, queues and bindings declared at start.
+    pub topology: definitions::Topology,
 }
 
 /// One user's permissions in one vhost.
@@ -70,6 +72,7 @@ impl BrokerConfig {
             users: vec![user],
             vhosts: vec!["/".into()],
             loopback_users: vec!["guest".into()],
+            topology: definitions::Topology::default(),
         }
     }
 
@@ -101,13 +104,18 @@ pub struct Broker {
 
 impl Broker {
     /// Vhost names that do not fit a short string (over 255 bytes) cannot be opened by any
-    /// client and are left out (a definitions file with one is refused before this).
+    /// client and are left out (a definitions file with one is refused before this). The
+    /// topology of a definitions file was declared once already when it was read, so it
+    /// cannot fail here; one built by hand that does is logged.
     pub fn new(config: BrokerConfig) -> Arc<Self> {
         let mut vhosts = HashMap::new();
         for name in &config.vhosts {
             if let Ok(short) = ShortStr::try_from(name.clone()) {
                 vhosts.insert(name.as_bytes().to_vec(), VHost::new(short));
             }
+        }
+        if let Err(error) = config.topology.declare(&vhosts) {
+            tracing::error!("declaring the configured exchanges, queues and bindings: {error}");
         }
         Arc::new(Broker {
             config,
