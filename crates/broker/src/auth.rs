@@ -198,13 +198,15 @@ fn parse_amqplain(response: &[u8]) -> Result<Credentials, SaslError> {
 }
 
 /// Finds the user these credentials name, if the password matches. An empty password never
-/// does (RabbitMQ's internal backend refuses blank passwords).
+/// does (RabbitMQ's internal backend refuses blank passwords). Of two users with one name, the
+/// later counts, as when RabbitMQ imports definitions.
 pub fn authenticate<'a>(users: &'a [User], credentials: &Credentials) -> Option<&'a User> {
     if credentials.password.is_empty() {
         return None;
     }
     users
         .iter()
+        .rev()
         .find(|u| u.name.as_bytes() == credentials.user)
         .filter(|u| {
             u.password
@@ -257,6 +259,11 @@ mod tests {
             password: Vec::new(),
         };
         assert!(authenticate(&users, &blank).is_none());
+        let redefined = [User::new("guest", "old"), User::new("guest", "guest")];
+        assert!(
+            authenticate(&redefined, &ok).is_some(),
+            "the later definition counts"
+        );
     }
 
     #[test]

@@ -76,10 +76,11 @@ impl BrokerConfig {
         }
     }
 
-    /// The permissions `user` has in `vhost`, if any.
+    /// The permissions `user` has in `vhost`, if any (the later entry, if there are two).
     pub fn permissions(&self, user: &str, vhost: &str) -> Option<Arc<Permissions>> {
         self.permissions
             .iter()
+            .rev()
             .find(|p| p.user == user && p.vhost == vhost)
             .map(|p| Arc::clone(&p.permissions))
     }

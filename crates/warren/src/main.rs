@@ -142,12 +142,12 @@ async fn serve(options: args::Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let user = match (&options.definitions, &options.user) {
-        (Some(_), _) => "USER".to_string(),
-        (None, user) => user.clone().unwrap_or_else(|| "guest".into()),
+    let login = match (&options.definitions, &options.user) {
+        (Some(path), _) => format!("users of {}", path.display()),
+        (None, user) => format!("user {}", user.as_deref().unwrap_or("guest")),
     };
     for address in server.local_addrs() {
-        info!(%address, "warren ready: amqp://{user}@{address}/");
+        info!(%address, "warren ready: amqp://{address}/ ({login})");
     }
     wait_for_signal().await;
     info!("shutting down: closing client connections (320 CONNECTION_FORCED)");

@@ -35,13 +35,14 @@ impl Connection {
                 Resource::Exchange,
                 m.exchange.as_bytes(),
             )?;
+            // Creating an exchange with an alternate: as RabbitMQ, read on the new exchange and
+            // write on the alternate.
             let alternate = m
                 .arguments
                 .get(b"alternate-exchange")
-                .and_then(|v| v.as_bytes());
-            if let (Some(alternate), Err(_)) = (alternate, vhost.exchange(m.exchange.as_bytes())) {
-                // Creating an exchange with an alternate: as RabbitMQ, read on the new exchange
-                // and write on the alternate.
+                .and_then(|v| v.as_bytes())
+                .filter(|_| vhost.exchange(m.exchange.as_bytes()).is_err());
+            if let Some(alternate) = alternate {
                 self.check_access(Permission::Read, Resource::Exchange, m.exchange.as_bytes())?;
                 self.check_access(Permission::Write, Resource::Exchange, alternate)?;
             }

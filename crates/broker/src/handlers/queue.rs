@@ -32,13 +32,14 @@ impl Connection {
                 m.queue
             };
             self.check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
+            // Creating a queue that dead-letters: as RabbitMQ, read on the queue and write on
+            // the dead-letter exchange.
             let dead_letter = m
                 .arguments
                 .get(b"x-dead-letter-exchange")
-                .and_then(|v| v.as_bytes());
-            if let (Some(exchange), Err(_)) = (dead_letter, vhost.queue(name.as_bytes())) {
-                // Creating a queue that dead-letters: as RabbitMQ, read on the queue and write
-                // on the dead-letter exchange.
+                .and_then(|v| v.as_bytes())
+                .filter(|_| vhost.queue(name.as_bytes()).is_err());
+            if let Some(exchange) = dead_letter {
                 self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
                 self.check_access(Permission::Write, Resource::Exchange, exchange)?;
             }
