@@ -3,8 +3,9 @@ definitions file (security_definitions.json, beside this file).
 
 The users of that file: guest/guest (everything on `/`), sec-app/app-pw (on `/` only: configure
 `^app\\.`, write and read `^app\\.(x|in)\\.`), sec-full/full-pw (everything on `/` and
-`sec-vhost`). Their password hashes were made with `warren hash-password`. In `sec-vhost`, the file
-also declares the topic exchange `sec.events`, the queue `sec.audit` and a binding `user.#`.
+`sec-vhost`; tagged `impersonator`). Their password hashes were made with `warren
+hash-password`. In `sec-vhost`, the file also declares the topic exchange `sec.events`, the queue
+`sec.audit` and a binding `user.#`.
 
 Which broker: if WARREN_TEST_DEFINITIONS_URL is set (amqp://HOST:PORT), that broker has loaded
 the file (tests/rabbitmq-reference.sh does this for RabbitMQ). Otherwise the suite starts its own
@@ -316,3 +317,27 @@ def test_exchanges_queues_and_bindings_of_the_file_are_declared(address):
         assert exc.value.reply_code == 406
     finally:
         c.close()
+
+
+def test_only_impersonators_may_publish_another_user_id(address):
+    full = connect(address, "sec-full", "full-pw")
+    app = connect(address, "sec-app", "app-pw")
+    try:
+        ch = full.channel()
+        q = f"app.in.{uid()}"
+        ch.queue_declare(q, exclusive=True)
+        ch.basic_publish("", q, b"as someone", pika.BasicProperties(user_id="someone-else"))
+        _, props, _ = get_one(ch, q)
+        assert props.user_id == "someone-else"
+        ach = app.channel()
+        x = f"app.x.{uid()}"
+        ach.exchange_declare(x, "fanout", auto_delete=True)
+        ach.basic_publish(x, "", b"", pika.BasicProperties(user_id="sec-full"))
+        with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+            ach.exchange_declare(x, "fanout", passive=True)
+        assert (exc.value.reply_code, exc.value.reply_text) == (
+            406, "PRECONDITION_FAILED - user_id property set to 'sec-full' but authenticated user "
+                 "was 'sec-app'")
+    finally:
+        app.close()
+        full.close()

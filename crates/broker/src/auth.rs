@@ -13,7 +13,8 @@ pub struct User {
     pub name: String,
     /// None: the user cannot log in with a password (RabbitMQ's empty `password_hash`).
     pub password: Option<PasswordHash>,
-    /// RabbitMQ's user tags (`administrator`, `management`, ...): kept, not acted on.
+    /// RabbitMQ's user tags. `impersonator` lets the user publish with any `user-id`; the
+    /// others (`administrator`, `management`, ...) are about the management API, and kept.
     pub tags: Vec<String>,
 }
 

@@ -65,6 +65,8 @@ pub struct Connection {
     pub(crate) phase: Phase,
     pub(crate) vhost: Option<Arc<VHost>>,
     pub(crate) user: ShortStr,
+    /// The user has RabbitMQ's `impersonator` tag: may publish with another `user-id`.
+    pub(crate) impersonator: bool,
     /// The client's address: some users may only log in over loopback.
     peer: IpAddr,
     /// The user's permissions in the open vhost.
@@ -99,6 +101,7 @@ impl Connection {
             phase: Phase::AwaitStartOk,
             vhost: None,
             user: ShortStr::default(),
+            impersonator: false,
             peer,
             permissions: None,
             capabilities: ClientCapabilities::default(),
@@ -392,6 +395,7 @@ impl Connection {
             return Err(refused_login(mechanism));
         }
         self.user = ShortStr::try_from(user.name.clone()).map_err(|_| refused_login(mechanism))?;
+        self.impersonator = user.tags.iter().any(|tag| tag == "impersonator");
         Ok(())
     }
 

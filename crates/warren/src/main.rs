@@ -142,12 +142,18 @@ async fn serve(options: args::Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let login = match (&options.definitions, &options.user) {
-        (Some(path), _) => format!("users of {}", path.display()),
-        (None, user) => format!("user {}", user.as_deref().unwrap_or("guest")),
-    };
     for address in server.local_addrs() {
-        info!(%address, "warren ready: amqp://{address}/ ({login})");
+        match (&options.definitions, &options.user) {
+            (Some(path), _) => info!(
+                %address,
+                "warren ready: amqp://{address}/ (users of {})",
+                path.display()
+            ),
+            (None, user) => {
+                let user = user.as_deref().unwrap_or("guest");
+                info!(%address, %user, "warren ready: amqp://{user}@{address}/");
+            }
+        }
     }
     wait_for_signal().await;
     info!("shutting down: closing client connections (320 CONNECTION_FORCED)");

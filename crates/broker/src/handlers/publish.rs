@@ -68,7 +68,7 @@ impl Connection {
     ) -> AmqpResult<Arc<Message>> {
         let properties = &header.properties;
         if let Some(user_id) = &properties.user_id {
-            if *user_id != self.user {
+            if *user_id != self.user && !self.impersonator {
                 return Err(AmqpError::precondition_failed(format!(
                     "user_id property set to '{user_id}' but authenticated user was '{}'",
                     self.user
