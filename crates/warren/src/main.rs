@@ -112,6 +112,23 @@ async fn serve(options: args::Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
+    let remote = options
+        .addresses()
+        .iter()
+        .any(|a| !warren_broker::access::is_loopback(a.ip()));
+    let local_only: Vec<&str> = config
+        .users
+        .iter()
+        .filter(|u| config.loopback_users.contains(&u.name))
+        .map(|u| u.name.as_str())
+        .collect();
+    if remote && !local_only.is_empty() {
+        warn!(
+            "user(s) {} may only connect from this machine (as RabbitMQ's loopback_users); \
+             for clients on other hosts, use another user or --loopback-users none",
+            local_only.join(", ")
+        );
+    }
     let mut builder = Server::builder()
         .config(config)
         .memory_high_watermark(options.memory_high_watermark);
