@@ -3,9 +3,10 @@ definitions file (security_definitions.json, beside this file).
 
 The users of that file: guest/guest (everything on `/`), sec-app/app-pw (on `/` only: configure
 `^app\\.`, write and read `^app\\.(x|in)\\.`), sec-full/full-pw (everything on `/` and
-`sec-vhost`; tagged `impersonator`). Their password hashes were made with `warren
-hash-password`. In `sec-vhost`, the file also declares the topic exchange `sec.events`, the queue
-`sec.audit` and a binding `user.#`.
+`sec-vhost`; tagged `impersonator`). On the topic exchange `app.x.topic`, sec-app may publish
+only with keys matching `^{username}\\.` and bind only with keys matching `^public\\.`. Their
+password hashes were made with `warren hash-password`. In `sec-vhost`, the file also declares
+the topic exchange `sec.events`, the queue `sec.audit` and a binding `user.#`.
 
 Which broker: if WARREN_TEST_DEFINITIONS_URL is set (amqp://HOST:PORT), that broker has loaded
 the file (tests/rabbitmq-reference.sh does this for RabbitMQ). Otherwise the suite starts its own
@@ -341,3 +342,25 @@ def test_only_impersonators_may_publish_another_user_id(address):
     finally:
         app.close()
         full.close()
+
+
+def test_topic_permissions_restrict_routing_keys(app):
+    ch = app.channel()
+    x, q = "app.x.topic", f"app.in.{uid()}"
+    ch.exchange_declare(x, "topic", auto_delete=True)
+    ch.queue_declare(q, exclusive=True)
+    ch.queue_bind(q, x, "public.#")
+    # {username} stands for the user's name: sec-app may publish with sec-app.*.
+    ch.basic_publish(x, "sec-app.hello", b"allowed")
+    ch.queue_declare(q, exclusive=True)  # a round trip: the channel is still open
+    ch.basic_publish(x, "public.news", b"refused")
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        ch.queue_declare(q, exclusive=True)
+    assert (exc.value.reply_code, exc.value.reply_text) == (
+        403, "ACCESS_REFUSED - access to topic 'public.news' in exchange 'app.x.topic' in vhost '/' "
+             "refused for user 'sec-app'")
+    with pytest.raises(pika.exceptions.ChannelClosedByBroker) as exc:
+        app.channel().queue_bind(q, x, "secret.#")
+    assert (exc.value.reply_code, exc.value.reply_text) == (
+        403, "ACCESS_REFUSED - access to topic 'secret.#' in exchange 'app.x.topic' in vhost '/' "
+             "refused for user 'sec-app'")

@@ -3,9 +3,10 @@
 //!
 //! Read: `users` (`name`, `password_hash` with `hashing_algorithm`, or `password` in clear;
 //! `tags`), `vhosts` (`name`), `permissions` (`user`, `vhost`, `configure`, `write`, `read`),
-//! and `exchanges`, `queues` and `bindings`, declared when the broker starts. Other sections
-//! (`policies`, `parameters`, `topic_permissions`, ...) are accepted and ignored, with a
-//! warning for those that would change behaviour.
+//! `topic_permissions` (the same with `exchange`, `write` and `read`), and `exchanges`,
+//! `queues` and `bindings`, declared when the broker starts. Other sections (`policies`,
+//! `parameters`, ...) are accepted and ignored, with a warning for those that would change
+//! behaviour.
 //!
 //! As in RabbitMQ, a node configured from a definitions file has exactly what the file
 //! defines: no `guest` user and no `/` vhost unless the file has them.
@@ -17,7 +18,7 @@ use serde::Deserialize;
 use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
-use crate::access::{Pattern, Permissions};
+use crate::access::{Pattern, Permissions, TopicPermission};
 use crate::auth::{HashingAlgorithm, PasswordHash, User};
 use crate::exchange::Destination;
 use crate::vhost::{ExchangeSpec, QueueSpec, VHost};
@@ -38,7 +39,7 @@ struct Definitions {
     #[serde(default)]
     bindings: Vec<BindingDefinition>,
     #[serde(default)]
-    topic_permissions: Vec<serde_json::Value>,
+    topic_permissions: Vec<TopicPermissionDefinition>,
     #[serde(default)]
     policies: Vec<serde_json::Value>,
 }
@@ -77,6 +78,15 @@ struct PermissionDefinition {
     user: String,
     vhost: String,
     configure: String,
+    write: String,
+    read: String,
+}
+
+#[derive(Debug, Deserialize)]
+struct TopicPermissionDefinition {
+    user: String,
+    vhost: String,
+    exchange: String,
     write: String,
     read: String,
 }
@@ -204,12 +214,6 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
     let definitions: Definitions =
         serde_json::from_str(text).map_err(|e| format!("not a RabbitMQ definitions file: {e}"))?;
     let mut warnings = Vec::new();
-    if !definitions.topic_permissions.is_empty() {
-        warnings.push(format!(
-            "{} topic permission(s) ignored: Warren does not enforce topic permissions",
-            definitions.topic_permissions.len()
-        ));
-    }
     if !definitions.policies.is_empty() {
         warnings.push(format!(
             "{} policy(ies) ignored: Warren does not apply policies; use queue arguments",
@@ -226,6 +230,27 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
         return Err(format!(
             "vhost '{long}': the name is longer than 255 bytes, which AMQP cannot carry"
         ));
+    }
+    // Topic permissions by (user, vhost), their variables replaced as RabbitMQ does when it
+    // checks them.
+    let mut topics: Vec<(String, String, TopicPermission)> = Vec::new();
+    for entry in definitions.topic_permissions {
+        let context = format!(
+            "topic permissions of user '{}' in vhost '{}' on exchange '{}'",
+            entry.user, entry.vhost, entry.exchange
+        );
+        let pattern = |which: &str, expression: &str| {
+            let expanded = expression
+                .replace("{username}", &entry.user)
+                .replace("{vhost}", &entry.vhost);
+            Pattern::new(&expanded).map_err(|e| format!("{context}, {which}: {e}"))
+        };
+        let topic = TopicPermission {
+            write: pattern("write", &entry.write)?,
+            read: pattern("read", &entry.read)?,
+            exchange: entry.exchange,
+        };
+        topics.push((entry.user, entry.vhost, topic));
     }
     let mut permissions = Vec::new();
     for entry in definitions.permissions {
@@ -247,6 +272,11 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
                 configure: pattern("configure", &entry.configure)?,
                 write: pattern("write", &entry.write)?,
                 read: pattern("read", &entry.read)?,
+                topics: topics
+                    .iter()
+                    .filter(|(user, vhost, _)| *user == entry.user && *vhost == entry.vhost)
+                    .map(|(_, _, topic)| topic.clone())
+                    .collect(),
             }),
             user: entry.user,
             vhost: entry.vhost,
@@ -587,10 +617,33 @@ mod tests {
     }
 
     #[test]
+    fn topic_permissions_expand_their_variables() {
+        let text = r#"{
+            "users": [{"name": "alice", "password": "pw"}],
+            "vhosts": [{"name": "/"}],
+            "permissions": [{"user": "alice", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"}],
+            "topic_permissions": [{"user": "alice", "vhost": "/", "exchange": "amq.topic",
+                                   "write": "^{username}\\.", "read": "^vhost-{vhost}$"}]
+        }"#;
+        let config = parse(text).expect("valid").config;
+        let permissions = config.permissions("alice", "/").expect("granted");
+        let allows = |permission, exchange: &str, key: &str| {
+            permissions.allows_topic(permission, exchange.as_bytes(), key.as_bytes())
+        };
+        assert!(allows(Permission::Write, "amq.topic", "alice.created"));
+        assert!(!allows(Permission::Write, "amq.topic", "bob.created"));
+        assert!(allows(Permission::Read, "amq.topic", "vhost-/"));
+        assert!(!allows(Permission::Read, "amq.topic", "alice.created"));
+        assert!(
+            allows(Permission::Write, "other", "bob.created"),
+            "other exchanges: free"
+        );
+    }
+
+    #[test]
     fn ignored_sections_are_reported() {
-        let loaded =
-            parse(r#"{"policies": [{"name": "p"}], "topic_permissions": [{}]}"#).expect("valid");
-        assert_eq!(loaded.warnings.len(), 2);
+        let loaded = parse(r#"{"policies": [{"name": "p"}]}"#).expect("valid");
+        assert_eq!(loaded.warnings.len(), 1);
         assert!(loaded.config.users.is_empty() && loaded.config.vhosts.is_empty());
     }
 }

@@ -84,6 +84,7 @@ impl Connection {
             m.source.as_bytes(),
             Resource::Exchange,
             m.destination.as_bytes(),
+            &m.routing_key,
         )?;
         let vhost = self.open_vhost()?;
         let destination = self.destination_exchange(&m.destination)?;
@@ -104,6 +105,7 @@ impl Connection {
             m.source.as_bytes(),
             Resource::Exchange,
             m.destination.as_bytes(),
+            &m.routing_key,
         )?;
         let vhost = self.open_vhost()?;
         // As for queue.unbind, a missing destination unbinds nothing (unbind-ok in RabbitMQ 3.x).

@@ -37,6 +37,7 @@ impl Connection {
                 exchange.name, vhost.name
             )));
         }
+        self.check_topic_access(Permission::Write, &exchange, &m.routing_key)?;
         self.has_published = true;
         self.expect_content(channel, m);
         Ok(())

@@ -73,9 +73,14 @@ impl Connection {
 
     pub(crate) fn queue_bind(&mut self, channel: u16, m: QueueBind) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue.clone())?;
-        self.check_binding_access(m.exchange.as_bytes(), Resource::Queue, name.as_bytes())?;
+        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
+        self.check_binding_access(
+            m.exchange.as_bytes(),
+            Resource::Queue,
+            name.as_bytes(),
+            &routing_key,
+        )?;
         let queue = self.usable_queue(channel, name)?;
-        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &queue);
         self.open_vhost()?.bind(
             m.exchange.as_bytes(),
             Destination::Queue(queue),
@@ -91,7 +96,13 @@ impl Connection {
     pub(crate) fn queue_unbind(&mut self, channel: u16, m: QueueUnbind) -> AmqpResult<()> {
         let vhost = self.open_vhost()?;
         let name = self.queue_name(channel, m.queue.clone())?;
-        self.check_binding_access(m.exchange.as_bytes(), Resource::Queue, name.as_bytes())?;
+        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
+        self.check_binding_access(
+            m.exchange.as_bytes(),
+            Resource::Queue,
+            name.as_bytes(),
+            &routing_key,
+        )?;
         let (queue, locked) = match vhost.queue_for(name.as_bytes(), self.id) {
             Ok(queue) => (queue, None),
             // Unbinding a queue that does not exist unbinds nothing: RabbitMQ 3.x answers
@@ -105,7 +116,6 @@ impl Connection {
             }
             Err(error) => return Err(error),
         };
-        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &queue);
         let destination = Destination::Queue(queue);
         if let Some(locked) = locked {
             // RabbitMQ looks the binding up before it checks exclusivity: unbinding nothing
@@ -188,10 +198,10 @@ impl Connection {
 fn shortcut_routing_key(
     requested_queue: &ShortStr,
     routing_key: ShortStr,
-    queue: &Queue,
+    queue_name: &ShortStr,
 ) -> ShortStr {
     if requested_queue.is_empty() && routing_key.is_empty() {
-        queue.name.clone()
+        queue_name.clone()
     } else {
         routing_key
     }
