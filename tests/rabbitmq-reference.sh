@@ -9,11 +9,14 @@
 #   tests/rabbitmq-reference.sh stop                  stop a node left running
 #
 # Starts a throw-away RabbitMQ node (warren-ref@localhost) on 127.0.0.1:5682, state under
-# /tmp/warren-rabbitmq (wiped at each start), declares the exchanges Warren predeclares
+# /tmp/warren-rabbitmq (wiped at each start), with the users, vhosts and permissions of
+# tests/python/security_definitions.json (load_definitions, as `warren --definitions` reads the same
+# file; guest/guest keeps every permission on `/`), declares the exchanges Warren predeclares
 # (`xivo` topic durable, `wazo-headers` headers durable), runs `tests/run-all --clients-only`
 # against it, and stops the node again (also on failure / Ctrl-C). Rerunnable. It exports
 # WARREN_TEST_RABBITMQCTL (rabbitmqctl for this node), with which tests/python/test_limits.py sets
-# vhost limits.
+# vhost limits. A second node can run beside the first with other WARREN_REF_PORT,
+# WARREN_REF_DIST_PORT, WARREN_REF_NODE and WARREN_REF_BASE.
 #
 # Needs: rabbitmq-server (apt-get install rabbitmq-server; installed here if missing), python3 + pip,
 # Node.js >= 20 + npm.
@@ -22,8 +25,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT="${WARREN_REF_PORT:-5682}"
-NODE="warren-ref@localhost"
-BASE="/tmp/warren-rabbitmq"
+NODE="${WARREN_REF_NODE:-warren-ref@localhost}"
+BASE="${WARREN_REF_BASE:-/tmp/warren-rabbitmq}"
 RMQ_BIN="/usr/lib/rabbitmq/bin"
 
 if [ ! -x "$RMQ_BIN/rabbitmq-server" ]; then
@@ -100,6 +103,9 @@ frame_max = 131072
 channel_max = 2047
 log.console = false
 log.file.level = info
+# Users, vhosts and permissions for tests/python/test_security.py. With definitions to load,
+# RabbitMQ creates no default user or vhost: the file has guest and / itself.
+load_definitions = $PWD/tests/python/security_definitions.json
 EOF
 
 echo "rabbitmq-reference: starting $NODE on 127.0.0.1:$PORT (state in $BASE)" >&2
@@ -148,10 +154,13 @@ ctl status 2>/dev/null | grep -E 'RabbitMQ version|Erlang' >&2 || true
 export WARREN_TEST_URL="amqp://guest:guest@127.0.0.1:$PORT/%2F"
 # How tests/python/test_limits.py sets vhost limits on this node.
 export WARREN_TEST_RABBITMQCTL="env HOME=$BASE $RMQ_BIN/rabbitmqctl -n $NODE"
+# test_security.py uses this broker (which loaded its definitions) instead of starting a Warren.
+export WARREN_TEST_DEFINITIONS_URL="amqp://127.0.0.1:$PORT"
 if [ "$mode" = start ]; then
     echo "rabbitmq-reference: left running; stop with: $0 stop" >&2
     echo "WARREN_TEST_URL=$WARREN_TEST_URL"
     echo "WARREN_TEST_RABBITMQCTL='$WARREN_TEST_RABBITMQCTL'"
+    echo "WARREN_TEST_DEFINITIONS_URL=$WARREN_TEST_DEFINITIONS_URL"
     exit 0
 fi
 set +e

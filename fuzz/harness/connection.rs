@@ -39,6 +39,9 @@ use warren_wire::{
     ConnectionTuneOk, FieldTable, FieldValue, Frame, Method, ShortStr,
 };
 
+/// Clients of these tests connect as if over loopback (guest may log in only so).
+const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// Input beyond this is ignored.
 pub const MAX_INPUT_LEN: usize = 64 * 1024;
 /// Frames handled per input, over all connections.
@@ -185,7 +188,7 @@ impl World {
     fn connect(&mut self, slot: usize, raw: bool) {
         self.opened += 1;
         self.slots[slot] = Some(Client {
-            connection: Connection::new(Arc::clone(&self.broker)),
+            connection: Connection::new(Arc::clone(&self.broker), LOCALHOST),
             input: BytesMut::new(),
             broken: false,
         });

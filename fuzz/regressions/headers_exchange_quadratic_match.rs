@@ -30,7 +30,7 @@ fn send(c: &mut Connection, channel: u16, method: impl Into<Method>) {
 #[test]
 fn a_headers_binding_with_many_arguments_matches_in_near_linear_time() {
     let broker = Broker::new(BrokerConfig::default());
-    let mut c = Connection::new(broker);
+    let mut c = Connection::new(broker, std::net::Ipv4Addr::LOCALHOST.into());
     send(
         &mut c,
         0,

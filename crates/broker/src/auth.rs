@@ -11,15 +11,138 @@ pub const MECHANISMS: &str = "PLAIN AMQPLAIN";
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct User {
     pub name: String,
-    pub password: String,
+    /// None: the user cannot log in with a password (RabbitMQ's empty `password_hash`).
+    pub password: Option<PasswordHash>,
+    /// RabbitMQ's user tags. `impersonator` lets the user publish with any `user-id`; the
+    /// others (`administrator`, `management`, ...) are about the management API, and kept.
+    pub tags: Vec<String>,
 }
 
 impl User {
-    pub fn new(name: impl Into<String>, password: impl Into<String>) -> Self {
+    /// A user whose password is given in clear (command line, embedding): only its hash is
+    /// kept.
+    pub fn new(name: impl Into<String>, password: &str) -> Self {
         User {
             name: name.into(),
-            password: password.into(),
+            password: Some(PasswordHash::new(HashingAlgorithm::Sha256, password)),
+            tags: Vec::new(),
         }
+    }
+}
+
+/// RabbitMQ's password hashing modules (`hashing_algorithm` in a definitions file). MD5, the
+/// pre-3.6 scheme, is not supported.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HashingAlgorithm {
+    Sha256,
+    Sha512,
+}
+
+impl HashingAlgorithm {
+    /// RabbitMQ's default since 3.6.
+    pub const DEFAULT_NAME: &'static str = "rabbit_password_hashing_sha256";
+
+    /// The algorithm a definitions file names, e.g. `rabbit_password_hashing_sha256`.
+    pub fn from_name(name: &str) -> Option<Self> {
+        match name {
+            "rabbit_password_hashing_sha256" => Some(HashingAlgorithm::Sha256),
+            "rabbit_password_hashing_sha512" => Some(HashingAlgorithm::Sha512),
+            _ => None,
+        }
+    }
+
+    fn digest(self, salt: &[u8], password: &[u8]) -> Vec<u8> {
+        fn hash<D: sha2::Digest>(salt: &[u8], password: &[u8]) -> Vec<u8> {
+            let mut digest = D::new();
+            digest.update(salt);
+            digest.update(password);
+            digest.finalize().to_vec()
+        }
+        match self {
+            HashingAlgorithm::Sha256 => hash::<sha2::Sha256>(salt, password),
+            HashingAlgorithm::Sha512 => hash::<sha2::Sha512>(salt, password),
+        }
+    }
+
+    fn digest_len(self) -> usize {
+        match self {
+            HashingAlgorithm::Sha256 => 32,
+            HashingAlgorithm::Sha512 => 64,
+        }
+    }
+}
+
+/// The length of the salt RabbitMQ puts in front of a password hash.
+const SALT_LEN: usize = 4;
+
+/// A password as RabbitMQ stores it: a 4-byte salt followed by `hash(salt ++ password)`,
+/// written in base64 in definitions files (`rabbitmqctl hash_password` prints one).
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordHash {
+    algorithm: HashingAlgorithm,
+    /// The salt, then the digest.
+    salted: Vec<u8>,
+}
+
+impl PasswordHash {
+    /// Hashes `password` with a fresh random salt. Should the system's random source fail, the
+    /// salt is derived from the clock: a salt only has to differ between stored hashes.
+    pub fn new(algorithm: HashingAlgorithm, password: &str) -> Self {
+        let mut salt = [0u8; SALT_LEN];
+        if getrandom::fill(&mut salt).is_err() {
+            let nanos = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.subsec_nanos());
+            salt = nanos.to_be_bytes();
+        }
+        Self::with_salt(algorithm, salt, password.as_bytes())
+    }
+
+    pub fn with_salt(algorithm: HashingAlgorithm, salt: [u8; SALT_LEN], password: &[u8]) -> Self {
+        let mut salted = salt.to_vec();
+        salted.extend(algorithm.digest(&salt, password));
+        PasswordHash { algorithm, salted }
+    }
+
+    /// Reads a base64 hash from a definitions file.
+    pub fn from_base64(algorithm: HashingAlgorithm, text: &str) -> Result<Self, String> {
+        use base64::Engine;
+        let salted = base64::engine::general_purpose::STANDARD
+            .decode(text)
+            .map_err(|e| format!("not valid base64 ({e})"))?;
+        let expected = SALT_LEN + algorithm.digest_len();
+        if salted.len() != expected {
+            return Err(format!(
+                "{} bytes once decoded where {algorithm:?} gives {expected} (4 of salt, then the \
+                 hash); is hashing_algorithm right?",
+                salted.len()
+            ));
+        }
+        Ok(PasswordHash { algorithm, salted })
+    }
+
+    pub fn to_base64(&self) -> String {
+        use base64::Engine;
+        base64::engine::general_purpose::STANDARD.encode(&self.salted)
+    }
+
+    /// Whether `password` is the one hashed; compared in constant time.
+    pub fn verify(&self, password: &[u8]) -> bool {
+        let (salt, digest) = self.salted.split_at(SALT_LEN);
+        let candidate = self.algorithm.digest(salt, password);
+        candidate.len() == digest.len()
+            && candidate
+                .iter()
+                .zip(digest)
+                .fold(0u8, |diff, (a, b)| diff | (a ^ b))
+                == 0
+    }
+}
+
+impl std::fmt::Debug for PasswordHash {
+    /// Never shows the hash: configurations get logged.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "PasswordHash({:?}, <redacted>)", self.algorithm)
     }
 }
 
@@ -75,11 +198,22 @@ fn parse_amqplain(response: &[u8]) -> Result<Credentials, SaslError> {
     })
 }
 
-/// Finds the user these credentials name, if the password matches.
+/// Finds the user these credentials name, if the password matches. An empty password never
+/// does (RabbitMQ's internal backend refuses blank passwords). Of two users with one name, the
+/// later counts, as when RabbitMQ imports definitions.
 pub fn authenticate<'a>(users: &'a [User], credentials: &Credentials) -> Option<&'a User> {
-    users.iter().find(|u| {
-        u.name.as_bytes() == credentials.user && u.password.as_bytes() == credentials.password
-    })
+    if credentials.password.is_empty() {
+        return None;
+    }
+    users
+        .iter()
+        .rev()
+        .find(|u| u.name.as_bytes() == credentials.user)
+        .filter(|u| {
+            u.password
+                .as_ref()
+                .is_some_and(|hash| hash.verify(&credentials.password))
+        })
 }
 
 #[cfg(test)]
@@ -121,5 +255,48 @@ mod tests {
         };
         assert!(authenticate(&users, &ok).is_some());
         assert!(authenticate(&users, &bad).is_none());
+        let blank = Credentials {
+            user: b"guest".to_vec(),
+            password: Vec::new(),
+        };
+        assert!(authenticate(&users, &blank).is_none());
+        let redefined = [User::new("guest", "old"), User::new("guest", "guest")];
+        assert!(
+            authenticate(&redefined, &ok).is_some(),
+            "the later definition counts"
+        );
+    }
+
+    #[test]
+    fn hashes_as_rabbitmq_does() {
+        // rabbit_password:salted_hash(rabbit_password_hashing_sha256, <<1,2,3,4>>, <<"guest">>),
+        // written out: base64(salt ++ sha256(salt ++ "guest")).
+        let hash = PasswordHash::with_salt(HashingAlgorithm::Sha256, [1, 2, 3, 4], b"guest");
+        let text = hash.to_base64();
+        let read = PasswordHash::from_base64(HashingAlgorithm::Sha256, &text).expect("valid");
+        assert!(read.verify(b"guest"));
+        assert!(!read.verify(b"guesT"));
+        assert_eq!(&read.salted[..4], &[1, 2, 3, 4]);
+        // Made with Python's hashlib, independently: "s3cret" with the salt 9a 3b 10 7e.
+        let rabbit = PasswordHash::from_base64(
+            HashingAlgorithm::Sha256,
+            "mjsQflkU6HJWhoRH4X3pDSi/eE98bpUYrHe48YSj2y7T8u55",
+        )
+        .expect("valid");
+        assert!(rabbit.verify(b"s3cret"));
+        assert!(!rabbit.verify(b"secret"));
+    }
+
+    #[test]
+    fn sha512_and_bad_hashes() {
+        let hash = PasswordHash::new(HashingAlgorithm::Sha512, "pw");
+        let read =
+            PasswordHash::from_base64(HashingAlgorithm::Sha512, &hash.to_base64()).expect("valid");
+        assert!(read.verify(b"pw"));
+        let error = PasswordHash::from_base64(HashingAlgorithm::Sha256, &hash.to_base64())
+            .expect_err("a sha512 hash is too long for sha256");
+        assert!(error.contains("hashing_algorithm"), "{error}");
+        assert!(PasswordHash::from_base64(HashingAlgorithm::Sha256, "not base64!").is_err());
+        assert!(!format!("{hash:?}").contains(&hash.to_base64()));
     }
 }

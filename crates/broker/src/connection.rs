@@ -12,6 +12,7 @@
 //! Frames on channels other than 0 go to the channel table once the connection is open.
 
 use foldhash::{HashMap, HashMapExt};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -24,6 +25,7 @@ use warren_wire::{
     ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune,
 };
 
+use crate::access::{self, Permissions};
 use crate::auth::{self, SaslError};
 use crate::channel::Channel;
 use crate::consumer::{Outbox, Outgoing};
@@ -66,6 +68,12 @@ pub struct Connection {
     /// This connection's place in its vhost's connection count.
     admission: Option<VHostAdmission>,
     pub(crate) user: ShortStr,
+    /// The user has RabbitMQ's `impersonator` tag: may publish with another `user-id`.
+    pub(crate) impersonator: bool,
+    /// The client's address: some users may only log in over loopback.
+    peer: IpAddr,
+    /// The user's permissions in the open vhost.
+    pub(crate) permissions: Option<Arc<Permissions>>,
     pub(crate) capabilities: ClientCapabilities,
     pub(crate) channel_max: u16,
     pub(crate) frame_max: u32,
@@ -86,8 +94,9 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection whose protocol header has been accepted: `connection.start` is queued.
-    pub fn new(broker: Arc<Broker>) -> Self {
+    /// A connection from `peer` whose protocol header has been accepted: `connection.start` is
+    /// queued.
+    pub fn new(broker: Arc<Broker>, peer: IpAddr) -> Self {
         let id = broker.next_connection_id();
         let channel_max = broker.config.limits.channel_max;
         let mut connection = Connection {
@@ -97,6 +106,9 @@ impl Connection {
             vhost: None,
             admission: None,
             user: ShortStr::default(),
+            impersonator: false,
+            peer,
+            permissions: None,
             capabilities: ClientCapabilities::default(),
             channel_max,
             // RabbitMQ's `initial_frame_max`: until tune-ok, no frame may exceed the minimum.
@@ -343,9 +355,23 @@ impl Connection {
                         AmqpError::not_allowed(format!("vhost {} not found", open.virtual_host))
                             .caused_by(&method)
                     })?;
+                // RabbitMQ checks that the vhost exists, then its connection limit, then the
+                // user's access to it.
                 let admission = VHostAdmission::admit(Arc::clone(&vhost), &self.user.to_string())
                     .map_err(caused_by)?;
                 self.admission = Some(admission);
+                let permissions = self
+                    .broker
+                    .config
+                    .permissions(&self.user.to_string(), &vhost.name.to_string())
+                    .ok_or_else(|| {
+                        AmqpError::not_allowed(format!(
+                            "access to vhost '{}' refused for user '{}'",
+                            vhost.name, self.user
+                        ))
+                        .caused_by(&method)
+                    })?;
+                self.permissions = Some(permissions);
                 self.vhost = Some(vhost);
                 self.phase = Phase::Open;
                 self.send(0, ConnectionOpenOk::default().into());
@@ -372,7 +398,13 @@ impl Connection {
             warn!(connection = self.id, user = %String::from_utf8_lossy(&credentials.user), "login refused: wrong user name or password");
             refused_login(mechanism)
         })?;
+        if !access::is_loopback(self.peer) && self.broker.config.loopback_users.contains(&user.name)
+        {
+            warn!(connection = self.id, peer = %self.peer, "login refused: user '{}' can only connect via localhost", user.name);
+            return Err(refused_login(mechanism));
+        }
         self.user = ShortStr::try_from(user.name.clone()).map_err(|_| refused_login(mechanism))?;
+        self.impersonator = user.tags.iter().any(|tag| tag == "impersonator");
         Ok(())
     }
 

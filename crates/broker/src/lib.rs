@@ -9,12 +9,14 @@
 //! - a frame is acted on by [`connection::Connection::handle_frame`], then `channel.rs` and the
 //!   per-class `handlers/`.
 
+pub mod access;
 pub mod arguments;
 pub mod auth;
 mod channel;
 pub mod connection;
 pub mod consumer;
 mod dead_letter;
+pub mod definitions;
 pub mod error;
 pub mod exchange;
 mod handlers;
@@ -27,6 +29,9 @@ pub mod vhost;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
+use foldhash::{HashMap, HashMapExt};
+
+pub use access::Permissions;
 pub use auth::User;
 pub use connection::{Connection, Phase};
 pub use error::{AmqpError, AmqpResult};
@@ -39,15 +44,56 @@ use warren_wire::ShortStr;
 pub struct BrokerConfig {
     pub users: Vec<User>,
     pub limits: Limits,
+    pub vhosts: Vec<String>,
+    /// What each user may do in each vhost; a user without an entry for a vhost cannot open it.
+    pub permissions: Vec<UserPermissions>,
+    /// Users who may only connect from a loopback address (RabbitMQ's `loopback_users`).
+    pub loopback_users: Vec<String>,
+    /// Exchanges, queues and bindings declared at start.
+    pub topology: definitions::Topology,
+}
+
+/// One user's permissions in one vhost.
+#[derive(Debug, Clone)]
+pub struct UserPermissions {
+    pub user: String,
+    pub vhost: String,
+    pub permissions: Arc<Permissions>,
+}
+
+impl BrokerConfig {
+    /// One user with every permission on the vhost `/`; guest may still only connect over
+    /// loopback, as in RabbitMQ.
+    pub fn single_user(name: impl Into<String>, password: &str) -> Self {
+        let user = User::new(name, password);
+        BrokerConfig {
+            permissions: vec![UserPermissions {
+                user: user.name.clone(),
+                vhost: "/".into(),
+                permissions: Arc::new(Permissions::full()),
+            }],
+            users: vec![user],
+            vhosts: vec!["/".into()],
+            loopback_users: vec!["guest".into()],
+            topology: definitions::Topology::default(),
+            limits: Limits::default(),
+        }
+    }
+
+    /// The permissions `user` has in `vhost`, if any (the later entry, if there are two).
+    pub fn permissions(&self, user: &str, vhost: &str) -> Option<Arc<Permissions>> {
+        self.permissions
+            .iter()
+            .rev()
+            .find(|p| p.user == user && p.vhost == vhost)
+            .map(|p| Arc::clone(&p.permissions))
+    }
 }
 
 impl Default for BrokerConfig {
-    /// guest/guest, as a fresh RabbitMQ.
+    /// guest/guest on `/`, as a fresh RabbitMQ.
     fn default() -> Self {
-        BrokerConfig {
-            users: vec![User::new("guest", "guest")],
-            limits: Limits::default(),
-        }
+        BrokerConfig::single_user("guest", "guest")
     }
 }
 
@@ -55,33 +101,50 @@ impl Default for BrokerConfig {
 #[derive(Debug)]
 pub struct Broker {
     pub config: BrokerConfig,
-    default_vhost: Arc<VHost>,
+    vhosts: HashMap<Vec<u8>, Arc<VHost>>,
     next_connection_id: AtomicU64,
     /// Raised while memory is above the high watermark: publishers are blocked.
     memory_alarm: tokio::sync::watch::Sender<bool>,
 }
 
 impl Broker {
+    /// Vhost names that do not fit a short string (over 255 bytes) cannot be opened by any
+    /// client and are left out (a definitions file with one is refused before this). The
+    /// topology of a definitions file was declared once already when it was read, so it
+    /// cannot fail here; one built by hand that does is logged.
     pub fn new(config: BrokerConfig) -> Arc<Self> {
-        let default_vhost = VHost::new(ShortStr::from_static("/"), config.limits.vhost);
+        let mut vhosts = HashMap::new();
+        for name in &config.vhosts {
+            if let Ok(short) = ShortStr::try_from(name.clone()) {
+                vhosts.insert(
+                    name.as_bytes().to_vec(),
+                    VHost::new(short, config.limits.vhost),
+                );
+            }
+        }
+        if let Err(error) = config.topology.declare(&vhosts) {
+            tracing::error!("declaring the configured exchanges, queues and bindings: {error}");
+        }
         Arc::new(Broker {
             config,
-            default_vhost,
+            vhosts,
             next_connection_id: AtomicU64::new(1),
             memory_alarm: tokio::sync::watch::Sender::new(false),
         })
     }
 
-    /// The vhost a client names in `connection.open`. Only `/` exists for now.
+    /// The vhost a client names in `connection.open`.
     pub fn vhost(&self, name: &[u8]) -> Option<Arc<VHost>> {
-        (name == self.default_vhost.name.as_bytes()).then(|| Arc::clone(&self.default_vhost))
+        self.vhosts.get(name).cloned()
     }
 
     /// Runs the broker's timers: message TTLs and queue expiry. The server calls it a few
     /// times a second; between calls, expired messages are also dropped whenever their queue
     /// is used.
     pub fn sweep(&self, now: std::time::Instant) {
-        self.default_vhost.sweep(now);
+        for vhost in self.vhosts.values() {
+            vhost.sweep(now);
+        }
     }
 
     /// Raises or clears the memory alarm; returns whether it changed.

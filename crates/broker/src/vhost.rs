@@ -633,6 +633,6 @@ fn locked(queue: &ShortStr, vhost: &ShortStr) -> AmqpError {
     ))
 }
 
-fn default_exchange_refused() -> AmqpError {
+pub(crate) fn default_exchange_refused() -> AmqpError {
     AmqpError::access_refused("operation not permitted on the default exchange")
 }

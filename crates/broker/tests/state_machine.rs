@@ -9,19 +9,39 @@ use warren_wire::{
     QueueDeclare,
 };
 
+/// Clients of these tests connect as if over loopback (guest may log in only so).
+const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+
 /// A connection through the handshake, announcing the given client capabilities.
 fn open(broker: &std::sync::Arc<Broker>, capabilities: &[&'static str]) -> Connection {
+    let mut connection = handshake(broker, capabilities, LOCALHOST, "guest", "guest", "/");
+    assert_eq!(connection.phase(), Phase::Open);
+    connection.handle_frame(method(1, ChannelOpen::default().into()));
+    sent(&mut connection);
+    connection
+}
+
+/// The handshake frames of a client at `peer` logging in as `user` to `vhost`, whatever the
+/// broker answers.
+fn handshake(
+    broker: &std::sync::Arc<Broker>,
+    capabilities: &[&'static str],
+    peer: std::net::IpAddr,
+    user: &str,
+    password: &str,
+    vhost: &str,
+) -> Connection {
     let mut caps = FieldTable::new();
     for &capability in capabilities {
         caps.insert(capability, FieldValue::Bool(true));
     }
     let mut client_properties = FieldTable::new();
     client_properties.insert("capabilities", FieldValue::Table(caps));
-    let mut connection = Connection::new(broker.clone());
+    let mut connection = Connection::new(broker.clone(), peer);
     let start_ok = ConnectionStartOk {
         client_properties,
         mechanism: "PLAIN".into(),
-        response: Bytes::from_static(b"\0guest\0guest"),
+        response: Bytes::from(format!("\0{user}\0{password}")),
         locale: "en_US".into(),
     };
     connection.handle_frame(method(0, start_ok.into()));
@@ -37,13 +57,10 @@ fn open(broker: &std::sync::Arc<Broker>, capabilities: &[&'static str]) -> Conne
     connection.handle_frame(method(
         0,
         ConnectionOpen {
-            virtual_host: "/".into(),
+            virtual_host: vhost.to_string().try_into().expect("short vhost name"),
         }
         .into(),
     ));
-    assert_eq!(connection.phase(), Phase::Open);
-    connection.handle_frame(method(1, ChannelOpen::default().into()));
-    sent(&mut connection);
     connection
 }
 
@@ -158,4 +175,165 @@ fn a_delivery_crosses_from_one_connection_to_another_through_the_outbox() {
         panic!("expected basic.deliver first, got {frames:?}");
     };
     assert_eq!((deliver.delivery_tag, deliver.redelivered), (1, false));
+}
+
+/// A broker with vhosts `/` and `billing`: guest may use both; `app` may use `/` only, and
+/// there only exchanges and queues whose names start with `app.`.
+fn secured_broker() -> std::sync::Arc<Broker> {
+    let definitions = r#"{
+        "users": [{"name": "guest", "password": "guest"}, {"name": "app", "password": "pw"}],
+        "vhosts": [{"name": "/"}, {"name": "billing"}],
+        "permissions": [
+            {"user": "guest", "vhost": "/", "configure": ".*", "write": ".*", "read": ".*"},
+            {"user": "guest", "vhost": "billing", "configure": ".*", "write": ".*", "read": ".*"},
+            {"user": "app", "vhost": "/", "configure": "^app\\.", "write": "^app\\.", "read": "^app\\."}
+        ]
+    }"#;
+    let loaded = warren_broker::definitions::parse(definitions).expect("valid definitions");
+    Broker::new(loaded.config)
+}
+
+fn connection_close(connection: &mut Connection) -> (u16, String) {
+    match methods(connection).last() {
+        Some(Method::ConnectionClose(close)) => (close.reply_code, close.reply_text.to_string()),
+        other => panic!("expected connection.close, got {other:?}"),
+    }
+}
+
+fn channel_close(connection: &mut Connection) -> (u16, String) {
+    match methods(connection).last() {
+        Some(Method::ChannelClose(close)) => (close.reply_code, close.reply_text.to_string()),
+        other => panic!("expected channel.close, got {other:?}"),
+    }
+}
+
+const REMOTE: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::new(192, 0, 2, 7));
+
+#[test]
+fn guest_may_log_in_only_over_loopback() {
+    let broker = secured_broker();
+    let mut remote_guest = handshake(
+        &broker,
+        &["authentication_failure_close"],
+        REMOTE,
+        "guest",
+        "guest",
+        "/",
+    );
+    assert_eq!(
+        connection_close(&mut remote_guest),
+        (
+            403,
+            "ACCESS_REFUSED - Login was refused using authentication mechanism PLAIN. For details \
+             see the broker logfile."
+                .into()
+        )
+    );
+    let remote_app = handshake(&broker, &[], REMOTE, "app", "pw", "/");
+    assert_eq!(remote_app.phase(), Phase::Open);
+    let mapped = "::ffff:127.0.0.1".parse().expect("ip");
+    let local_guest = handshake(&broker, &[], mapped, "guest", "guest", "/");
+    assert_eq!(local_guest.phase(), Phase::Open);
+}
+
+#[test]
+fn vhosts_must_exist_and_be_permitted() {
+    let broker = secured_broker();
+    let mut unknown = handshake(&broker, &[], LOCALHOST, "guest", "guest", "nope");
+    assert_eq!(
+        connection_close(&mut unknown),
+        (530, "NOT_ALLOWED - vhost nope not found".into())
+    );
+    let mut refused = handshake(&broker, &[], LOCALHOST, "app", "pw", "billing");
+    assert_eq!(
+        connection_close(&mut refused),
+        (
+            530,
+            "NOT_ALLOWED - access to vhost 'billing' refused for user 'app'".into()
+        )
+    );
+}
+
+#[test]
+fn permissions_refuse_with_rabbitmq_texts() {
+    let broker = secured_broker();
+    let mut app = handshake(&broker, &[], LOCALHOST, "app", "pw", "/");
+    let refused = |kind: &str, name: &str| {
+        (
+            403,
+            format!(
+                "ACCESS_REFUSED - access to {kind} '{name}' in vhost '/' refused for user 'app'"
+            ),
+        )
+    };
+    let mut channel = 0;
+    let mut on_new_channel = |app: &mut Connection, m: Method| {
+        channel += 1;
+        app.handle_frame(method(channel, ChannelOpen::default().into()));
+        app.handle_frame(method(channel, m));
+    };
+    let declare = |name: &'static str| QueueDeclare {
+        queue: name.into(),
+        ..Default::default()
+    };
+    on_new_channel(&mut app, declare("app.q").into());
+    assert!(matches!(
+        methods(&mut app).last(),
+        Some(Method::QueueDeclareOk(_))
+    ));
+    on_new_channel(&mut app, declare("other").into());
+    assert_eq!(channel_close(&mut app), refused("queue", "other"));
+    // Publishing through the default exchange needs write on `amq.default`.
+    let publish = BasicPublish {
+        exchange: "".into(),
+        routing_key: "app.q".into(),
+        ..Default::default()
+    };
+    on_new_channel(&mut app, publish.into());
+    assert_eq!(channel_close(&mut app), refused("exchange", "amq.default"));
+    // Binding: write on the queue first, then read on the exchange.
+    let bind = warren_wire::QueueBind {
+        queue: "app.q".into(),
+        exchange: "amq.topic".into(),
+        ..Default::default()
+    };
+    on_new_channel(&mut app, bind.into());
+    assert_eq!(channel_close(&mut app), refused("exchange", "amq.topic"));
+    let get = warren_wire::BasicGet {
+        queue: "app.q".into(),
+        ..Default::default()
+    };
+    on_new_channel(&mut app, get.into());
+    assert!(matches!(
+        methods(&mut app).last(),
+        Some(Method::BasicGetEmpty(_))
+    ));
+    assert_eq!(app.phase(), Phase::Open, "refusals close channels only");
+}
+
+#[test]
+fn each_vhost_has_its_own_queues() {
+    let broker = secured_broker();
+    let mut billing = handshake(&broker, &[], LOCALHOST, "guest", "guest", "billing");
+    billing.handle_frame(method(1, ChannelOpen::default().into()));
+    let declare = QueueDeclare {
+        queue: "invoices".into(),
+        ..Default::default()
+    };
+    billing.handle_frame(method(1, declare.into()));
+    assert!(matches!(
+        methods(&mut billing).last(),
+        Some(Method::QueueDeclareOk(_))
+    ));
+    let mut root = open(&broker, &[]);
+    let passive = QueueDeclare {
+        queue: "invoices".into(),
+        passive: true,
+        ..Default::default()
+    };
+    root.handle_frame(method(1, passive.into()));
+    assert_eq!(
+        channel_close(&mut root),
+        (404, "NOT_FOUND - no queue 'invoices' in vhost '/'".into())
+    );
 }

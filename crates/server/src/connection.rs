@@ -103,7 +103,7 @@ where
     }
     let memory_alarm = broker.memory_alarm();
     let mut session = Session {
-        connection: Connection::new(broker),
+        connection: Connection::new(broker, peer.ip()),
         memory_alarm,
         reader,
         writer,

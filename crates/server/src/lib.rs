@@ -28,7 +28,7 @@ use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use warren_broker::{Broker, BrokerConfig, User};
+use warren_broker::{Broker, BrokerConfig};
 
 use crate::handshakes::Handshakes;
 
@@ -55,6 +55,7 @@ impl Server {
             tls_listeners: Vec::new(),
             tls: None,
             broker: BrokerConfig::default(),
+            url_credentials: ("guest".into(), "guest".into()),
             settings: ConnectionSettings {
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
                 memory_high_watermark: Watermark::default(),
@@ -71,6 +72,8 @@ pub struct ServerBuilder {
     tls_listeners: Vec<TcpListener>,
     tls: Option<TlsConfig>,
     broker: BrokerConfig,
+    /// Who [`ServerHandle::amqp_url`] logs in as (the broker keeps only password hashes).
+    url_credentials: (String, String),
     settings: ConnectionSettings,
 }
 
@@ -105,10 +108,25 @@ impl ServerBuilder {
         self
     }
 
-    /// Replaces the users (guest/guest by default) with this one.
+    /// Replaces the users (guest/guest by default) with this one, with every permission on
+    /// the vhost `/`.
     pub fn user(mut self, name: impl Into<String>, password: impl Into<String>) -> Self {
-        self.broker.users = vec![User::new(name, password)];
+        let (name, password) = (name.into(), password.into());
+        self.replace_config(BrokerConfig::single_user(name.clone(), &password));
+        self.url_credentials = (name, password);
         self
+    }
+
+    /// Users, vhosts and permissions (e.g. from a definitions file), replacing guest/guest.
+    pub fn config(mut self, config: BrokerConfig) -> Self {
+        self.replace_config(config);
+        self
+    }
+
+    /// Users, vhosts and permissions change; the limits set on this builder stay.
+    fn replace_config(&mut self, config: BrokerConfig) {
+        let limits = std::mem::take(&mut self.broker.limits);
+        self.broker = BrokerConfig { limits, ..config };
     }
 
     pub fn handshake_timeout(mut self, timeout: Duration) -> Self {
@@ -186,6 +204,7 @@ impl ServerBuilder {
         Ok(ServerHandle {
             local_addrs,
             tls_local_addrs,
+            url_credentials: self.url_credentials,
             broker,
             shutdown_tx,
             tasks,
@@ -236,6 +255,7 @@ async fn sweep_loop(
 pub struct ServerHandle {
     local_addrs: Vec<SocketAddr>,
     tls_local_addrs: Vec<SocketAddr>,
+    url_credentials: (String, String),
     broker: Arc<Broker>,
     shutdown_tx: watch::Sender<bool>,
     tasks: JoinSet<()>,
@@ -259,12 +279,10 @@ impl ServerHandle {
         &self.tls_local_addrs
     }
 
-    /// `amqp://guest:guest@ADDR/%2F` for the first address (with the configured first user).
+    /// `amqp://guest:guest@ADDR/%2F` for the first address (with the user given to
+    /// [`ServerBuilder::user`], if any).
     pub fn amqp_url(&self) -> String {
-        let user = self.broker.config.users.first();
-        let (name, password) = user.map_or(("guest", "guest"), |u| {
-            (u.name.as_str(), u.password.as_str())
-        });
+        let (name, password) = &self.url_credentials;
         format!("amqp://{name}:{password}@{}/%2F", self.local_addr())
     }
 

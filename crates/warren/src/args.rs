@@ -9,7 +9,9 @@ use warren_server::{Limits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT}
 
 pub const USAGE: &str = "\
 usage: warren [--bind ADDR]... [--port N] [--user NAME] [--password SECRET]
+              [--definitions FILE] [--loopback-users NAMES]
               [--memory-high-watermark LIMIT] [LIMITS] [TLS]
+       warren hash-password [PASSWORD]
 
 Serves AMQP 0-9-1 until SIGINT or SIGTERM.
 
@@ -18,11 +20,20 @@ Serves AMQP 0-9-1 until SIGINT or SIGTERM.
   --port N           port (env WARREN_PORT); default: 5672
   --user NAME        the one user (env WARREN_USER); default: guest
   --password SECRET  its password (env WARREN_PASSWORD); default: guest
+  --definitions FILE users, vhosts and permissions from a RabbitMQ definitions file (JSON, as
+                     `rabbitmqctl export_definitions` writes) instead of --user/--password
+                     (env WARREN_DEFINITIONS)
+  --loopback-users NAMES
+                     users who may connect only from this machine, comma-separated, or `none`
+                     (env WARREN_LOOPBACK_USERS); default: guest, as RabbitMQ
   --memory-high-watermark LIMIT
                      above this resident memory, publishers are blocked until it falls back:
                      a fraction of RAM (0.4) or a size (512MiB) (env WARREN_MEMORY_HIGH_WATERMARK);
                      default: 0.4, as RabbitMQ
   --version, --help
+
+hash-password prints the password_hash of a definitions file for PASSWORD (read from standard
+input if not given), as rabbit_password_hashing_sha256 with a random salt.
 
 Limits (refused as RabbitMQ refuses them; defaults are RabbitMQ's):
   --channel-max N    channels per connection, proposed in connection.tune (env
@@ -53,6 +64,8 @@ Logging: WARREN_LOG=debug (tracing's filter syntax; default info).";
 #[allow(clippy::large_enum_variant)]
 pub enum Command {
     Serve(Options),
+    /// `hash-password`: the password, or None to read it from standard input.
+    HashPassword(Option<String>),
     Help,
     Version,
 }
@@ -62,8 +75,11 @@ pub struct Options {
     /// Addresses asked for explicitly; empty means the defaults.
     pub bind: Vec<IpAddr>,
     pub port: u16,
-    pub user: String,
-    pub password: String,
+    /// The one user, when given (guest otherwise, unless a definitions file says).
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub definitions: Option<std::path::PathBuf>,
+    pub loopback_users: Vec<String>,
     pub memory_high_watermark: Watermark,
     pub limits: Limits,
     pub max_handshakes: usize,
@@ -108,8 +124,12 @@ impl Options {
                 Some(port) => parse_port(&port, "WARREN_PORT")?,
                 None => 5672,
             },
-            user: env("WARREN_USER").unwrap_or_else(|| "guest".into()),
-            password: env("WARREN_PASSWORD").unwrap_or_else(|| "guest".into()),
+            user: env("WARREN_USER"),
+            password: env("WARREN_PASSWORD"),
+            definitions: env("WARREN_DEFINITIONS").map(Into::into),
+            loopback_users: parse_names(
+                &env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into()),
+            ),
             memory_high_watermark: match env("WARREN_MEMORY_HIGH_WATERMARK") {
                 Some(text) => Watermark::parse(&text)
                     .map_err(|e| format!("WARREN_MEMORY_HIGH_WATERMARK: {e}"))?,
@@ -129,7 +149,17 @@ impl Options {
         }
         let mut tls_bind_from_args = false;
         let mut from_args = Vec::new();
-        let mut args = args.into_iter();
+        let mut args = args.into_iter().peekable();
+        if args.peek().is_some_and(|a| a == "hash-password") {
+            args.next();
+            let password = args.next();
+            if let Some(extra) = args.next() {
+                return Err(format!(
+                    "hash-password takes one password, not also '{extra}'"
+                ));
+            }
+            return Ok(Command::HashPassword(password));
+        }
         while let Some(arg) = args.next() {
             let (flag, inline) = match arg.split_once('=') {
                 Some((flag, value)) if flag.starts_with("--") => {
@@ -146,8 +176,10 @@ impl Options {
             match flag.as_str() {
                 "--bind" => from_args.push(parse_ip(&value()?, "--bind")?),
                 "--port" => options.port = parse_port(&value()?, "--port")?,
-                "--user" => options.user = value()?,
-                "--password" => options.password = value()?,
+                "--user" => options.user = Some(value()?),
+                "--password" => options.password = Some(value()?),
+                "--definitions" => options.definitions = Some(value()?.into()),
+                "--loopback-users" => options.loopback_users = parse_names(&value()?),
                 "--memory-high-watermark" => {
                     options.memory_high_watermark = Watermark::parse(&value()?)
                         .map_err(|e| format!("--memory-high-watermark: {e}"))?
@@ -168,6 +200,13 @@ impl Options {
         }
         if !from_args.is_empty() {
             options.bind = from_args;
+        }
+        if options.definitions.is_some() && (options.user.is_some() || options.password.is_some()) {
+            return Err(
+                "--definitions (WARREN_DEFINITIONS) defines the users: drop --user and \
+                        --password (WARREN_USER, WARREN_PASSWORD), or add the user to the file"
+                    .into(),
+            );
         }
         options.check_tls()?;
         Ok(Command::Serve(options))
@@ -299,6 +338,18 @@ fn parse_message_size(text: &str, source: &str) -> Result<u32, String> {
     }
 }
 
+/// A comma-separated list of names; `none` is the empty list.
+fn parse_names(text: &str) -> Vec<String> {
+    if text.trim() == "none" {
+        return Vec::new();
+    }
+    text.split(',')
+        .map(str::trim)
+        .filter(|n| !n.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 fn parse_port(text: &str, source: &str) -> Result<u16, String> {
     text.parse()
         .map_err(|_| format!("{source}: '{text}' is not a port number (0-65535)"))
@@ -332,8 +383,8 @@ mod tests {
             vec!["0.0.0.0:5673".parse().expect("addr")]
         );
         assert_eq!(
-            (options.user.as_str(), options.password.as_str()),
-            ("u", "p")
+            (options.user.as_deref(), options.password.as_deref()),
+            (Some("u"), Some("p"))
         );
     }
 
@@ -387,6 +438,24 @@ mod tests {
         assert!(parse(&["--tls-port", "5999"])
             .expect_err("no certificate")
             .contains("need --tls-cert"));
+    }
+
+    #[test]
+    fn definitions_loopback_users_and_hash_password() {
+        let options =
+            parse(&["--definitions", "defs.json", "--loopback-users", "a, b"]).expect("valid");
+        assert_eq!(options.definitions, Some("defs.json".into()));
+        assert_eq!(options.loopback_users, ["a", "b"]);
+        let options = parse(&["--loopback-users=none"]).expect("valid");
+        assert!(options.loopback_users.is_empty());
+        assert!(parse(&["--definitions", "d.json", "--user", "u"])
+            .expect_err("must be refused")
+            .contains("drop --user"));
+        let args = ["hash-password", "s3cret"].map(String::from);
+        assert!(matches!(
+            Options::from_env_and_args(args),
+            Ok(Command::HashPassword(Some(p))) if p == "s3cret"
+        ));
     }
 
     #[test]

@@ -11,7 +11,7 @@
 //! # Ok(()) }
 //! ```
 
-pub use warren_broker::{Broker, BrokerConfig, Limits, User, VHostLimits};
+pub use warren_broker::{definitions, Broker, BrokerConfig, Limits, User, VHostLimits};
 pub use warren_server::{Server, ServerBuilder, ServerHandle, TlsConfig};
 
 /// Starts a broker on 127.0.0.1 with a free port and guest/guest, on the current runtime.

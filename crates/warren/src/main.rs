@@ -7,6 +7,8 @@ use std::process::ExitCode;
 
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
+use warren_broker::auth::{HashingAlgorithm, PasswordHash};
+use warren_broker::BrokerConfig;
 use warren_server::{Server, TlsConfig};
 
 fn main() -> ExitCode {
@@ -27,6 +29,7 @@ fn main() -> ExitCode {
             println!("warren {}", env!("CARGO_PKG_VERSION"));
             return ExitCode::SUCCESS;
         }
+        Ok(args::Command::HashPassword(password)) => return hash_password(password),
         Err(message) => {
             eprintln!("warren: {message}\n\n{}", args::USAGE);
             return ExitCode::from(2);
@@ -45,9 +48,89 @@ fn main() -> ExitCode {
     runtime.block_on(serve(options))
 }
 
+/// `warren hash-password`: what `rabbitmqctl hash_password` prints (RabbitMQ 3.11+).
+fn hash_password(password: Option<String>) -> ExitCode {
+    let password = match password {
+        Some(password) => password,
+        None => {
+            let mut line = String::new();
+            if let Err(e) = std::io::stdin().read_line(&mut line) {
+                eprintln!(
+                    "warren hash-password: cannot read the password from standard input: {e}"
+                );
+                return ExitCode::FAILURE;
+            }
+            line.trim_end_matches(['\r', '\n']).to_string()
+        }
+    };
+    if password.is_empty() {
+        eprintln!("warren hash-password: the password is empty; RabbitMQ and Warren refuse blank passwords");
+        return ExitCode::from(2);
+    }
+    println!(
+        "{}",
+        PasswordHash::new(HashingAlgorithm::Sha256, &password).to_base64()
+    );
+    ExitCode::SUCCESS
+}
+
+/// Users, vhosts and permissions: from the definitions file, or the one user of --user.
+fn broker_config(options: &args::Options) -> Result<BrokerConfig, String> {
+    let mut config = match &options.definitions {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("cannot read the definitions file {}: {e}", path.display()))?;
+            let loaded = warren_broker::definitions::parse(&text)
+                .map_err(|e| format!("definitions file {}: {e}", path.display()))?;
+            for warning in &loaded.warnings {
+                warn!("definitions file {}: {warning}", path.display());
+            }
+            let config = loaded.config;
+            info!(
+                users = config.users.len(),
+                vhosts = config.vhosts.len(),
+                permissions = config.permissions.len(),
+                "loaded definitions from {}",
+                path.display()
+            );
+            config
+        }
+        None => BrokerConfig::single_user(
+            options.user.as_deref().unwrap_or("guest"),
+            options.password.as_deref().unwrap_or("guest"),
+        ),
+    };
+    config.loopback_users.clone_from(&options.loopback_users);
+    Ok(config)
+}
+
 async fn serve(options: args::Options) -> ExitCode {
+    let config = match broker_config(&options) {
+        Ok(config) => config,
+        Err(e) => {
+            error!("{e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let remote = options
+        .addresses()
+        .iter()
+        .any(|a| !warren_broker::access::is_loopback(a.ip()));
+    let local_only: Vec<&str> = config
+        .users
+        .iter()
+        .filter(|u| config.loopback_users.contains(&u.name))
+        .map(|u| u.name.as_str())
+        .collect();
+    if remote && !local_only.is_empty() {
+        warn!(
+            "user(s) {} may only connect from this machine (as RabbitMQ's loopback_users); \
+             for clients on other hosts, use another user or --loopback-users none",
+            local_only.join(", ")
+        );
+    }
     let mut builder = Server::builder()
-        .user(options.user.clone(), options.password.clone())
+        .config(config)
         .memory_high_watermark(options.memory_high_watermark)
         .limits(options.limits.clone())
         .max_handshakes(options.max_handshakes);
@@ -89,11 +172,19 @@ async fn serve(options: args::Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    for address in server.local_addrs() {
-        info!(%address, user = %options.user, "warren ready: amqp://{}@{address}/", options.user);
-    }
-    for address in server.tls_local_addrs() {
-        info!(%address, user = %options.user, "warren ready: amqps://{}@{address}/", options.user);
+    let plain = server.local_addrs().iter().map(|a| ("amqp", a));
+    for (scheme, address) in plain.chain(server.tls_local_addrs().iter().map(|a| ("amqps", a))) {
+        match (&options.definitions, &options.user) {
+            (Some(path), _) => info!(
+                %address,
+                "warren ready: {scheme}://{address}/ (users of {})",
+                path.display()
+            ),
+            (None, user) => {
+                let user = user.as_deref().unwrap_or("guest");
+                info!(%address, %user, "warren ready: {scheme}://{user}@{address}/");
+            }
+        }
     }
     wait_for_signal().await;
     info!("shutting down: closing client connections (320 CONNECTION_FORCED)");

@@ -84,3 +84,44 @@ fn a_bad_port_is_refused_with_a_readable_message() {
         "{stderr}"
     );
 }
+
+#[test]
+fn a_bad_definitions_file_is_refused_with_a_readable_message() {
+    let dir = std::env::temp_dir().join(format!("warren-binary-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = dir.join("definitions.json");
+    std::fs::write(&file, r#"{"users": [{"name": "u"}]}"#).expect("written");
+    for (path, expected) in [
+        (dir.join("missing.json"), "cannot read the definitions file"),
+        (
+            file.clone(),
+            "user 'u': has neither password_hash nor password",
+        ),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .args(["--bind", "127.0.0.1", "--port", "0", "--definitions"])
+            .arg(&path)
+            .output()
+            .expect("runs");
+        assert_eq!(output.status.code(), Some(1));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains(expected), "{stderr}");
+    }
+    std::fs::remove_dir_all(&dir).expect("cleaned up");
+}
+
+#[test]
+fn hash_password_prints_a_rabbitmq_password_hash() {
+    let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["hash-password", "s3cret"])
+        .output()
+        .expect("runs");
+    assert!(output.status.success());
+    let printed = String::from_utf8_lossy(&output.stdout);
+    let hash = warren_broker::auth::PasswordHash::from_base64(
+        warren_broker::auth::HashingAlgorithm::Sha256,
+        printed.trim(),
+    )
+    .expect("a sha256 password_hash");
+    assert!(hash.verify(b"s3cret"));
+}

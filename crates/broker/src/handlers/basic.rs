@@ -13,6 +13,7 @@ use warren_wire::{
     BasicGetEmpty, BasicGetOk, BasicQos, BasicQosOk, FieldTable,
 };
 
+use crate::access::{Permission, Resource};
 use crate::channel::{requeue_unacked, ChannelConsumer, Unacked};
 use crate::connection::Connection;
 use crate::consumer::{Consumer, Credit, Outgoing, NO_ACK_WINDOW};
@@ -67,7 +68,9 @@ impl Connection {
         let queue = if m.queue == DIRECT_REPLY_TO {
             self.direct_reply_queue(channel, m.no_ack)?
         } else {
-            self.usable_queue(channel, m.queue)?
+            let name = self.queue_name(channel, m.queue)?;
+            self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+            self.usable_queue(channel, name)?
         };
         let tag = if m.consumer_tag.is_empty() {
             names::generated_consumer_tag()
@@ -164,7 +167,9 @@ impl Connection {
     }
 
     pub(crate) fn basic_get(&mut self, channel: u16, m: BasicGet) -> AmqpResult<()> {
-        let queue = self.usable_queue(channel, m.queue)?;
+        let name = self.queue_name(channel, m.queue)?;
+        self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+        let queue = self.usable_queue(channel, name)?;
         let Some((message, message_count)) = queue.get() else {
             self.send(channel, BasicGetEmpty::default().into());
             return Ok(());

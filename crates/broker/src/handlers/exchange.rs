@@ -8,6 +8,7 @@ use warren_wire::{
     ExchangeDeleteOk, ExchangeUnbind, ExchangeUnbindOk,
 };
 
+use crate::access::{Permission, Resource};
 use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Destination;
@@ -28,6 +29,24 @@ impl Connection {
                 )))
             }
         };
+        if !m.passive && !m.exchange.is_empty() {
+            self.check_access(
+                Permission::Configure,
+                Resource::Exchange,
+                m.exchange.as_bytes(),
+            )?;
+            // Creating an exchange with an alternate: as RabbitMQ, read on the new exchange and
+            // write on the alternate.
+            let alternate = m
+                .arguments
+                .get(b"alternate-exchange")
+                .and_then(|v| v.as_bytes())
+                .filter(|_| vhost.exchange(m.exchange.as_bytes()).is_err());
+            if let Some(alternate) = alternate {
+                self.check_access(Permission::Read, Resource::Exchange, m.exchange.as_bytes())?;
+                self.check_access(Permission::Write, Resource::Exchange, alternate)?;
+            }
+        }
         let spec = ExchangeSpec {
             name: m.exchange,
             kind,
@@ -44,6 +63,14 @@ impl Connection {
     }
 
     pub(crate) fn exchange_delete(&mut self, channel: u16, m: ExchangeDelete) -> AmqpResult<()> {
+        // The default and `amq.*` exchanges are refused first, whatever the permissions.
+        if !m.exchange.is_empty() && !m.exchange.starts_with(b"amq.") {
+            self.check_access(
+                Permission::Configure,
+                Resource::Exchange,
+                m.exchange.as_bytes(),
+            )?;
+        }
         self.open_vhost()?
             .delete_exchange(m.exchange.as_bytes(), m.if_unused)?;
         if !m.no_wait {
@@ -53,6 +80,12 @@ impl Connection {
     }
 
     pub(crate) fn exchange_bind(&mut self, channel: u16, m: ExchangeBind) -> AmqpResult<()> {
+        self.check_binding_access(
+            m.source.as_bytes(),
+            Resource::Exchange,
+            m.destination.as_bytes(),
+            &m.routing_key,
+        )?;
         let vhost = self.open_vhost()?;
         let destination = self.destination_exchange(&m.destination)?;
         vhost.bind(
@@ -68,6 +101,12 @@ impl Connection {
     }
 
     pub(crate) fn exchange_unbind(&mut self, channel: u16, m: ExchangeUnbind) -> AmqpResult<()> {
+        self.check_binding_access(
+            m.source.as_bytes(),
+            Resource::Exchange,
+            m.destination.as_bytes(),
+            &m.routing_key,
+        )?;
         let vhost = self.open_vhost()?;
         // As for queue.unbind, a missing destination unbinds nothing (unbind-ok in RabbitMQ 3.x).
         match self.destination_exchange(&m.destination) {

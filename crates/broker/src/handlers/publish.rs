@@ -14,6 +14,7 @@ use warren_wire::{
 };
 
 use super::basic::DIRECT_REPLY_TO;
+use crate::access::{Permission, Resource};
 use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::{parse_expiration, Message};
@@ -24,6 +25,10 @@ impl Connection {
         if m.immediate {
             return Err(AmqpError::not_implemented("immediate=true"));
         }
+        // The hot path: with the usual `.*`, this is one branch, no regex. Other expressions
+        // cost one regex match (60-100 ns measured for prefix expressions, 1-2% of a message
+        // at 200,000 msg/s), so no per-channel cache as RabbitMQ's.
+        self.check_access(Permission::Write, Resource::Exchange, m.exchange.as_bytes())?;
         let vhost = self.open_vhost()?;
         let exchange = vhost.exchange(m.exchange.as_bytes())?;
         if exchange.internal {
@@ -32,6 +37,7 @@ impl Connection {
                 exchange.name, vhost.name
             )));
         }
+        self.check_topic_access(Permission::Write, &exchange, &m.routing_key)?;
         self.has_published = true;
         self.expect_content(channel, m);
         Ok(())
@@ -63,7 +69,7 @@ impl Connection {
     ) -> AmqpResult<Arc<Message>> {
         let properties = &header.properties;
         if let Some(user_id) = &properties.user_id {
-            if *user_id != self.user {
+            if *user_id != self.user && !self.impersonator {
                 return Err(AmqpError::precondition_failed(format!(
                     "user_id property set to '{user_id}' but authenticated user was '{}'",
                     self.user

@@ -7,6 +7,7 @@ use warren_wire::{
     QueuePurgeOk, QueueUnbind, QueueUnbindOk, ShortStr,
 };
 
+use crate::access::{Permission, Resource};
 use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
 use crate::exchange::Destination;
@@ -25,12 +26,25 @@ impl Connection {
             queue
         } else {
             let server_named = m.queue.is_empty();
+            let name = if server_named {
+                names::generated_queue_name()
+            } else {
+                m.queue
+            };
+            self.check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
+            // Creating a queue that dead-letters: as RabbitMQ, read on the queue and write on
+            // the dead-letter exchange.
+            let dead_letter = m
+                .arguments
+                .get(b"x-dead-letter-exchange")
+                .and_then(|v| v.as_bytes())
+                .filter(|_| vhost.queue(name.as_bytes()).is_err());
+            if let Some(exchange) = dead_letter {
+                self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+                self.check_access(Permission::Write, Resource::Exchange, exchange)?;
+            }
             let spec = QueueSpec {
-                name: if server_named {
-                    names::generated_queue_name()
-                } else {
-                    m.queue
-                },
+                name,
                 server_named,
                 durable: m.durable,
                 exclusive: m.exclusive,
@@ -58,8 +72,15 @@ impl Connection {
     }
 
     pub(crate) fn queue_bind(&mut self, channel: u16, m: QueueBind) -> AmqpResult<()> {
-        let queue = self.usable_queue(channel, m.queue.clone())?;
-        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &queue);
+        let name = self.queue_name(channel, m.queue.clone())?;
+        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
+        self.check_binding_access(
+            m.exchange.as_bytes(),
+            Resource::Queue,
+            name.as_bytes(),
+            &routing_key,
+        )?;
+        let queue = self.usable_queue(channel, name)?;
         self.open_vhost()?.bind(
             m.exchange.as_bytes(),
             Destination::Queue(queue),
@@ -75,6 +96,13 @@ impl Connection {
     pub(crate) fn queue_unbind(&mut self, channel: u16, m: QueueUnbind) -> AmqpResult<()> {
         let vhost = self.open_vhost()?;
         let name = self.queue_name(channel, m.queue.clone())?;
+        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
+        self.check_binding_access(
+            m.exchange.as_bytes(),
+            Resource::Queue,
+            name.as_bytes(),
+            &routing_key,
+        )?;
         let (queue, locked) = match vhost.queue_for(name.as_bytes(), self.id) {
             Ok(queue) => (queue, None),
             // Unbinding a queue that does not exist unbinds nothing: RabbitMQ 3.x answers
@@ -88,7 +116,6 @@ impl Connection {
             }
             Err(error) => return Err(error),
         };
-        let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &queue);
         let destination = Destination::Queue(queue);
         if let Some(locked) = locked {
             // RabbitMQ looks the binding up before it checks exclusivity: unbinding nothing
@@ -114,7 +141,9 @@ impl Connection {
     }
 
     pub(crate) fn queue_purge(&mut self, channel: u16, m: QueuePurge) -> AmqpResult<()> {
-        let purged = self.usable_queue(channel, m.queue)?.purge();
+        let name = self.queue_name(channel, m.queue)?;
+        self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+        let purged = self.usable_queue(channel, name)?.purge();
         if !m.no_wait {
             self.send(
                 channel,
@@ -129,6 +158,7 @@ impl Connection {
 
     pub(crate) fn queue_delete(&mut self, channel: u16, m: QueueDelete) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
+        self.check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
         let dropped =
             self.open_vhost()?
                 .delete_queue(name.as_bytes(), self.id, m.if_unused, m.if_empty)?;
@@ -168,10 +198,10 @@ impl Connection {
 fn shortcut_routing_key(
     requested_queue: &ShortStr,
     routing_key: ShortStr,
-    queue: &Queue,
+    queue_name: &ShortStr,
 ) -> ShortStr {
     if requested_queue.is_empty() && routing_key.is_empty() {
-        queue.name.clone()
+        queue_name.clone()
     } else {
         routing_key
     }
