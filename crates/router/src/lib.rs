@@ -13,6 +13,7 @@
 
 mod bindings;
 mod counted;
+mod dedup;
 mod erlang;
 pub mod headers;
 pub mod reference;

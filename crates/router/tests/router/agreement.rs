@@ -315,3 +315,61 @@ fn trie_frees_every_node_after_random_churn() {
         assert_eq!(trie.node_count(), 1, "seed {seed}: only the root is left");
     }
 }
+
+/// Many headers bindings at once, so that the index has buckets of different sizes, bindings
+/// that share a destination, and unindexed ones: after binding, and again after unbinding half
+/// of them, every random message reaches what the reference matcher says.
+#[test]
+fn headers_index_agrees_with_the_reference_on_many_bindings() {
+    let values = values();
+    let names = ["a", "b", "c", "x-a"];
+    let modes = [
+        None,
+        Some("all"),
+        Some("any"),
+        Some("all-with-x"),
+        Some("any-with-x"),
+    ];
+    for seed in 0..SEEDS {
+        let mut rng = Rng(seed);
+        let mut bindings = Bindings::new(ExchangeKind::Headers);
+        let mut bound: Vec<(FieldTable, u8)> = Vec::new();
+        for _ in 0..200 {
+            let mut args = random_table(&mut rng, &names, &values, 4);
+            if let Some(mode) = rng.pick(&modes) {
+                args.0.push((key("x-match"), s(mode)));
+            }
+            let dest = u8::try_from(rng.below(16)).expect("small");
+            if bindings.bind(&key(""), &args, dest) == Ok(true) {
+                bound.push((args, dest));
+            }
+        }
+        for round in 0..2 {
+            for _ in 0..100 {
+                let headers =
+                    (rng.below(10) > 0).then(|| random_table(&mut rng, &names, &values, 6));
+                let mut routed = Vec::new();
+                bindings.route(b"", headers.as_ref(), &mut routed);
+                routed.sort_unstable();
+                let len = routed.len();
+                routed.dedup();
+                assert_eq!(len, routed.len(), "seed {seed}: a destination routed twice");
+                let mut expected: Vec<u8> = bound
+                    .iter()
+                    .filter(|(args, _)| headers_match(args, headers.as_ref()))
+                    .map(|&(_, dest)| dest)
+                    .collect();
+                expected.sort_unstable();
+                expected.dedup();
+                assert_eq!(
+                    routed, expected,
+                    "seed {seed} round {round}: headers {headers:?}"
+                );
+            }
+            for _ in 0..bound.len() / 2 {
+                let (args, dest) = bound.swap_remove(rng.below(bound.len()));
+                assert!(bindings.unbind(&key(""), &args, &dest), "seed {seed}");
+            }
+        }
+    }
+}
