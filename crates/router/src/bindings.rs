@@ -25,6 +25,7 @@
 //! name and of each unindexed binding (RabbitMQ tries every binding).
 
 use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::{HashMap, HashMapExt};
 use std::fmt;
@@ -93,6 +94,15 @@ pub struct Bindings<D> {
     slots: HashMap<D, usize>,
     index: Index<D>,
     len: usize,
+    /// Changes on every change of the bindings; see [`crate::RouteCache`].
+    generation: u64,
+}
+
+/// Where every [`Bindings`] draws its generations from, so that no two states share one.
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 #[derive(Debug, Clone)]
@@ -142,6 +152,7 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
             slots: HashMap::new(),
             index,
             len: 0,
+            generation: next_generation(),
         }
     }
 
@@ -186,6 +197,7 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
         };
         entry.insert(self.index.add(routing_key, destination, matcher));
         self.len += 1;
+        self.generation = next_generation();
         Ok(true)
     }
 
@@ -208,6 +220,7 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
         }
         self.index.remove(routing_key, destination, headers_id);
         self.len -= 1;
+        self.generation = next_generation();
         true
     }
 
@@ -236,6 +249,7 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
             self.index.remove(&key.routing_key, destination, headers_id);
         }
         self.len -= removed.bindings.len();
+        self.generation = next_generation();
         removed.bindings.len()
     }
 
@@ -257,6 +271,12 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Identifies the current state: it changes whenever a binding is added or removed, and no
+    /// other `Bindings` in the process has had the same one.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn is_empty(&self) -> bool {
