@@ -1,5 +1,6 @@
 //! Router benchmarks (issue 4, "Routing and delivery speed"): topic and headers routing with
-//! Wazo's bindings, against the one-pattern-at-a-time reference matchers, and bind/unbind churn.
+//! Wazo's bindings, against the one-pattern-at-a-time reference matchers, topic routes through a
+//! `RouteCache` (hits and misses), and bind/unbind churn.
 //!
 //! Each route bench cycles through the fixture's 1 024 keys or messages, one route per
 //! iteration into a reused vector, so throughput is routes per second. Before timing, the fast
@@ -14,13 +15,14 @@ use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Through
 use warren_benches::catalog::{HeaderValue, Headers};
 use warren_benches::fixtures::{fixed_key, HeadersFixture, TopicFixture, TopicSet};
 use warren_router::reference::{headers_match, topic_matches};
-use warren_router::{Bindings, ExchangeKind};
+use warren_router::{Bindings, ExchangeKind, RouteCache};
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 const HEADERS_SIZES: [usize; 2] = [1_000, 100_000];
 const KEY_WORDS_BINDINGS: usize = 100_000;
 const CHURN_BINDINGS: usize = 100_000;
+const CACHED_BINDINGS: usize = 100_000;
 /// Routes that take milliseconds at this size (the naive matchers, headers routing) get fewer
 /// samples, and the naive twin checks only the first keys.
 const SLOW_FROM: usize = 10_000;
@@ -325,5 +327,40 @@ fn churn(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, topic, topic_scaling, headers, churn);
+/// Topic routes through a [`RouteCache`], at 100 000 bindings: `hit` with room for all 1 024
+/// keys (after the first pass every route is a hit), `miss` with room for half of them (cycling
+/// through the keys, every route misses, routes through the trie and stores its answer).
+fn topic_cached(c: &mut Criterion) {
+    let mut group = c.benchmark_group("topic_cached");
+    group.throughput(Throughput::Elements(1));
+    for set in [
+        TopicSet::Literal,
+        TopicSet::Star,
+        TopicSet::Hash,
+        TopicSet::Mixed,
+    ] {
+        let fixture = TopicFixture::new(set, CACHED_BINDINGS);
+        let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
+        let exchange = topic_exchange(&patterns);
+        let keys = fixture.keys.len();
+        for (outcome, capacity) in [("hit", keys), ("miss", keys / 2)] {
+            let mut cache = RouteCache::new(capacity);
+            check_twins(
+                &fixture.keys,
+                SLOW_NAIVE_CHECKS,
+                |key, out| cache.route(&exchange, key.as_bytes(), None, out),
+                |key, out| naive_topic_route(&patterns, key.as_bytes(), out),
+            );
+            let id = BenchmarkId::new(format!("{}/{outcome}", set.name()), CACHED_BINDINGS);
+            group.bench_function(id, |b| {
+                b.iter(cycle(&fixture.keys, |key, out| {
+                    cache.route(&exchange, black_box(key.as_bytes()), None, out)
+                }))
+            });
+        }
+    }
+    group.finish();
+}
+
+criterion_group!(benches, topic, topic_scaling, topic_cached, headers, churn);
 criterion_main!(benches);

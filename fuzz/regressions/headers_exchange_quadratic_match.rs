@@ -11,8 +11,13 @@
 //! make it 5 s per message. One authenticated client pins a core with about 1 Mbit/s of
 //! publishes. RabbitMQ sorts both tables and merges them, which is O(N log N).
 //!
-//! Today this test fails: the one publish takes 5.7 s in a debug build. A sort-and-merge or a
-//! hashed lookup would keep it far below the 50 ms that it asserts.
+//! Before the fix this test failed: the one publish took 5.7 s in a debug build. Fixed in
+//! warren-router: a binding's arguments are sorted at bind time, a message's headers once per
+//! route, and each argument is found by a binary search in the headers left (RabbitMQ sorts and
+//! merges). The time-independent test that replaces this one counts name comparisons:
+//! `headers::tests::many_arguments_against_many_headers_take_n_log_n_comparisons` in
+//! `crates/router/src/headers.rs` (about 2.4 × 10⁵ for this input, against 1.1 × 10⁸ before).
+//! This file stays as the broker-level reproducer, still not compiled here.
 
 use std::time::{Duration, Instant};
 

@@ -18,12 +18,14 @@
 //! Bindings are grouped by destination: a vector of destinations (in binding order, with
 //! swap-removal) and a hash index into it, each destination with a hash set of its bindings.
 //! bind/unbind: O(arguments) to sort and hash the arguments, plus the kind's index update
-//! (direct: a hash map from key to destinations; topic: [`TopicTrie`]). `remove_destination`:
-//! O(that destination's bindings). route: direct O(1) lookup; fanout O(destinations); topic see
-//! the trie; headers O(bindings × headers), every binding's [`HeadersMatcher`] being tried (as
-//! RabbitMQ does), stopping at a destination's first match.
+//! (direct: a hash map from key to destinations; topic: [`TopicTrie`]; headers: the bucketed
+//! index of [`crate::headers`]). `remove_destination`: O(that destination's bindings). route:
+//! direct O(1) lookup; fanout O(destinations); topic see the trie; headers: one sort of the
+//! message's headers, then the [`HeadersMatcher`] of each binding in the buckets that the headers
+//! name and of each unindexed binding (RabbitMQ tries every binding).
 
 use std::collections::hash_map::Entry;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use foldhash::{HashMap, HashMapExt};
 use std::fmt;
@@ -32,7 +34,7 @@ use std::hash::{Hash, Hasher};
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 use crate::counted::CountedSet;
-use crate::headers::HeadersMatcher;
+use crate::headers::{HeadersId, HeadersIndex, HeadersMatcher};
 use crate::topic::TopicTrie;
 
 /// The exchange types that route (`x-*` plugin types are not supported).
@@ -92,13 +94,22 @@ pub struct Bindings<D> {
     slots: HashMap<D, usize>,
     index: Index<D>,
     len: usize,
+    /// Changes on every change of the bindings; see [`crate::RouteCache`].
+    generation: u64,
+}
+
+/// Where every [`Bindings`] draws its generations from, so that no two states share one.
+static GENERATIONS: AtomicU64 = AtomicU64::new(0);
+
+fn next_generation() -> u64 {
+    GENERATIONS.fetch_add(1, Ordering::Relaxed)
 }
 
 #[derive(Debug, Clone)]
 struct DestBindings<D> {
     dest: D,
-    /// Each binding of this destination, with its matcher on a headers exchange.
-    bindings: HashMap<BindingKey, Option<HeadersMatcher>>,
+    /// Each binding of this destination, with its handle in the index on a headers exchange.
+    bindings: HashMap<BindingKey, Option<HeadersId>>,
 }
 
 /// What routing looks up, by exchange kind.
@@ -108,8 +119,7 @@ enum Index<D> {
     /// Routes to every entry of `dests`.
     Fanout,
     Topic(TopicTrie<D>),
-    /// Tries the matchers stored with each destination's bindings.
-    Headers,
+    Headers(HeadersIndex<D>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -135,13 +145,14 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
             ExchangeKind::Direct => Index::Direct(HashMap::new()),
             ExchangeKind::Fanout => Index::Fanout,
             ExchangeKind::Topic => Index::Topic(TopicTrie::new()),
-            ExchangeKind::Headers => Index::Headers,
+            ExchangeKind::Headers => Index::Headers(HeadersIndex::default()),
         };
         Bindings {
             dests: Vec::new(),
             slots: HashMap::new(),
             index,
             len: 0,
+            generation: next_generation(),
         }
     }
 
@@ -150,7 +161,7 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
             Index::Direct(_) => ExchangeKind::Direct,
             Index::Fanout => ExchangeKind::Fanout,
             Index::Topic(_) => ExchangeKind::Topic,
-            Index::Headers => ExchangeKind::Headers,
+            Index::Headers(_) => ExchangeKind::Headers,
         }
     }
 
@@ -164,7 +175,7 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
         destination: D,
     ) -> Result<bool, BindError> {
         let matcher = match self.index {
-            Index::Headers => Some(HeadersMatcher::new(arguments)?),
+            Index::Headers(_) => Some(HeadersMatcher::new(arguments)?),
             _ => None,
         };
         let slot = match self.slots.get(&destination) {
@@ -178,15 +189,15 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
                 self.dests.len() - 1
             }
         };
-        match self.dests[slot]
+        let Entry::Vacant(entry) = self.dests[slot]
             .bindings
             .entry(BindingKey::new(routing_key, arguments))
-        {
-            Entry::Occupied(_) => return Ok(false),
-            Entry::Vacant(entry) => entry.insert(matcher),
+        else {
+            return Ok(false);
         };
-        self.index.add(routing_key, destination);
+        entry.insert(self.index.add(routing_key, destination, matcher));
         self.len += 1;
+        self.generation = next_generation();
         Ok(true)
     }
 
@@ -201,17 +212,15 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
             return false;
         };
         let bindings = &mut self.dests[slot].bindings;
-        if bindings
-            .remove(&BindingKey::new(routing_key, arguments))
-            .is_none()
-        {
+        let Some(headers_id) = bindings.remove(&BindingKey::new(routing_key, arguments)) else {
             return false;
-        }
+        };
         if bindings.is_empty() {
             self.remove_slot(slot);
         }
-        self.index.remove(routing_key, destination);
+        self.index.remove(routing_key, destination, headers_id);
         self.len -= 1;
+        self.generation = next_generation();
         true
     }
 
@@ -236,10 +245,11 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
             return 0;
         };
         let removed = self.remove_slot(slot);
-        for key in removed.bindings.keys() {
-            self.index.remove(&key.routing_key, destination);
+        for (key, &headers_id) in &removed.bindings {
+            self.index.remove(&key.routing_key, destination, headers_id);
         }
         self.len -= removed.bindings.len();
+        self.generation = next_generation();
         removed.bindings.len()
     }
 
@@ -255,17 +265,18 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
             }
             Index::Fanout => out.extend(self.dests.iter().map(|d| d.dest.clone())),
             Index::Topic(trie) => trie.route(routing_key, out),
-            Index::Headers => out.extend(
-                self.dests
-                    .iter()
-                    .filter(|d| d.bindings.values().flatten().any(|m| m.matches(headers)))
-                    .map(|d| d.dest.clone()),
-            ),
+            Index::Headers(index) => index.route(headers, out),
         }
     }
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// Identifies the current state: it changes whenever a binding is added or removed, and no
+    /// other `Bindings` in the process has had the same one.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn is_empty(&self) -> bool {
@@ -300,17 +311,25 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
 }
 
 impl<D: Clone + Eq + Hash> Index<D> {
-    /// A new binding of `dest` with `key` (each binding adds once; see [`CountedSet`]).
-    fn add(&mut self, key: &ShortStr, dest: D) {
+    /// A new binding of `dest` with `key` (each binding adds once; see [`CountedSet`]), and on a
+    /// headers exchange its `matcher`; returns the binding's handle in a headers index.
+    fn add(
+        &mut self,
+        key: &ShortStr,
+        dest: D,
+        matcher: Option<HeadersMatcher>,
+    ) -> Option<HeadersId> {
         match self {
             Index::Direct(keys) => keys.entry(key.clone()).or_default().add(dest),
             Index::Topic(trie) => trie.insert(key, dest),
-            Index::Fanout | Index::Headers => {}
+            Index::Headers(index) => return matcher.map(|m| index.insert(m, dest)),
+            Index::Fanout => {}
         }
+        None
     }
 
-    /// Undoes one [`add`](Self::add).
-    fn remove(&mut self, key: &ShortStr, dest: &D) {
+    /// Undoes one [`add`](Self::add), given what it returned.
+    fn remove(&mut self, key: &ShortStr, dest: &D, headers_id: Option<HeadersId>) {
         match self {
             Index::Direct(keys) => {
                 if let Some(dests) = keys.get_mut(key.as_bytes()) {
@@ -324,7 +343,11 @@ impl<D: Clone + Eq + Hash> Index<D> {
                 let removed = trie.remove(key, dest);
                 debug_assert!(removed, "every binding was inserted in the trie");
             }
-            Index::Fanout | Index::Headers => {}
+            Index::Headers(index) => {
+                let removed = headers_id.is_some_and(|id| index.remove(id));
+                debug_assert!(removed, "every binding was inserted in the headers index");
+            }
+            Index::Fanout => {}
         }
     }
 }

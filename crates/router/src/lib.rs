@@ -5,6 +5,7 @@
 //!   them, and routes with the matching that the exchange's [`ExchangeKind`] implies.
 //! - [`topic`] is the trie behind topic exchanges, [`headers`] the matcher behind headers
 //!   exchanges.
+//! - [`RouteCache`] remembers topic routes by routing key, for callers whose keys repeat.
 //! - [`reference`](mod@reference) holds slow, obviously-correct twins of both, written from RabbitMQ's source,
 //!   that the tests (and later benches and fuzz targets) check the fast paths against.
 //!
@@ -12,10 +13,13 @@
 //! were verified and what they cost.
 
 mod bindings;
+mod cache;
 mod counted;
+mod dedup;
 mod erlang;
 pub mod headers;
 pub mod reference;
 pub mod topic;
 
 pub use bindings::{BindError, Bindings, ExchangeKind};
+pub use cache::RouteCache;

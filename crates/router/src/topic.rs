@@ -12,7 +12,9 @@
 //!   `""`; the pattern `""` matches only `""`; `#.#` matches what `#` matches.
 //!
 //! # Shape
-//! An arena of nodes; each has a map from literal word to child plus separate `*` and `#`
+//! Patterns with no `*` or `#` word match a key exactly when their bytes are equal (empty words
+//! and the empty key included), so they live in one hash map keyed by the whole pattern, and a
+//! route looks the whole key up once. The other patterns live in a trie: an arena of nodes; each has a map from literal word to child plus separate `*` and `#`
 //! children (as in NATS' `sublist.go`), and the destinations bound at it with a count of the
 //! bindings that put each one there. Runs of `#` are collapsed when a pattern is inserted, so a
 //! `#` node never has a `#` child. Removing a pattern prunes the nodes it leaves empty and puts
@@ -20,7 +22,8 @@
 //!
 //! # Cost
 //! Insert and remove: O(words in the pattern) map operations, plus O(destinations at the final
-//! node). Route: the walk visits each (node, word boundary) state at most once, so it is bounded
+//! node or key). Route: one hash of the whole key for the wildcard-free patterns, then, only if
+//! any wildcard pattern is bound, the trie walk. The walk visits each (node, word boundary) state at most once, so it is bounded
 //! by O(nodes reachable × words in the key) even for patterns like `#.a.#.a.#.a` (a naive
 //! backtracking walk is exponential there). It borrows the key's words without allocating and
 //! without splitting the key up front; a route that passes through more than
@@ -31,12 +34,13 @@
 //! The walk recurses once per trie level; patterns are AMQP short strings (≤ 255 bytes, so at
 //! most 256 words), which bounds the depth.
 
-use foldhash::{HashMap, HashMapExt, HashSet, HashSetExt};
+use foldhash::{HashMap, HashMapExt};
 use std::hash::Hash;
 
 use warren_wire::ShortStr;
 
 use crate::counted::CountedSet;
+use crate::dedup::dedup_from;
 
 type NodeId = usize;
 const ROOT: NodeId = 0;
@@ -44,6 +48,9 @@ const ROOT: NodeId = 0;
 /// A set of topic patterns, each bound to destinations of type `D`.
 #[derive(Debug, Clone)]
 pub struct TopicTrie<D> {
+    /// The patterns without a `*` or `#` word, by their bytes.
+    exact: HashMap<ShortStr, CountedSet<D>>,
+    /// The trie of the other patterns.
     nodes: Vec<Node<D>>,
     /// Slots of `nodes` pruned away, for reuse.
     free: Vec<NodeId>,
@@ -117,6 +124,11 @@ fn words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
     })
 }
 
+/// Whether a pattern has no `*` or `#` word, so that it matches only a key with its bytes.
+fn is_exact(pattern: &ShortStr) -> bool {
+    steps(pattern.as_bytes()).all(|step| matches!(step, Step::Word(_)))
+}
+
 /// The steps of a pattern, with runs of `#` collapsed into one.
 fn steps(pattern: &[u8]) -> impl Iterator<Item = Step<'_>> {
     let mut after_hash = false;
@@ -135,6 +147,7 @@ fn steps(pattern: &[u8]) -> impl Iterator<Item = Step<'_>> {
 impl<D> Default for TopicTrie<D> {
     fn default() -> Self {
         TopicTrie {
+            exact: HashMap::new(),
             nodes: vec![Node::default()],
             free: Vec::new(),
         }
@@ -148,6 +161,10 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
 
     /// Binds `pattern` to `dest`. Inserting the same pair twice needs two removes.
     pub fn insert(&mut self, pattern: &ShortStr, dest: D) {
+        if is_exact(pattern) {
+            self.exact.entry(pattern.clone()).or_default().add(dest);
+            return;
+        }
         let mut node = ROOT;
         for step in steps(pattern.as_bytes()) {
             node = match self.child(node, step) {
@@ -164,6 +181,16 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
 
     /// Undoes one [`insert`](Self::insert) of the pair; false when there was none.
     pub fn remove(&mut self, pattern: &ShortStr, dest: &D) -> bool {
+        if is_exact(pattern) {
+            let Some(dests) = self.exact.get_mut(pattern.as_bytes()) else {
+                return false;
+            };
+            let removed = dests.remove(dest);
+            if dests.is_empty() {
+                self.exact.remove(pattern.as_bytes());
+            }
+            return removed;
+        }
         let mut path = Vec::new();
         let mut node = ROOT;
         for step in steps(pattern.as_bytes()) {
@@ -191,24 +218,33 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
     /// Appends to `out` every destination bound to a pattern that matches `key`, each once.
     pub fn route(&self, key: &[u8], out: &mut Vec<D>) {
         let start = out.len();
-        let mut walk = Walk {
-            key,
-            out,
-            marks: HashMarks::default(),
-            nodes_matched: 0,
-        };
-        self.visit(ROOT, first_pos(key), &mut walk);
-        if walk.nodes_matched > 1 {
+        let mut sets_matched = 0;
+        if let Some(dests) = self.exact.get(key) {
+            sets_matched += 1;
+            out.extend(dests.iter().cloned());
+        }
+        if !self.nodes[ROOT].is_unused() {
+            let mut walk = Walk {
+                key,
+                out,
+                marks: HashMarks::default(),
+                nodes_matched: sets_matched,
+            };
+            self.visit(ROOT, first_pos(key), &mut walk);
+            sets_matched = walk.nodes_matched;
+        }
+        if sets_matched > 1 {
             dedup_from(out, start);
         }
     }
 
     /// True when no pattern is bound.
     pub fn is_empty(&self) -> bool {
-        self.nodes[ROOT].is_unused()
+        self.exact.is_empty() && self.nodes[ROOT].is_unused()
     }
 
-    /// Nodes in use, the root included: 1 when empty. For leak tests and metrics.
+    /// Trie nodes in use, the root included: 1 when no wildcard pattern is bound. For leak tests
+    /// and metrics.
     pub fn node_count(&self) -> usize {
         self.nodes.len() - self.free.len()
     }
@@ -304,8 +340,8 @@ struct Walk<'a, D> {
     key: &'a [u8],
     out: &'a mut Vec<D>,
     marks: HashMarks,
-    /// Nodes whose destinations were appended; each node is reached at the key's end at most
-    /// once, so with one node the appended destinations are already distinct.
+    /// Nodes (and the exact-key set) whose destinations were appended; each node is reached at
+    /// the key's end at most once, so with one the appended destinations are already distinct.
     nodes_matched: usize,
 }
 
@@ -341,39 +377,11 @@ impl HashMarks {
     }
 }
 
-/// Above this many appended destinations, de-duplicate with a hash set instead of a scan.
-const DEDUP_SCAN_MAX: usize = 32;
-
-/// Removes repeats from `out[start..]`, keeping first occurrences in order; `out[..start]` is
-/// left alone (it holds other exchanges' destinations).
-fn dedup_from<D: Eq + Hash>(out: &mut Vec<D>, start: usize) {
-    let appended = out.len() - start;
-    if appended <= DEDUP_SCAN_MAX {
-        let mut kept = start;
-        for i in start..out.len() {
-            if !out[start..kept].contains(&out[i]) {
-                out.swap(kept, i);
-                kept += 1;
-            }
-        }
-        out.truncate(kept);
-    } else {
-        let mut seen = HashSet::with_capacity(appended);
-        let keep: Vec<bool> = out[start..].iter().map(|d| seen.insert(d)).collect();
-        let mut index = 0;
-        out.retain(|_| {
-            let kept = index < start || keep[index - start];
-            index += 1;
-            kept
-        });
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use warren_wire::ShortStr;
 
-    use super::{dedup_from, steps, words, Step, TopicTrie, DEDUP_SCAN_MAX, INLINE_HASH_MARKS};
+    use super::{steps, words, Step, TopicTrie, INLINE_HASH_MARKS};
 
     #[test]
     fn the_empty_key_has_zero_words_and_empty_words_count() {
@@ -477,18 +485,5 @@ mod tests {
         trie.route(["w"; INLINE_HASH_MARKS + 2].join(".").as_bytes(), &mut out);
         out.sort_unstable();
         assert_eq!(out, (0..=INLINE_HASH_MARKS + 2).collect::<Vec<_>>());
-    }
-
-    #[test]
-    fn dedup_keeps_the_prefix_and_first_occurrences() {
-        let mut small = vec![9, 9, 1, 2, 1, 3, 2];
-        dedup_from(&mut small, 2);
-        assert_eq!(small, [9, 9, 1, 2, 3]);
-
-        let mut large: Vec<usize> = vec![7];
-        large.extend((0..DEDUP_SCAN_MAX * 2).map(|i| i % (DEDUP_SCAN_MAX + 5)));
-        dedup_from(&mut large, 1);
-        let expected: Vec<usize> = std::iter::once(7).chain(0..DEDUP_SCAN_MAX + 5).collect();
-        assert_eq!(large, expected);
     }
 }

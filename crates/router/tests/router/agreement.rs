@@ -1,12 +1,13 @@
 //! Randomized agreement between the fast paths and the reference twins, on seeded runs: random
 //! bindings over small alphabets (empty words, `*`, `#`, repeated header names, every value
-//! type), random binds, unbinds and destination removals, and after each step random messages.
-//! A failure names its seed; the runs are deterministic.
+//! type), random binds, unbinds and destination removals, and after each step random messages,
+//! routed directly and through a small `RouteCache`. A failure names its seed; the runs are
+//! deterministic.
 
 use warren_router::headers::HeadersMatcher;
 use warren_router::reference::{headers_match, topic_matches};
 use warren_router::topic::TopicTrie;
-use warren_router::{Bindings, ExchangeKind};
+use warren_router::{Bindings, ExchangeKind, RouteCache};
 use warren_wire::{FieldTable, FieldValue as V, ShortStr};
 
 use crate::{key, s, table, x, Rng};
@@ -182,6 +183,8 @@ fn bindings_agree_with_the_reference_through_binds_unbinds_and_removals() {
         for seed in 0..SEEDS {
             let mut rng = Rng(seed);
             let mut bindings = Bindings::new(kind);
+            // Small, so that it is emptied and refilled as well as invalidated.
+            let mut cache = RouteCache::new(3);
             let mut model: Vec<ModelBinding> = Vec::new();
             for step in 0..150 {
                 let context = format!("{kind:?} seed {seed} step {step}");
@@ -269,6 +272,18 @@ fn bindings_agree_with_the_reference_through_binds_unbinds_and_removals() {
                         ),
                         "{context}: key {routing_key:?}, headers {headers:?}"
                     );
+                    let mut through_cache = Vec::new();
+                    cache.route(
+                        &bindings,
+                        routing_key.as_bytes(),
+                        headers.as_ref(),
+                        &mut through_cache,
+                    );
+                    through_cache.sort_unstable();
+                    assert_eq!(
+                        through_cache, routed,
+                        "{context}: cached route of {routing_key:?}"
+                    );
                 }
             }
             for dest in 0..8u8 {
@@ -313,5 +328,63 @@ fn trie_frees_every_node_after_random_churn() {
         }
         assert!(trie.is_empty(), "seed {seed}");
         assert_eq!(trie.node_count(), 1, "seed {seed}: only the root is left");
+    }
+}
+
+/// Many headers bindings at once, so that the index has buckets of different sizes, bindings
+/// that share a destination, and unindexed ones: after binding, and again after unbinding half
+/// of them, every random message reaches what the reference matcher says.
+#[test]
+fn headers_index_agrees_with_the_reference_on_many_bindings() {
+    let values = values();
+    let names = ["a", "b", "c", "x-a"];
+    let modes = [
+        None,
+        Some("all"),
+        Some("any"),
+        Some("all-with-x"),
+        Some("any-with-x"),
+    ];
+    for seed in 0..SEEDS {
+        let mut rng = Rng(seed);
+        let mut bindings = Bindings::new(ExchangeKind::Headers);
+        let mut bound: Vec<(FieldTable, u8)> = Vec::new();
+        for _ in 0..200 {
+            let mut args = random_table(&mut rng, &names, &values, 4);
+            if let Some(mode) = rng.pick(&modes) {
+                args.0.push((key("x-match"), s(mode)));
+            }
+            let dest = u8::try_from(rng.below(16)).expect("small");
+            if bindings.bind(&key(""), &args, dest) == Ok(true) {
+                bound.push((args, dest));
+            }
+        }
+        for round in 0..2 {
+            for _ in 0..100 {
+                let headers =
+                    (rng.below(10) > 0).then(|| random_table(&mut rng, &names, &values, 6));
+                let mut routed = Vec::new();
+                bindings.route(b"", headers.as_ref(), &mut routed);
+                routed.sort_unstable();
+                let len = routed.len();
+                routed.dedup();
+                assert_eq!(len, routed.len(), "seed {seed}: a destination routed twice");
+                let mut expected: Vec<u8> = bound
+                    .iter()
+                    .filter(|(args, _)| headers_match(args, headers.as_ref()))
+                    .map(|&(_, dest)| dest)
+                    .collect();
+                expected.sort_unstable();
+                expected.dedup();
+                assert_eq!(
+                    routed, expected,
+                    "seed {seed} round {round}: headers {headers:?}"
+                );
+            }
+            for _ in 0..bound.len() / 2 {
+                let (args, dest) = bound.swap_remove(rng.below(bound.len()));
+                assert!(bindings.unbind(&key(""), &args, &dest), "seed {seed}");
+            }
+        }
     }
 }

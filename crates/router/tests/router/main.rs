@@ -3,6 +3,7 @@
 
 mod agreement;
 mod bindings;
+mod cache;
 mod headers;
 mod topic;
 
