@@ -319,20 +319,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
         }
     }
 
-    /// Runs one step of the state machine; a panic in it (a bug of ours) closes this
-    /// connection with 541 INTERNAL_ERROR, as RabbitMQ does when a channel process crashes,
-    /// and leaves the broker and its other connections alone.
+    /// Runs one step of the state machine, see [`guarded`]; after a panic nothing more is read.
     fn guarded(&mut self, step: impl FnOnce(&mut Connection)) {
-        let outcome =
-            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(&mut self.connection)));
-        if outcome.is_err() {
-            error!(
-                connection = self.connection.id(),
-                "internal error while handling this connection; closing it with 541"
-            );
+        if !guarded(&mut self.connection, step) {
             self.stream_broken = true;
-            self.connection
-                .fail_connection(AmqpError::internal_error(""));
         }
     }
 
@@ -408,5 +398,56 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
             0 => None,
             secs => Some(Duration::from_secs(secs.into())),
         }
+    }
+}
+
+/// Runs one step of the state machine; a panic in it (a bug of ours) closes this connection
+/// with 541 INTERNAL_ERROR, as RabbitMQ does when a channel process crashes, and leaves the
+/// broker and its other connections alone. Returns false after a panic.
+fn guarded(connection: &mut Connection, step: impl FnOnce(&mut Connection)) -> bool {
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(connection)));
+    if outcome.is_err() {
+        error!(
+            connection = connection.id(),
+            "internal error while handling this connection; closing it with 541"
+        );
+        connection.fail_connection(AmqpError::internal_error(""));
+    }
+    outcome.is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use warren_broker::BrokerConfig;
+    use warren_wire::Method;
+
+    use super::*;
+
+    #[test]
+    fn a_panic_in_the_state_machine_closes_only_that_connection_with_541() {
+        let broker = Broker::new(BrokerConfig::default());
+        let localhost = std::net::Ipv4Addr::LOCALHOST.into();
+        let mut faulty = Connection::new(Arc::clone(&broker), localhost);
+        let mut other = Connection::new(Arc::clone(&broker), localhost);
+
+        assert!(!guarded(&mut faulty, |_| panic!("a bug in a handler")));
+        let mut output = faulty.output().split();
+        let mut close = None;
+        while let Ok(Some(frame)) = decode_frame(&mut output, 0) {
+            if let Frame::Method {
+                method: Method::ConnectionClose(c),
+                ..
+            } = frame
+            {
+                close = Some(c);
+            }
+        }
+        let close = close.expect("a connection.close after the panic");
+        assert_eq!(close.reply_code, 541);
+        assert!(close.reply_text.starts_with(b"INTERNAL_ERROR"));
+
+        assert!(guarded(&mut other, |c| c
+            .handle_frame(Frame::Heartbeat { channel: 0 })));
+        assert_ne!(other.phase(), Phase::Closing);
     }
 }
