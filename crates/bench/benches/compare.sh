@@ -10,6 +10,10 @@
 # go to DIR/results.jsonl (default: a new /tmp/warren-compare.XXXXXX); at the end a markdown
 # table of medians and Warren/RabbitMQ ratios is printed to stdout (and DIR/table.md).
 #
+# Issue 4's targets have scenarios of their own: target-autoack, target-ack-confirm,
+# target-fanout-1000 and target-bindings-10k (with latency, that is the five targets of
+# docs/benchmarks.md). The last two are bounded by a message count rather than --duration.
+#
 # Memory scenarios (idle-1k, idle-10k, backlog-100k, backlog-1m) and soak get a fresh broker
 # for every run: a broker's allocator keeps what an earlier run freed, which would hide the
 # cost of the next. startup starts the broker itself (warren-bench startup) once per run.
@@ -67,6 +71,22 @@ scenario_args() {
         fanout-1000) echo "fanout --queues 1000 --rate 50 --consumer-connections 4" ;;
         bindings) echo "bindings --queues 100 --bindings 10 --consumer-connections 100" ;;
         churn) echo "churn --connections 4 --channels 1" ;;
+        # Issue 4's targets, as the issue words them (docs/benchmarks.md, "Issue 4's targets").
+        # 1 publisher -> topic exchange -> 1 queue -> 1 consumer, 300-byte Wazo events.
+        target-autoack) echo "throughput --publishers 1 --consumers 1 --size 300 --autoack" ;;
+        target-ack-confirm)
+            echo "throughput --publishers 1 --consumers 1 --size 300 --prefetch 100 --confirm 1000" ;;
+        # Fan-out to 1000 queues, offered as fast as the publisher can (500 messages, 500 000
+        # deliveries): the broker's delivery rate is the limit. Its own --duration (publishing
+        # stops at --max-messages long before) only sets the drain limit (2 x 100 s), which
+        # RabbitMQ's ~10^4 deliveries/s need.
+        target-fanout-1000)
+            echo "fanout --queues 1000 --consumer-connections 4 --max-messages 500 --duration 100" ;;
+        # 10 000 queues x 10 Wazo-pattern bindings (100 000 bindings), 1000 consumers per
+        # connection; 100 000 messages offered at once (setup, which takes RabbitMQ minutes,
+        # is not measured).
+        target-bindings-10k)
+            echo "bindings --queues 10000 --bindings 10 --consumer-connections 10 --max-messages 100000 --duration 100" ;;
         headers) echo "throughput --exchange-type headers" ;;
         # Memory: RSS growth per idle connection and per queued message (issue 4's targets).
         idle-1k) echo "idle-connections --connections 1000" ;;
@@ -85,6 +105,11 @@ scenario_args() {
 # message or connection count), a longer time limit.
 memory_scenario() {
     case "$1" in idle-*|backlog-*) return 0 ;; *) return 1 ;; esac
+}
+# Scenarios bounded by --max-messages, with their own --duration: no --duration added, a
+# longer time limit (their setup and drain can take RabbitMQ minutes).
+bounded_scenario() {
+    case "$1" in target-fanout-1000|target-bindings-10k) return 0 ;; *) return 1 ;; esac
 }
 for s in $SCENARIOS; do scenario_args "$s" >/dev/null; done
 
@@ -353,6 +378,9 @@ run_once() {
     if memory_scenario "$scenario"; then
         extra=()
         limit=1800
+    elif bounded_scenario "$scenario"; then
+        extra=()
+        limit=900
     fi
     echo "compare: $scenario on $broker, run $run/$RUNS" >&2
     set +e
