@@ -28,7 +28,7 @@ while [ $# -gt 0 ]; do
         --duration) DURATION="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
         --variants) VARIANTS="$2"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
         *) echo "latency-sched: unknown argument $1" >&2; exit 2 ;;
     esac
 done

@@ -44,7 +44,7 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift 2 ;;
         --skip) SKIP="$2"; shift 2 ;;
         --router) ROUTER=1; shift ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "run-all-benchmarks: unknown argument $1" >&2; exit 2 ;;
     esac
 done
