@@ -4,8 +4,11 @@
 #
 #   crates/bench/benches/run-all-benchmarks.sh [--runs N] [--duration SECS] [--soak SECS]
 #                                              [--brokers "warren rabbitmq garagemq"] [--out DIR]
-#                                              [--skip "load memory soak"] [--router]
+#                                              [--skip "targets load memory soak"] [--router]
 #
+#   targets issue 4's throughput, fan-out, bindings and latency targets: target-autoack
+#           target-ack-confirm target-fanout-1000 target-bindings-10k latency, N runs per broker
+#           (RabbitMQ's 10 000 queues x 10 bindings take minutes to set up per run)
 #   load    throughput confirm latency fanout-10 fanout-1000 bindings churn: N runs (3) of
 #           SECS (5) per broker, one broker process per scenario
 #   memory  startup idle-10k backlog-1m: N runs per broker, a fresh broker per run
@@ -18,7 +21,8 @@
 # end and written to DIR/tables.md. DIR defaults to a new /tmp/warren-benchmarks.XXXXXX.
 # 10 000 connections need `ulimit -n` of at least 10 064: compare.sh raises the soft limit to
 # the hard one, so the hard limit must allow it (it is 20 000 on the machine of the results).
-# The whole default run takes about 75 minutes on 2 cores, most of it RabbitMQ starting and
+# The whole default run takes about 100 minutes on 2 cores (25 of them the targets part), most of
+# it RabbitMQ starting, setting up 10 000 queues x 10 bindings, and
 # RabbitMQ's 10 000 connections and million messages.
 set -euo pipefail
 
@@ -40,7 +44,7 @@ while [ $# -gt 0 ]; do
         --out) OUT="$2"; shift 2 ;;
         --skip) SKIP="$2"; shift 2 ;;
         --router) ROUTER=1; shift ;;
-        -h|--help) sed -n '2,24p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
         *) echo "run-all-benchmarks: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -62,6 +66,8 @@ part() {
     "$HERE/compare.sh" --brokers "$BROKERS" --out "$OUT/$name" "$@" >/dev/null
 }
 
+part targets --runs "$RUNS" --duration "$DURATION" \
+    --scenarios "target-autoack target-ack-confirm target-fanout-1000 target-bindings-10k latency"
 part load --runs "$RUNS" --duration "$DURATION"
 part memory --runs "$RUNS" --scenarios "startup idle-10k backlog-1m"
 part soak --runs 1 --duration "$SOAK" --scenarios soak
@@ -72,7 +78,7 @@ if [ "$ROUTER" = 1 ]; then
 fi
 
 {
-    for name in load memory soak; do
+    for name in targets load memory soak; do
         if [ -s "$OUT/$name/table.md" ]; then
             echo "## $name"
             echo
