@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tracing::{debug, info, warn};
 use warren_wire::{
-    encode_content, encode_method_frame, reply_code, ContentHeader, FieldTable, FieldValue, Frame,
+    encode_content, encode_method_frame, reply_code, EncodedHeader, FieldTable, FieldValue, Frame,
     Method, ShortStr, FRAME_MIN_SIZE,
 };
 use warren_wire::{
@@ -170,7 +170,7 @@ impl Connection {
         &mut self,
         channel: u16,
         method: Method,
-        header: &ContentHeader,
+        header: &EncodedHeader,
         body: &bytes::Bytes,
     ) {
         encode_method_frame(channel, &method, &mut self.out);

@@ -52,7 +52,8 @@ impl VHost {
         let (mut scratch, mut targets) = (RouteScratch::default(), Vec::new());
         for (queued, reason) in dead {
             let message = Arc::new(dead_lettered(&queued.message, queue, reason, exchange_name));
-            let headers = message.header.properties.headers.as_ref();
+            let properties = message.properties();
+            let headers = properties.headers.as_ref();
             self.route(
                 &exchange,
                 &message.routing_key,
@@ -75,7 +76,7 @@ fn dead_lettered(
     reason: DeathReason,
     exchange: &ShortStr,
 ) -> Message {
-    let mut properties = message.header.properties.clone();
+    let mut properties = message.properties();
     let mut headers = properties.headers.take().unwrap_or_default();
     let original_expiration = properties.expiration.take();
     let mut deaths = match headers.get(b"x-death") {
@@ -127,17 +128,14 @@ fn dead_lettered(
         .dead_letter_routing_key
         .clone()
         .unwrap_or_else(|| message.routing_key.clone());
-    Message {
-        exchange: exchange.clone(),
+    let header = ContentHeader::new(60, message.body_len(), properties); // 60: basic
+    Message::new(
+        exchange.clone(),
         routing_key,
-        header: ContentHeader::new(
-            message.header.class_id,
-            message.header.body_size,
-            properties,
-        ),
-        body: message.body.clone(),
-        ttl: None,
-    }
+        &header,
+        message.body.clone(),
+        None,
+    )
 }
 
 /// Whether an `x-death` entry is for this queue and reason.

@@ -8,21 +8,46 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use warren_wire::{BasicProperties, ContentHeader, ShortStr};
+use warren_wire::{BasicProperties, ContentHeader, EncodedHeader, ShortStr};
 
+/// Only the header's bytes are kept, not its decoded properties (368 bytes, and a heap table
+/// for `headers`): a queued message costs that much less, and the few properties the broker
+/// needs after the publish are decoded again when needed (dead-lettering) or kept aside.
 #[derive(Debug)]
 pub struct Message {
     pub exchange: ShortStr,
     pub routing_key: ShortStr,
-    pub header: ContentHeader,
+    pub header: EncodedHeader,
     pub body: Bytes,
     /// The per-message TTL from the `expiration` property, checked at publish.
     pub ttl: Option<Duration>,
+    /// The `priority` property (0 without one), which picks the level in a priority queue.
+    pub priority: u8,
 }
 
 impl Message {
-    pub fn properties(&self) -> &BasicProperties {
-        &self.header.properties
+    /// The message with what the broker reads of its header taken from `header`: `ttl` is
+    /// given, as the publish path checks it first.
+    pub fn new(
+        exchange: ShortStr,
+        routing_key: ShortStr,
+        header: &ContentHeader,
+        body: Bytes,
+        ttl: Option<Duration>,
+    ) -> Self {
+        Message {
+            exchange,
+            routing_key,
+            header: EncodedHeader::from(header),
+            body,
+            ttl,
+            priority: header.properties.priority.unwrap_or(0),
+        }
+    }
+
+    /// The properties, decoded again from the header's bytes.
+    pub fn properties(&self) -> BasicProperties {
+        self.header.properties()
     }
 
     /// The size RabbitMQ counts for queue length in bytes: the body alone.

@@ -11,6 +11,11 @@ use warren_broker::auth::{HashingAlgorithm, PasswordHash};
 use warren_broker::BrokerConfig;
 use warren_server::{Server, TlsConfig};
 
+/// jemalloc hands freed memory back to the system (glibc's malloc kept a drained backlog's
+/// 1.3 GB for good). The binary's choice only: `warren::start_local()` leaves it to its user.
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     tracing_subscriber::fmt()
         .with_env_filter(
@@ -35,6 +40,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Without its background thread, jemalloc returns pages only while the process allocates:
+    // an idle broker would keep what a drained backlog or closed connections left.
+    if let Err(e) = tikv_jemalloc_ctl::background_thread::write(true) {
+        warn!("freed memory will go back to the system only under activity: {e}");
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -14,7 +14,7 @@ use nom::IResult;
 use crate::codec::put_counted;
 pub use crate::error::FrameDecodeError;
 use crate::error::{frame_error, unknown_frame, ErlangTerm};
-use crate::{ContentHeader, Method};
+use crate::{ContentHeader, HeaderPayload, Method};
 
 /// What a client sends first: `AMQP`, 0, then protocol version 0-9-1.
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
@@ -100,13 +100,13 @@ pub fn encode_method_frame(channel: u16, method: &Method, out: &mut BytesMut) {
 /// `body.len()`.
 pub fn encode_content(
     channel: u16,
-    header: &ContentHeader,
+    header: &impl HeaderPayload,
     body: &Bytes,
     frame_max: u32,
     out: &mut BytesMut,
 ) {
     debug_assert_eq!(
-        header.body_size,
+        header.body_size(),
         body.len() as u64,
         "body_size of the header"
     );
@@ -125,7 +125,7 @@ pub fn encode_content(
 pub fn encode_method_with_content(
     channel: u16,
     method: &Method,
-    header: &ContentHeader,
+    header: &impl HeaderPayload,
     body: &Bytes,
     frame_max: u32,
     out: &mut BytesMut,

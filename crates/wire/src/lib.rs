@@ -22,5 +22,5 @@ pub use frame::{
     FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9,
 };
 pub use method::*;
-pub use properties::{BasicProperties, ContentHeader};
+pub use properties::{BasicProperties, ContentHeader, EncodedHeader, HeaderPayload};
 pub use short_str::{ShortStr, SHORT_STR_MAX_LEN};

@@ -88,6 +88,74 @@ impl ContentHeader {
     }
 }
 
+/// A content header as its frame payload, ready to be sent again: what a broker keeps with
+/// each message, 32 bytes instead of the 416 of a decoded [`ContentHeader`]. Only a
+/// [`ContentHeader`] makes one, so the bytes are always a header that decodes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EncodedHeader(Bytes);
+
+impl EncodedHeader {
+    /// The payload, as [`ContentHeader::encode`] writes it.
+    pub fn as_bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The body size, read from the payload without decoding it.
+    pub fn body_size(&self) -> u64 {
+        let size = self.0.get(4..12).and_then(|b| b.try_into().ok());
+        size.map_or(0, u64::from_be_bytes)
+    }
+
+    /// Decodes the properties again; strings and tables are views into these bytes. The
+    /// bytes were decoded or encoded by [`ContentHeader`], so this does not fail; if it did,
+    /// the properties would be empty.
+    pub fn properties(&self) -> BasicProperties {
+        ContentHeader::decode(&self.0)
+            .map(|header| header.properties)
+            .unwrap_or_default()
+    }
+}
+
+impl From<&ContentHeader> for EncodedHeader {
+    /// The received bytes when there are some (a copy of a pointer), else a new encoding.
+    fn from(header: &ContentHeader) -> Self {
+        if let Some(received) = &header.received {
+            return EncodedHeader(received.clone());
+        }
+        let mut out = BytesMut::new();
+        header.encode(&mut out);
+        EncodedHeader(out.freeze())
+    }
+}
+
+/// What [`crate::encode_content`] writes as the header frame: a decoded header or an encoded
+/// one.
+pub trait HeaderPayload {
+    fn body_size(&self) -> u64;
+    /// Appends the header frame payload.
+    fn encode(&self, out: &mut BytesMut);
+}
+
+impl HeaderPayload for ContentHeader {
+    fn body_size(&self) -> u64 {
+        self.body_size
+    }
+
+    fn encode(&self, out: &mut BytesMut) {
+        ContentHeader::encode(self, out);
+    }
+}
+
+impl HeaderPayload for EncodedHeader {
+    fn body_size(&self) -> u64 {
+        EncodedHeader::body_size(self)
+    }
+
+    fn encode(&self, out: &mut BytesMut) {
+        out.extend_from_slice(&self.0);
+    }
+}
+
 /// Reads presence flags, the first property's flag first.
 struct FlagReader(u16);
 

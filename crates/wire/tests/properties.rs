@@ -3,7 +3,7 @@
 
 use bytes::{Bytes, BytesMut};
 use warren_wire::reply_code::INTERNAL_ERROR;
-use warren_wire::{BasicProperties, ContentHeader, FieldTable, FieldValue};
+use warren_wire::{BasicProperties, ContentHeader, EncodedHeader, FieldTable, FieldValue};
 
 fn all_set() -> BasicProperties {
     let mut headers = FieldTable::new();
@@ -203,4 +203,22 @@ fn a_received_header_is_re_sent_verbatim() {
         b'l',
         "re-encoded from the decoded value"
     );
+}
+
+#[test]
+fn an_encoded_header_keeps_the_received_bytes_and_decodes_again() {
+    let built = header(all_set());
+    let from_built = EncodedHeader::from(&built);
+    assert_eq!(from_built.as_bytes(), &encoded(&built)[..]);
+    assert_eq!(from_built.body_size(), 1234);
+    assert_eq!(from_built.properties(), all_set());
+
+    // py-amqp's `L` for a header integer: the received bytes are kept, not re-encoded.
+    let mut received = encoded(&header(BasicProperties::default())).to_vec();
+    received[12] = 0x20; // headers present
+    received.extend_from_slice(b"\x00\x00\x00\x0b\x01nL\x00\x00\x00\x00\x00\x00\x00\x07");
+    let decoded = ContentHeader::decode(&Bytes::from(received.clone())).unwrap();
+    let kept = EncodedHeader::from(&decoded);
+    assert_eq!(kept.as_bytes(), &received[..]);
+    assert_eq!(kept.properties(), decoded.properties);
 }

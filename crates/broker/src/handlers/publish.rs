@@ -10,7 +10,8 @@ use std::sync::Arc;
 use bytes::Bytes;
 use warren_wire::reply_code::NO_ROUTE;
 use warren_wire::{
-    BasicAck, BasicNack, BasicPublish, BasicReturn, ConfirmSelectOk, ContentHeader, ShortStr,
+    BasicAck, BasicNack, BasicPublish, BasicReturn, ConfirmSelectOk, ContentHeader, FieldTable,
+    ShortStr,
 };
 
 use super::basic::DIRECT_REPLY_TO;
@@ -48,15 +49,16 @@ impl Connection {
         &mut self,
         channel: u16,
         publish: BasicPublish,
-        header: ContentHeader,
+        mut header: ContentHeader,
         body: Bytes,
     ) -> AmqpResult<()> {
-        let message = self.build_message(channel, &publish, header, body)?;
+        let message = self.build_message(channel, &publish, &mut header, body)?;
         if let Some(tx) = self.channel_mut(channel)?.tx.as_mut() {
             tx.publishes.push((publish.mandatory, message));
             return Ok(());
         }
-        let accepted = self.enqueue(channel, publish.mandatory, &message)?;
+        let headers = header.properties.headers.as_ref();
+        let accepted = self.enqueue(channel, publish.mandatory, &message, headers)?;
         self.confirm(channel, accepted)
     }
 
@@ -64,7 +66,7 @@ impl Connection {
         &mut self,
         channel: u16,
         publish: &BasicPublish,
-        mut header: ContentHeader,
+        header: &mut ContentHeader,
         body: Bytes,
     ) -> AmqpResult<Arc<Message>> {
         let properties = &header.properties;
@@ -98,27 +100,28 @@ impl Connection {
             header.properties.reply_to = Some(reply_queue.name.clone());
             header.received = None;
         }
-        Ok(Arc::new(Message {
-            exchange: publish.exchange.clone(),
-            routing_key: publish.routing_key.clone(),
+        Ok(Arc::new(Message::new(
+            publish.exchange.clone(),
+            publish.routing_key.clone(),
             header,
             body,
             ttl,
-        }))
+        )))
     }
 
     /// Routes and enqueues a message, returning it to the publisher if it is mandatory and
-    /// went nowhere. False when a full queue refused it.
+    /// went nowhere. False when a full queue refused it. `headers` is the message's `headers`
+    /// property, which headers exchanges route by.
     pub(crate) fn enqueue(
         &mut self,
         channel: u16,
         mandatory: bool,
         message: &Arc<Message>,
+        headers: Option<&FieldTable>,
     ) -> AmqpResult<bool> {
         let vhost = self.open_vhost()?;
         let exchange = vhost.exchange(message.exchange.as_bytes())?;
         let mut queues = std::mem::take(&mut self.scratch_queues);
-        let headers = message.header.properties.headers.as_ref();
         vhost.route(
             &exchange,
             &message.routing_key,

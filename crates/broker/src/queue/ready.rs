@@ -33,8 +33,7 @@ impl Ready {
 
     /// A message's level: its priority, capped at the queue's maximum (0 when it has none).
     fn level(&self, message: &QueuedMessage) -> usize {
-        let priority = message.message.properties().priority.unwrap_or(0);
-        usize::from(priority).min(self.levels.len() - 1)
+        usize::from(message.message.priority).min(self.levels.len() - 1)
     }
 
     pub fn len(&self) -> usize {
