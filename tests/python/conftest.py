@@ -7,11 +7,16 @@ queues/exchanges, so the suite can run against a shared broker.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
+import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import quote, unquote, urlparse
 
 import pika
@@ -263,3 +268,50 @@ def get_one(ch, queue: str, auto_ack: bool = True, timeout: float = 5.0):
         if time.monotonic() > deadline:
             raise AssertionError(f"no message in {queue!r} within {timeout} s")
         time.sleep(0.01)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def warren_binary() -> str:
+    """The Warren binary tests may start (tests/run-all exports WARREN_BIN); skips without one."""
+    default = Path(os.environ.get("CARGO_TARGET_DIR", Path(__file__).parents[2] / "target"))
+    binary = Path(os.environ.get("WARREN_BIN", default / "debug" / "warren"))
+    if not binary.is_file():
+        pytest.skip(f"no Warren binary at {binary} (cargo build -p warren, or set WARREN_BIN)")
+    return str(binary)
+
+
+@contextlib.contextmanager
+def own_warren(*flags: str, log: Path | None = None):
+    """A Warren of the test's own on 127.0.0.1, started with `flags`, its output in `log` (a
+    temporary file if not given); yields its AMQP port."""
+    log = log or Path(tempfile.mkdtemp(prefix="warren-test-")) / "warren.log"
+    port = free_port()
+    with open(log, "w") as out:
+        process = subprocess.Popen(
+            [warren_binary(), "--bind", "127.0.0.1", "--port", str(port), *flags],
+            stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            if process.poll() is not None:
+                raise AssertionError(f"warren exited ({process.returncode}): {log.read_text()}")
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline:
+                    raise AssertionError(f"warren did not listen on {port} within 10 s")
+                time.sleep(0.05)
+        yield port
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()

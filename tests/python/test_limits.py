@@ -17,58 +17,15 @@ import json
 import os
 import shlex
 import shutil
-import socket
 import ssl
 import struct
 import subprocess
-import time
 
 import pika
 import pytest
 
 import rawamqp
-from conftest import Broker, uniq, wait_for
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def warren_binary() -> str:
-    binary = os.environ.get("WARREN_BIN")
-    if not binary:
-        pytest.skip("needs WARREN_BIN (a Warren binary to start with limits; tests/run-all sets it)")
-    return binary
-
-
-@contextlib.contextmanager
-def warren(*flags: str):
-    """A Warren of our own on 127.0.0.1, started with `flags`; yields its AMQP port."""
-    port = free_port()
-    process = subprocess.Popen([warren_binary(), "--bind", "127.0.0.1", "--port", str(port), *flags],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            if process.poll() is not None:
-                raise AssertionError(f"warren exited: {process.stderr.read()}")
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise AssertionError(f"warren did not listen on {port} within 10 s")
-                time.sleep(0.05)
-        yield port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+from conftest import Broker, free_port, own_warren, uniq, wait_for, warren_binary
 
 
 @contextlib.contextmanager
@@ -91,7 +48,7 @@ def limited_broker(broker: Broker, limits: dict[str, int]):
             run("delete_vhost", vhost)
         return
     flags = [arg for name, value in limits.items() for arg in (f"--{name}", str(value))]
-    with warren(*flags) as port:
+    with own_warren(*flags) as port:
         yield dataclasses.replace(broker, host="127.0.0.1", port=port, vhost="/")
 
 
@@ -167,7 +124,7 @@ def certificate(tmp_path):
 def test_pika_publishes_and_gets_over_amqps(broker, certificate):
     cert, key = certificate
     tls_port = free_port()
-    with warren("--tls-cert", str(cert), "--tls-key", str(key), "--tls-port", str(tls_port),
+    with own_warren("--tls-cert", str(cert), "--tls-key", str(key), "--tls-port", str(tls_port),
                 "--tls-bind", "127.0.0.1"):
         context = ssl.create_default_context(cafile=str(cert))
         params = pika.ConnectionParameters(

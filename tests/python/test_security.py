@@ -19,10 +19,7 @@ the Rust state-machine tests check it with a made-up peer address."""
 from __future__ import annotations
 
 import os
-import socket
 import struct
-import subprocess
-import time
 import uuid
 from pathlib import Path
 from urllib.parse import urlparse
@@ -31,29 +28,10 @@ import pika
 import pytest
 
 import rawamqp as R
-from conftest import assert_channel_closed, get_one
+from conftest import assert_channel_closed, get_one, own_warren
 
 HERE = Path(__file__).resolve().parent
 DEFINITIONS = HERE / "security_definitions.json"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_for_port(port: int, process: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + 10
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            pytest.fail(f"warren exited ({process.returncode}): {log.read_text()}")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-            return
-        except OSError:
-            time.sleep(0.05)
-    pytest.fail(f"warren did not listen on {port} within 10 s: {log.read_text()}")
 
 
 @pytest.fixture(scope="module")
@@ -64,26 +42,9 @@ def address(tmp_path_factory):
         u = urlparse(url)
         yield u.hostname or "127.0.0.1", u.port or 5672
         return
-    binary = Path(os.environ.get("WARREN_BIN", HERE.parent.parent / "target/debug/warren"))
-    if not binary.is_file():
-        pytest.skip(f"no Warren binary at {binary} (cargo build -p warren, or set WARREN_BIN)")
-    port = _free_port()
     log = tmp_path_factory.mktemp("warren") / "warren.log"
-    with open(log, "w") as out:
-        process = subprocess.Popen(
-            [str(binary), "--bind", "127.0.0.1", "--port", str(port),
-             "--definitions", str(DEFINITIONS)],
-            stdout=out, stderr=subprocess.STDOUT)
-    try:
-        _wait_for_port(port, process, log)
+    with own_warren("--definitions", str(DEFINITIONS), log=log) as port:
         yield "127.0.0.1", port
-    finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
     # Passwords and hashes never reach the log.
     text = log.read_text()
     for secret in ["app-pw", "full-pw", "d5GKJPuu27"]:
