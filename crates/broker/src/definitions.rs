@@ -492,6 +492,17 @@ mod tests {
         "queues": [], "exchanges": [], "bindings": []
     }"#;
 
+    /// Each definitions text is refused with an error containing its expected words.
+    fn assert_refused_with(cases: &[(&str, &str)]) {
+        for &(text, expected) in cases {
+            let error = parse(text).expect_err(text);
+            assert!(
+                error.contains(expected),
+                "{error:?} should contain {expected:?}"
+            );
+        }
+    }
+
     #[test]
     fn reads_an_exported_file() {
         let loaded = parse(EXPORTED).expect("valid");
@@ -554,13 +565,7 @@ mod tests {
                 "in vhost '/', configure: '(' is not a regular expression",
             ),
         ];
-        for (text, expected) in cases {
-            let error = parse(text).expect_err(text);
-            assert!(
-                error.contains(expected),
-                "{error:?} should contain {expected:?}"
-            );
-        }
+        assert_refused_with(&cases);
     }
 
     #[test]
@@ -611,13 +616,7 @@ mod tests {
                 "queue 'q' in vhost '/': PRECONDITION_FAILED",
             ),
         ];
-        for (text, expected) in cases {
-            let error = parse(text).expect_err(text);
-            assert!(
-                error.contains(expected),
-                "{error:?} should contain {expected:?}"
-            );
-        }
+        assert_refused_with(&cases);
     }
 
     #[test]

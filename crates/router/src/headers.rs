@@ -425,10 +425,10 @@ mod tests {
         pub(super) static NAME_COMPARISONS: Cell<u64> = const { Cell::new(0) };
     }
 
-    /// Issue 5's reproducer (fuzz/regressions/headers_exchange_quadratic_match.rs), without the
-    /// clock: a binding of `n` void arguments against a message of the same `n` headers in reverse
-    /// order. A lookup per argument costs n²/2 comparisons (1.1 × 10⁸ here); sorting both and
-    /// merging costs O(n log n). The bound below, 4 n log₂ n, is about 8 × 10⁵.
+    /// Issue 5's finding (docs/reliability.md, "Fuzzing"), without the clock: a binding of `n`
+    /// void arguments against a message of the same `n` headers in reverse order. A lookup per
+    /// argument costs n²/2 comparisons (1.1 × 10⁸ here); sorting both and merging costs
+    /// O(n log n). The bound below, 4 n log₂ n, is about 8 × 10⁵.
     #[test]
     fn many_arguments_against_many_headers_take_n_log_n_comparisons() {
         let n: u32 = 15_000;
