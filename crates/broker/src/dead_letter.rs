@@ -51,9 +51,9 @@ impl VHost {
         };
         let (mut scratch, mut targets) = (RouteScratch::default(), Vec::new());
         for (queued, reason) in dead {
-            let message = Arc::new(dead_lettered(&queued.message, queue, reason, exchange_name));
-            let properties = message.properties();
-            let headers = properties.headers.as_ref();
+            let (message, header) = dead_lettered(&queued.message, queue, reason, exchange_name);
+            let message = Arc::new(message);
+            let headers = header.properties.headers.as_ref();
             self.route(
                 &exchange,
                 &message.routing_key,
@@ -70,12 +70,13 @@ impl VHost {
     }
 }
 
+/// `message` as it leaves `queue` for the dead-letter exchange, with its `x-death` history.
 fn dead_lettered(
     message: &Message,
     queue: &Queue,
     reason: DeathReason,
     exchange: &ShortStr,
-) -> Message {
+) -> (Message, ContentHeader) {
     let mut properties = message.properties();
     let mut headers = properties.headers.take().unwrap_or_default();
     let original_expiration = properties.expiration.take();
@@ -129,13 +130,15 @@ fn dead_lettered(
         .clone()
         .unwrap_or_else(|| message.routing_key.clone());
     let header = ContentHeader::new(60, message.body_len(), properties); // 60: basic
-    Message::new(
+    let message = Message::new(
         exchange.clone(),
         routing_key,
         &header,
         message.body.clone(),
         None,
-    )
+    );
+    // The decoded header too, whose `headers` route the message: not decoded again.
+    (message, header)
 }
 
 /// Whether an `x-death` entry is for this queue and reason.
