@@ -5,7 +5,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
 use warren_wire::{encode_method_frame, BasicAck, Frame, Method};
@@ -33,6 +33,31 @@ pub struct ConsumerShared {
     /// Manual acks: one `basic.ack multiple=true` per read, once this many deliveries are
     /// unacked (see [`ack_every`]).
     pub ack_every: u64,
+}
+
+impl ConsumerShared {
+    /// After publishing: waits until `owed` fresh deliveries have arrived, none came for
+    /// `quiet`, `deadline` passed, or `give_up` says so.
+    pub async fn drain(
+        &self,
+        owed: u64,
+        quiet: Duration,
+        deadline: Instant,
+        mut give_up: impl FnMut() -> bool,
+    ) {
+        let mut seen = self.fresh.load(Ordering::Relaxed);
+        let mut progress = Instant::now();
+        while seen < owed && Instant::now() < deadline && !give_up() {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+            let now_seen = self.fresh.load(Ordering::Relaxed);
+            if now_seen != seen {
+                seen = now_seen;
+                progress = Instant::now();
+            } else if progress.elapsed() >= quiet {
+                break;
+            }
+        }
+    }
 }
 
 /// A quarter of the prefetch window (256 without one): the broker always has three quarters

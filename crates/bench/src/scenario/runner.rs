@@ -277,21 +277,12 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
     // Drain: until everything owed has arrived, nothing new came for the drain timeout, or a
     // consumer failed.
     let owed = owed_deliveries(&published, &plan.keys);
-    let mut seen = shared.fresh.load(Ordering::Relaxed);
-    let mut progress = Instant::now();
-    let drain_limit = progress + DRAIN_LIMIT.max(o.duration * 2);
-    while first_error.is_none() && seen < owed && Instant::now() < drain_limit {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-        let now_seen = shared.fresh.load(Ordering::Relaxed);
-        if now_seen != seen {
-            seen = now_seen;
-            progress = Instant::now();
-        } else if progress.elapsed() >= o.drain_timeout {
-            break;
-        }
-        if consumers.iter().any(|c| c.is_finished()) {
-            break;
-        }
+    if first_error.is_none() {
+        let drain_limit = Instant::now() + DRAIN_LIMIT.max(o.duration * 2);
+        let a_consumer_ended = || consumers.iter().any(|c| c.is_finished());
+        shared
+            .drain(owed, o.drain_timeout, drain_limit, a_consumer_ended)
+            .await;
     }
     let usage = meter.stop();
     let _ = stop_tx.send(true);
