@@ -1,6 +1,6 @@
 //! Router benchmarks (issue 4, "Routing and delivery speed"): topic and headers routing with
 //! Wazo's bindings, against the one-pattern-at-a-time reference matchers, topic routes through a
-//! `RouteCache` (hits and misses), and bind/unbind churn.
+//! `TopicAutomaton` (learnt, unseen keys, first pass), and bind/unbind churn.
 //!
 //! Each route bench cycles through the fixture's 1 024 keys or messages, one route per
 //! iteration into a reused vector, so throughput is routes per second. Before timing, the fast
@@ -11,18 +11,24 @@
 
 use std::hint::black_box;
 
-use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use criterion::{criterion_group, criterion_main, BatchSize, BenchmarkId, Criterion, Throughput};
 use warren_benches::catalog::{HeaderValue, Headers};
-use warren_benches::fixtures::{fixed_key, HeadersFixture, TopicFixture, TopicSet};
+use warren_benches::fixtures::{
+    fixed_key, keys_with_unseen_values, HeadersFixture, TopicFixture, TopicSet,
+};
 use warren_router::reference::{headers_match, topic_matches};
-use warren_router::{Bindings, ExchangeKind, RouteCache};
+use warren_router::{Bindings, ExchangeKind, TopicAutomaton};
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 const SIZES: [usize; 4] = [10, 1_000, 10_000, 100_000];
 const HEADERS_SIZES: [usize; 2] = [1_000, 100_000];
 const KEY_WORDS_BINDINGS: usize = 100_000;
 const CHURN_BINDINGS: usize = 100_000;
-const CACHED_BINDINGS: usize = 100_000;
+const AUTOMATON_BINDINGS: usize = 100_000;
+/// The capacity the broker gives each topic exchange's automaton.
+const AUTOMATON_CAPACITY: usize = 8_192;
+/// Keys with unseen values: as many as the fixtures' keys, so that both fit the same caches.
+const UNSEEN_KEYS: usize = 1_024;
 /// Routes that take milliseconds at this size (the naive matchers, headers routing) get fewer
 /// samples, and the naive twin checks only the first keys.
 const SLOW_FROM: usize = 10_000;
@@ -154,7 +160,12 @@ fn topic(c: &mut Criterion) {
     let mut fast = c.benchmark_group("topic");
     fast.throughput(Throughput::Elements(1));
     let mut fixtures = Vec::new();
-    for set in [TopicSet::Literal, TopicSet::Star, TopicSet::Hash] {
+    for set in [
+        TopicSet::Literal,
+        TopicSet::Star,
+        TopicSet::Hash,
+        TopicSet::Mixed,
+    ] {
         for bindings in SIZES {
             let fixture = TopicFixture::new(set, bindings);
             let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
@@ -327,40 +338,79 @@ fn churn(c: &mut Criterion) {
     group.finish();
 }
 
-/// Topic routes through a [`RouteCache`], at 100 000 bindings: `hit` with room for all 1 024
-/// keys (after the first pass every route is a hit), `miss` with room for half of them (cycling
-/// through the keys, every route misses, routes through the trie and stores its answer).
-fn topic_cached(c: &mut Criterion) {
-    let mut group = c.benchmark_group("topic_cached");
+/// Topic routes through a [`TopicAutomaton`] of the broker's capacity, at 100 000 bindings:
+/// - `learnt`: the fixture's keys, once the automaton has routed each of them;
+/// - `unseen_values`: keys whose values no pattern names (the automaton has learnt the set's
+///   shapes from them first; since it learns shapes, not keys, it would not learn more from
+///   new keys of the same kind, which the router's tests check);
+/// - `first_pass`: each batch of the fixture's 1 024 keys through a new automaton, so every
+///   state is learnt during the batch: the cost of learning, per route.
+fn topic_automaton(c: &mut Criterion) {
+    let mut group = c.benchmark_group("topic_automaton");
     group.throughput(Throughput::Elements(1));
+    let unseen = keys_with_unseen_values(UNSEEN_KEYS);
     for set in [
         TopicSet::Literal,
         TopicSet::Star,
         TopicSet::Hash,
         TopicSet::Mixed,
     ] {
-        let fixture = TopicFixture::new(set, CACHED_BINDINGS);
+        let fixture = TopicFixture::new(set, AUTOMATON_BINDINGS);
         let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
         let exchange = topic_exchange(&patterns);
-        let keys = fixture.keys.len();
-        for (outcome, capacity) in [("hit", keys), ("miss", keys / 2)] {
-            let mut cache = RouteCache::new(capacity);
+        for (name, keys) in [("learnt", &fixture.keys), ("unseen_values", &unseen)] {
+            let mut automaton = TopicAutomaton::new(AUTOMATON_CAPACITY);
             check_twins(
-                &fixture.keys,
+                keys,
                 SLOW_NAIVE_CHECKS,
-                |key, out| cache.route(&exchange, key.as_bytes(), None, out),
+                |key, out| automaton.route(&exchange, key.as_bytes(), None, out),
                 |key, out| naive_topic_route(&patterns, key.as_bytes(), out),
             );
-            let id = BenchmarkId::new(format!("{}/{outcome}", set.name()), CACHED_BINDINGS);
+            let mut out = Vec::new();
+            for key in keys.iter() {
+                out.clear();
+                automaton.route(&exchange, key.as_bytes(), None, &mut out);
+            }
+            eprintln!(
+                "topic_automaton/{}/{name}: {} states learnt from {} keys",
+                set.name(),
+                automaton.len(),
+                keys.len()
+            );
+            let id = BenchmarkId::new(format!("{}/{name}", set.name()), AUTOMATON_BINDINGS);
             group.bench_function(id, |b| {
-                b.iter(cycle(&fixture.keys, |key, out| {
-                    cache.route(&exchange, black_box(key.as_bytes()), None, out)
+                b.iter(cycle(keys, |key, out| {
+                    automaton.route(&exchange, black_box(key.as_bytes()), None, out)
                 }))
             });
         }
+        let id = BenchmarkId::new(format!("{}/first_pass", set.name()), AUTOMATON_BINDINGS);
+        group.throughput(Throughput::Elements(fixture.keys.len() as u64));
+        group.bench_function(id, |b| {
+            let mut out = Vec::new();
+            b.iter_batched_ref(
+                || TopicAutomaton::new(AUTOMATON_CAPACITY),
+                |automaton| {
+                    for key in &fixture.keys {
+                        out.clear();
+                        automaton.route(&exchange, black_box(key.as_bytes()), None, &mut out);
+                    }
+                    automaton.len()
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        group.throughput(Throughput::Elements(1));
     }
     group.finish();
 }
 
-criterion_group!(benches, topic, topic_scaling, topic_cached, headers, churn);
+criterion_group!(
+    benches,
+    topic,
+    topic_scaling,
+    topic_automaton,
+    headers,
+    churn
+);
 criterion_main!(benches);

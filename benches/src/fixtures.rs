@@ -156,6 +156,27 @@ impl TopicFixture {
     }
 }
 
+/// `count` keys of fresh publications whose values (uuids, call ids, names) no stack object has,
+/// as a bus publishes about objects created after its consumers bound: no key repeats, and no
+/// pattern names their values.
+pub fn keys_with_unseen_values(count: usize) -> Vec<String> {
+    let mut rng = Rng::new(seed("unseen values", count));
+    (0..count)
+        .map(|_| {
+            let publication = Publication::draw(rng.pick(events()), None, &mut rng);
+            let words: Vec<String> = publication
+                .routing_key_words()
+                .into_iter()
+                .map(|(word, is_value)| match is_value {
+                    true => format!("new-{:016x}", rng.next_u64()),
+                    false => word,
+                })
+                .collect();
+            words.join(".")
+        })
+        .collect()
+}
+
 /// A key for the fixed-key curves: user 0 changes a call forward.
 pub fn fixed_key() -> String {
     format!("config.users.{}.forwards.busy.updated", user_uuid(0))

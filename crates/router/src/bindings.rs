@@ -94,7 +94,7 @@ pub struct Bindings<D> {
     slots: HashMap<D, usize>,
     index: Index<D>,
     len: usize,
-    /// Changes on every change of the bindings; see [`crate::RouteCache`].
+    /// Changes on every change of the bindings; see [`crate::TopicAutomaton`].
     generation: u64,
 }
 
@@ -271,6 +271,14 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
 
     pub fn len(&self) -> usize {
         self.len
+    }
+
+    /// The trie of a topic exchange.
+    pub(crate) fn topic(&self) -> Option<&TopicTrie<D>> {
+        match &self.index {
+            Index::Topic(trie) => Some(trie),
+            _ => None,
+        }
     }
 
     /// Identifies the current state: it changes whenever a binding is added or removed, and no

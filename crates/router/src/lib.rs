@@ -5,7 +5,8 @@
 //!   them, and routes with the matching that the exchange's [`ExchangeKind`] implies.
 //! - [`topic`] is the trie behind topic exchanges, [`headers`] the matcher behind headers
 //!   exchanges.
-//! - [`RouteCache`] remembers topic routes by routing key, for callers whose keys repeat.
+//! - [`TopicAutomaton`] learns a topic exchange's routes as a lazy automaton over the key's
+//!   words, for callers that route many keys through the same bindings.
 //! - [`reference`](mod@reference) holds slow, obviously-correct twins of both, written from RabbitMQ's source,
 //!   that the tests (and later benches and fuzz targets) check the fast paths against.
 //!
@@ -13,7 +14,6 @@
 //! were verified and what they cost.
 
 mod bindings;
-mod cache;
 mod counted;
 mod dedup;
 mod erlang;
@@ -22,4 +22,4 @@ pub mod reference;
 pub mod topic;
 
 pub use bindings::{BindError, Bindings, ExchangeKind};
-pub use cache::RouteCache;
+pub use topic::TopicAutomaton;

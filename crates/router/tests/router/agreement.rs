@@ -1,13 +1,13 @@
 //! Randomized agreement between the fast paths and the reference twins, on seeded runs: random
 //! bindings over small alphabets (empty words, `*`, `#`, repeated header names, every value
 //! type), random binds, unbinds and destination removals, and after each step random messages,
-//! routed directly and through a small `RouteCache`. A failure names its seed; the runs are
+//! routed directly and through a small `TopicAutomaton`. A failure names its seed; the runs are
 //! deterministic.
 
 use warren_router::headers::HeadersMatcher;
 use warren_router::reference::{headers_match, topic_matches};
 use warren_router::topic::TopicTrie;
-use warren_router::{Bindings, ExchangeKind, RouteCache};
+use warren_router::{Bindings, ExchangeKind, TopicAutomaton};
 use warren_wire::{FieldTable, FieldValue as V, ShortStr};
 
 use crate::{key, s, table, x, Rng};
@@ -184,7 +184,7 @@ fn bindings_agree_with_the_reference_through_binds_unbinds_and_removals() {
             let mut rng = Rng(seed);
             let mut bindings = Bindings::new(kind);
             // Small, so that it is emptied and refilled as well as invalidated.
-            let mut cache = RouteCache::new(3);
+            let mut automaton = TopicAutomaton::new(3);
             let mut model: Vec<ModelBinding> = Vec::new();
             for step in 0..150 {
                 let context = format!("{kind:?} seed {seed} step {step}");
@@ -272,16 +272,16 @@ fn bindings_agree_with_the_reference_through_binds_unbinds_and_removals() {
                         ),
                         "{context}: key {routing_key:?}, headers {headers:?}"
                     );
-                    let mut through_cache = Vec::new();
-                    cache.route(
+                    let mut through_automaton = Vec::new();
+                    automaton.route(
                         &bindings,
                         routing_key.as_bytes(),
                         headers.as_ref(),
-                        &mut through_cache,
+                        &mut through_automaton,
                     );
-                    through_cache.sort_unstable();
+                    through_automaton.sort_unstable();
                     assert_eq!(
-                        through_cache, routed,
+                        through_automaton, routed,
                         "{context}: cached route of {routing_key:?}"
                     );
                 }

@@ -2,8 +2,8 @@
 //! shapes, and randomized agreement between the fast matchers and the reference twins.
 
 mod agreement;
+mod automaton;
 mod bindings;
-mod cache;
 mod headers;
 mod topic;
 

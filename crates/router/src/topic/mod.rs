@@ -14,25 +14,31 @@
 //! # Shape
 //! Patterns with no `*` or `#` word match a key exactly when their bytes are equal (empty words
 //! and the empty key included), so they live in one hash map keyed by the whole pattern, and a
-//! route looks the whole key up once. The other patterns live in a trie: an arena of nodes; each has a map from literal word to child plus separate `*` and `#`
-//! children (as in NATS' `sublist.go`), and the destinations bound at it with a count of the
-//! bindings that put each one there. Runs of `#` are collapsed when a pattern is inserted, so a
-//! `#` node never has a `#` child. Removing a pattern prunes the nodes it leaves empty and puts
-//! them on a free list, so bind/unbind churn does not grow the arena.
+//! route looks the whole key up once. The other patterns live in a trie: an arena of nodes; each
+//! has its literal-word edges ([`children`]) plus separate `*` and `#` children (as in NATS'
+//! `sublist.go`), and the destinations bound at it with a count of the bindings that put each one
+//! there. Edges are labelled by interned word ids ([`words`]), not by bytes. Runs of `#` are
+//! collapsed when a pattern is inserted, so a `#` node never has a `#` child. Removing a pattern
+//! prunes the nodes it leaves empty and puts them on a free list, so bind/unbind churn does not
+//! grow the arena.
 //!
 //! # Cost
 //! Insert and remove: O(words in the pattern) map operations, plus O(destinations at the final
 //! node or key). Route: one hash of the whole key for the wildcard-free patterns, then, only if
-//! any wildcard pattern is bound, the trie walk. The walk visits each (node, word boundary) state at most once, so it is bounded
-//! by O(nodes reachable × words in the key) even for patterns like `#.a.#.a.#.a` (a naive
-//! backtracking walk is exponential there). It borrows the key's words without allocating and
-//! without splitting the key up front; a route that passes through more than
-//! `INLINE_HASH_MARKS` `#` nodes allocates one small vector. Matches are appended to the
-//! caller's vector; only when destinations came from two or more nodes is the appended range
-//! de-duplicated (a linear scan when small, a hash set when large).
+//! any wildcard pattern is bound, one lookup per key word in the word table and the trie walk,
+//! which compares integers. The walk visits each (node, word position) state at most once, so it
+//! is bounded by O(nodes reachable × words in the key) even for patterns like `#.a.#.a.#.a` (a
+//! naive backtracking walk is exponential there). A route allocates nothing unless its key has
+//! more than 16 words or it passes through more than `INLINE_HASH_MARKS` `#` nodes. Matches are
+//! appended to the caller's vector; only when destinations came from two or more nodes is the
+//! appended range de-duplicated (a linear scan when small, a hash set when large).
 //!
 //! The walk recurses once per trie level; patterns are AMQP short strings (≤ 255 bytes, so at
 //! most 256 words), which bounds the depth.
+
+mod automaton;
+mod children;
+mod words;
 
 use foldhash::{HashMap, HashMapExt};
 use std::hash::Hash;
@@ -41,6 +47,10 @@ use warren_wire::ShortStr;
 
 use crate::counted::CountedSet;
 use crate::dedup::dedup_from;
+use children::Children;
+use words::{words, WordId, WordTable, UNKNOWN};
+
+pub use automaton::TopicAutomaton;
 
 type NodeId = usize;
 const ROOT: NodeId = 0;
@@ -54,11 +64,15 @@ pub struct TopicTrie<D> {
     nodes: Vec<Node<D>>,
     /// Slots of `nodes` pruned away, for reuse.
     free: Vec<NodeId>,
+    /// The literal words on the trie's edges.
+    words: WordTable,
 }
 
 #[derive(Debug, Clone)]
 struct Node<D> {
-    words: HashMap<Box<[u8]>, NodeId>,
+    /// Whether this is a `#` node, which stays live while it absorbs words.
+    absorbs: bool,
+    children: Children,
     star: Option<NodeId>,
     hash: Option<NodeId>,
     dests: CountedSet<D>,
@@ -67,7 +81,8 @@ struct Node<D> {
 impl<D> Default for Node<D> {
     fn default() -> Self {
         Node {
-            words: HashMap::new(),
+            absorbs: false,
+            children: Children::default(),
             star: None,
             hash: None,
             dests: CountedSet::default(),
@@ -77,7 +92,10 @@ impl<D> Default for Node<D> {
 
 impl<D: Eq> Node<D> {
     fn is_unused(&self) -> bool {
-        self.words.is_empty() && self.star.is_none() && self.hash.is_none() && self.dests.is_empty()
+        self.children.is_empty()
+            && self.star.is_none()
+            && self.hash.is_none()
+            && self.dests.is_empty()
     }
 }
 
@@ -87,41 +105,6 @@ enum Step<'a> {
     Word(&'a [u8]),
     Star,
     Hash,
-}
-
-/// A position in a key: the byte offset where the next word starts, or `key.len() + 1` when no
-/// word is left. The empty key starts there: it has zero words.
-type Pos = usize;
-
-fn first_pos(key: &[u8]) -> Pos {
-    if key.is_empty() {
-        end_pos(key)
-    } else {
-        0
-    }
-}
-
-fn end_pos(key: &[u8]) -> Pos {
-    key.len() + 1
-}
-
-/// The word at `pos` and the position after it, or `None` at the end of the key.
-fn word_at(key: &[u8], pos: Pos) -> Option<(&[u8], Pos)> {
-    let rest = key.get(pos..)?;
-    Some(match rest.iter().position(|&b| b == b'.') {
-        Some(dot) => (&rest[..dot], pos + dot + 1),
-        None => (rest, end_pos(key)),
-    })
-}
-
-/// The words of a key or pattern, RabbitMQ's way (zero for the empty key).
-fn words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
-    let mut pos = first_pos(key);
-    std::iter::from_fn(move || {
-        let (word, next) = word_at(key, pos)?;
-        pos = next;
-        Some(word)
-    })
 }
 
 /// Whether a pattern has no `*` or `#` word, so that it matches only a key with its bytes.
@@ -150,6 +133,7 @@ impl<D> Default for TopicTrie<D> {
             exact: HashMap::new(),
             nodes: vec![Node::default()],
             free: Vec::new(),
+            words: WordTable::default(),
         }
     }
 }
@@ -218,29 +202,46 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
     /// Appends to `out` every destination bound to a pattern that matches `key`, each once.
     pub fn route(&self, key: &[u8], out: &mut Vec<D>) {
         let start = out.len();
-        let mut sets_matched = 0;
-        if let Some(dests) = self.exact.get(key) {
-            sets_matched += 1;
+        let mut sets = self.walk(key, out);
+        if let Some(dests) = self.exact_dests(key) {
+            sets += 1;
             out.extend(dests.iter().cloned());
         }
-        if !self.nodes[ROOT].is_unused() {
-            let mut walk = Walk {
-                key,
-                out,
-                marks: HashMarks::default(),
-                nodes_matched: sets_matched,
-            };
-            self.visit(ROOT, first_pos(key), &mut walk);
-            sets_matched = walk.nodes_matched;
-        }
-        if sets_matched > 1 {
+        if sets > 1 {
             dedup_from(out, start);
         }
     }
 
+    /// The destinations of the wildcard-free pattern equal to `key`.
+    fn exact_dests(&self, key: &[u8]) -> Option<&CountedSet<D>> {
+        self.exact.get(key)
+    }
+
+    /// Appends the destinations of the wildcard patterns that match `key`, walking the trie;
+    /// returns how many nodes they came from (with one, they are distinct).
+    fn walk(&self, key: &[u8], out: &mut Vec<D>) -> usize {
+        if self.has_no_wildcards() {
+            return 0;
+        }
+        let key = self.words.key(key);
+        let mut walk = Walk {
+            key: key.as_slice(),
+            out,
+            marks: HashMarks::default(),
+            nodes_matched: 0,
+        };
+        self.visit(ROOT, 0, &mut walk);
+        walk.nodes_matched
+    }
+
+    /// True when every bound pattern is wildcard-free, so that the trie is empty.
+    fn has_no_wildcards(&self) -> bool {
+        self.nodes[ROOT].is_unused()
+    }
+
     /// True when no pattern is bound.
     pub fn is_empty(&self) -> bool {
-        self.exact.is_empty() && self.nodes[ROOT].is_unused()
+        self.exact.is_empty() && self.has_no_wildcards()
     }
 
     /// Trie nodes in use, the root included: 1 when no wildcard pattern is bound. For leak tests
@@ -252,7 +253,10 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
     fn child(&self, node: NodeId, step: Step<'_>) -> Option<NodeId> {
         let node = &self.nodes[node];
         match step {
-            Step::Word(word) => node.words.get(word).copied(),
+            Step::Word(word) => match self.words.id(word) {
+                UNKNOWN => None,
+                id => node.children.get(id),
+            },
             Step::Star => node.star,
             Step::Hash => node.hash,
         }
@@ -269,79 +273,79 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
     }
 
     fn link(&mut self, parent: NodeId, step: Step<'_>, child: NodeId) {
-        let parent = &mut self.nodes[parent];
         match step {
             Step::Word(word) => {
-                parent.words.insert(word.into(), child);
+                let id = self.words.acquire(word);
+                self.nodes[parent].children.insert(id, child);
             }
-            Step::Star => parent.star = Some(child),
-            Step::Hash => parent.hash = Some(child),
+            Step::Star => self.nodes[parent].star = Some(child),
+            Step::Hash => {
+                self.nodes[parent].hash = Some(child);
+                self.nodes[child].absorbs = true;
+            }
         }
     }
 
     fn unlink(&mut self, parent: NodeId, step: Step<'_>) {
-        let parent = &mut self.nodes[parent];
         match step {
             Step::Word(word) => {
-                parent.words.remove(word);
-                if parent.words.is_empty() {
-                    // Give the table's memory back: a node that had many children may not again.
-                    parent.words = HashMap::new();
-                }
+                self.nodes[parent].children.remove(self.words.id(word));
+                self.words.release(word);
             }
-            Step::Star => parent.star = None,
-            Step::Hash => parent.hash = None,
+            Step::Star => self.nodes[parent].star = None,
+            Step::Hash => self.nodes[parent].hash = None,
         }
     }
 
-    /// `node` has been reached with the words before `pos` consumed.
-    fn visit(&self, id: NodeId, pos: Pos, walk: &mut Walk<'_, D>) {
+    /// `node` has been reached with the key's first `pos` words consumed.
+    fn visit(&self, id: NodeId, pos: usize, walk: &mut Walk<'_, D>) {
         let node = &self.nodes[id];
         if let Some(hash) = node.hash {
             self.visit_hash(hash, pos, walk);
         }
-        match word_at(walk.key, pos) {
+        match walk.key.get(pos) {
             None => {
                 if !node.dests.is_empty() {
                     walk.nodes_matched += 1;
                     walk.out.extend(node.dests.iter().cloned());
                 }
             }
-            Some((word, next)) => {
-                if let Some(&child) = node.words.get(word) {
-                    self.visit(child, next, walk);
+            Some(&word) => {
+                if word != UNKNOWN {
+                    if let Some(child) = node.children.get(word) {
+                        self.visit(child, pos + 1, walk);
+                    }
                 }
                 if let Some(star) = node.star {
-                    self.visit(star, next, walk);
+                    self.visit(star, pos + 1, walk);
                 }
             }
         }
     }
 
     /// The `#` node `id` is entered at `from`: it absorbs zero or more words, so it is visited at
-    /// `from` and at every later word boundary. Only its first entry does this: the walk visits
-    /// each node at increasing positions (every hash loop runs forward and every other edge
-    /// consumes one word), so the first entry is the earliest and covers all later ones. This is
-    /// what keeps each (node, position) state to one visit.
-    fn visit_hash(&self, id: NodeId, from: Pos, walk: &mut Walk<'_, D>) {
+    /// `from` and at every later position. Only its first entry does this: the walk visits each
+    /// node at increasing positions (every hash loop runs forward and every other edge consumes
+    /// one word), so the first entry is the earliest and covers all later ones. This is what
+    /// keeps each (node, position) state to one visit.
+    fn visit_hash(&self, id: NodeId, from: usize, walk: &mut Walk<'_, D>) {
         if !walk.marks.first_entry(id, from) {
             return;
         }
-        let mut pos = Some(from);
-        while let Some(p) = pos {
-            self.visit(id, p, walk);
-            pos = word_at(walk.key, p).map(|(_, next)| next);
+        for pos in from..=walk.key.len() {
+            self.visit(id, pos, walk);
         }
     }
 }
 
 /// The state of one route call.
 struct Walk<'a, D> {
-    key: &'a [u8],
+    /// The key's word ids.
+    key: &'a [WordId],
     out: &'a mut Vec<D>,
     marks: HashMarks,
-    /// Nodes (and the exact-key set) whose destinations were appended; each node is reached at
-    /// the key's end at most once, so with one the appended destinations are already distinct.
+    /// Nodes whose destinations were appended; each node is reached at the key's end at most
+    /// once, so with one the appended destinations are already distinct.
     nodes_matched: usize,
 }
 
@@ -351,14 +355,14 @@ const INLINE_HASH_MARKS: usize = 8;
 /// The `#` nodes entered during one route call, with the position of their first entry.
 #[derive(Default)]
 struct HashMarks {
-    inline: [(NodeId, Pos); INLINE_HASH_MARKS],
+    inline: [(NodeId, usize); INLINE_HASH_MARKS],
     len: usize,
-    spilled: Vec<(NodeId, Pos)>,
+    spilled: Vec<(NodeId, usize)>,
 }
 
 impl HashMarks {
     /// Records an entry into `node` at `pos`; true when it is the first.
-    fn first_entry(&mut self, node: NodeId, pos: Pos) -> bool {
+    fn first_entry(&mut self, node: NodeId, pos: usize) -> bool {
         let known = self.inline[..self.len]
             .iter()
             .chain(&self.spilled)
@@ -381,17 +385,7 @@ impl HashMarks {
 mod tests {
     use warren_wire::ShortStr;
 
-    use super::{steps, words, Step, TopicTrie, INLINE_HASH_MARKS};
-
-    #[test]
-    fn the_empty_key_has_zero_words_and_empty_words_count() {
-        let split = |k: &'static str| words(k.as_bytes()).collect::<Vec<_>>();
-        assert!(split("").is_empty());
-        assert_eq!(split("a"), [&b"a"[..]]);
-        assert_eq!(split("a..b"), [&b"a"[..], b"", b"b"]);
-        assert_eq!(split("a."), [&b"a"[..], b""]);
-        assert_eq!(split("."), [&b""[..], b""]);
-    }
+    use super::{steps, Step, TopicTrie, INLINE_HASH_MARKS};
 
     #[test]
     fn runs_of_hash_collapse_into_one_step() {
@@ -438,6 +432,7 @@ mod tests {
             }
             assert!(trie.is_empty());
             assert_eq!(trie.node_count(), 1, "only the root is left");
+            assert_eq!(trie.words.len(), 0, "no edge uses a word any more");
         }
     }
 

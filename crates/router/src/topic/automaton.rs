@@ -1,0 +1,260 @@
+//! `TopicAutomaton`: the trie's walk compiled, on demand, into a deterministic automaton over the
+//! key's words (a lazy DFA, as regex engines build them).
+//!
+//! A cold route visits every trie node its key reaches: with Wazo's `*` and `#` patterns a word
+//! usually meets both a literal edge and a `*` edge, so the live paths multiply with the words,
+//! and a route through 100 000 bindings visits dozens of nodes. The automaton's state is the
+//! *set* of trie nodes live after some words, so a route makes one step per word, whatever the
+//! number of paths: one lookup of the word in the trie's word table, then one lookup of
+//! (state, word) in the transitions. A state's destinations are gathered and de-duplicated once,
+//! when it first ends a key.
+//!
+//! It learns from the routes it makes: a step it has not made yet is computed from the trie
+//! (the walk's rules: a `#` node keeps itself, a literal or `*` edge moves on and brings the
+//! `#` child of where it lands). Unlike a cache of whole keys, what it learns is shared between
+//! keys: `config.users.<uuid>.forwards.busy.updated` for any uuid that no pattern names goes
+//! through the same states, because every word that no pattern has is the same word to it
+//! ([`UNKNOWN`]).
+//!
+//! # Correctness and bounds
+//! Its states hold trie node ids, valid only for the trie they came from: like the route cache
+//! it replaces, it remembers the generation of the [`Bindings`] it learnt from (a process-wide
+//! counter, so no two states of any two `Bindings` share one) and forgets everything when used
+//! with another. It holds at most `capacity` states; when it needs one more it forgets
+//! everything and that route walks the trie, so memory stays bounded whatever the keys.
+//! The caller owns it (one per exchange behind a lock, or one per publisher), so that routing
+//! through [`Bindings`] stays a shared read.
+
+use std::hash::Hash;
+
+use foldhash::{HashMap, HashMapExt};
+
+use super::words::{words, WordId, UNKNOWN};
+use super::{NodeId, TopicTrie, ROOT};
+use crate::dedup::dedup_from;
+use crate::Bindings;
+
+type StateId = u32;
+/// The state of the key's first word: the root and its `#` child.
+const START: StateId = 0;
+/// The state with no live node: nothing after it can match.
+const DEAD: StateId = 1;
+
+/// Topic routes through a lazily built automaton; see the module doc.
+#[derive(Debug, Clone)]
+pub struct TopicAutomaton<D> {
+    capacity: usize,
+    /// The generation of the bindings that the states were built from.
+    generation: Option<u64>,
+    states: Vec<State<D>>,
+    by_nodes: HashMap<Box<[NodeId]>, StateId>,
+    /// By [`transition`]: (state, word).
+    transitions: HashMap<u64, StateId>,
+    /// Reused while a new state's nodes are gathered.
+    scratch: Vec<NodeId>,
+}
+
+#[derive(Debug, Clone)]
+struct State<D> {
+    /// The live trie nodes, sorted.
+    nodes: Box<[NodeId]>,
+    /// Whether any of them has a literal edge: if none does, every word steps alike and the
+    /// route need not look the word up.
+    literal: bool,
+    /// Every destination bound at those nodes, each once; gathered when the state first ends a
+    /// key.
+    dests: Option<Box<[D]>>,
+}
+
+impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
+    /// An automaton of at most `capacity` states (below 2 it learns nothing and every route walks
+    /// the trie).
+    pub fn new(capacity: usize) -> Self {
+        TopicAutomaton {
+            capacity,
+            generation: None,
+            states: Vec::new(),
+            by_nodes: HashMap::new(),
+            transitions: HashMap::new(),
+            scratch: Vec::new(),
+        }
+    }
+
+    /// Forgets everything, and gives back the memory it held.
+    pub fn clear(&mut self) {
+        *self = TopicAutomaton::new(self.capacity);
+    }
+
+    /// How many states it has learnt.
+    pub fn len(&self) -> usize {
+        self.states.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.states.is_empty()
+    }
+
+    /// [`Bindings::route`], with the topic trie's walk replaced by the automaton's steps.
+    pub fn route(
+        &mut self,
+        bindings: &Bindings<D>,
+        routing_key: &[u8],
+        headers: Option<&warren_wire::FieldTable>,
+        out: &mut Vec<D>,
+    ) {
+        let trie = match bindings.topic() {
+            Some(trie) if self.capacity >= 2 => trie,
+            _ => return bindings.route(routing_key, headers, out),
+        };
+        if self.generation != Some(bindings.generation()) {
+            self.forget(trie);
+            self.generation = Some(bindings.generation());
+        }
+        let exact = trie.exact_dests(routing_key);
+        if trie.has_no_wildcards() {
+            out.extend(exact.into_iter().flat_map(|dests| dests.iter().cloned()));
+            return;
+        }
+        let start = out.len();
+        match self.run(trie, routing_key) {
+            Some(state) => {
+                let dests = self.dests(trie, state);
+                out.extend(dests.iter().cloned());
+                // Both lists are distinct; the exact key's is short: add what the state lacks.
+                for dest in exact.into_iter().flat_map(|dests| dests.iter()) {
+                    if !dests.contains(dest) {
+                        out.push(dest.clone());
+                    }
+                }
+            }
+            None => {
+                let mut sets = trie.walk(routing_key, out);
+                if let Some(dests) = exact {
+                    sets += 1;
+                    out.extend(dests.iter().cloned());
+                }
+                if sets > 1 {
+                    dedup_from(out, start);
+                }
+            }
+        }
+    }
+
+    /// The state after the key's words, or `None` when the automaton was full and forgot.
+    fn run(&mut self, trie: &TopicTrie<D>, key: &[u8]) -> Option<StateId> {
+        let mut state = START;
+        for word in words(key) {
+            if state == DEAD {
+                break;
+            }
+            let word = match self.states[state as usize].literal {
+                true => trie.words.id(word),
+                false => UNKNOWN,
+            };
+            state = match self.transitions.get(&transition(state, word)) {
+                Some(&next) => next,
+                None => {
+                    let next = self.step(trie, state, word)?;
+                    self.transitions.insert(transition(state, word), next);
+                    next
+                }
+            };
+        }
+        Some(state)
+    }
+
+    /// The state that `word` leads to from `state`, learnt now; `None` when a new state would
+    /// pass the capacity (everything is forgotten then).
+    fn step(&mut self, trie: &TopicTrie<D>, state: StateId, word: WordId) -> Option<StateId> {
+        let mut next = std::mem::take(&mut self.scratch);
+        next.clear();
+        for &id in self.states[state as usize].nodes.iter() {
+            let node = &trie.nodes[id];
+            if node.absorbs {
+                next.push(id);
+            }
+            if word != UNKNOWN {
+                if let Some(child) = node.children.get(word) {
+                    push_arrival(trie, child, &mut next);
+                }
+            }
+            if let Some(star) = node.star {
+                push_arrival(trie, star, &mut next);
+            }
+        }
+        next.sort_unstable();
+        next.dedup();
+        let found = self.state_of(trie, &next);
+        self.scratch = next;
+        found
+    }
+
+    /// The id of the state with these live nodes, added if new.
+    fn state_of(&mut self, trie: &TopicTrie<D>, nodes: &[NodeId]) -> Option<StateId> {
+        if let Some(&id) = self.by_nodes.get(nodes) {
+            return Some(id);
+        }
+        if self.states.len() >= self.capacity {
+            self.forget(trie);
+            return None;
+        }
+        Some(self.add(trie, nodes))
+    }
+
+    fn add(&mut self, trie: &TopicTrie<D>, nodes: &[NodeId]) -> StateId {
+        // Fewer than `capacity` states, and the capacity is a `usize` the caller chose: ids past
+        // `u32` would need more memory than any broker has.
+        let id = StateId::try_from(self.states.len()).expect("fewer than 2^32 states");
+        self.states.push(State {
+            nodes: nodes.into(),
+            literal: nodes.iter().any(|&n| !trie.nodes[n].children.is_empty()),
+            dests: None,
+        });
+        self.by_nodes.insert(nodes.into(), id);
+        id
+    }
+
+    /// Forgets every state, keeping only the start and dead states of `trie`.
+    fn forget(&mut self, trie: &TopicTrie<D>) {
+        self.states.clear();
+        self.by_nodes.clear();
+        self.transitions.clear();
+        let mut root = Vec::new();
+        push_arrival(trie, ROOT, &mut root);
+        let start = self.add(trie, &root);
+        let dead = self.add(trie, &[]);
+        debug_assert!(start == START && dead == DEAD);
+    }
+
+    /// The destinations bound at `state`'s nodes, each once.
+    fn dests(&mut self, trie: &TopicTrie<D>, state: StateId) -> &[D] {
+        let state = &mut self.states[state as usize];
+        state.dests.get_or_insert_with(|| {
+            let mut dests = Vec::new();
+            let mut sets = 0;
+            for &id in state.nodes.iter() {
+                let bound = &trie.nodes[id].dests;
+                if !bound.is_empty() {
+                    sets += 1;
+                    dests.extend(bound.iter().cloned());
+                }
+            }
+            if sets > 1 {
+                dedup_from(&mut dests, 0);
+            }
+            dests.into()
+        })
+    }
+}
+
+/// The key of a step in `transitions`: one integer hashes faster than a pair.
+fn transition(state: StateId, word: WordId) -> u64 {
+    u64::from(state) << 32 | u64::from(word)
+}
+
+/// Node `id` has just been reached by a word: it is live, and so is its `#` child, which may
+/// absorb zero words.
+fn push_arrival<D>(trie: &TopicTrie<D>, id: NodeId, live: &mut Vec<NodeId>) {
+    live.push(id);
+    live.extend(trie.nodes[id].hash);
+}

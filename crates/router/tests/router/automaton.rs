@@ -1,0 +1,165 @@
+//! `TopicAutomaton`: it answers as `Bindings::route` does, through binds, unbinds and removals,
+//! when it fills up and forgets, and never for other bindings than those it learnt from.
+
+use warren_router::{Bindings, ExchangeKind, TopicAutomaton};
+use warren_wire::{FieldTable, FieldValue as V};
+
+use crate::{key, s, table, Rng};
+
+fn direct(bindings: &Bindings<u8>, routing_key: &str, headers: Option<&FieldTable>) -> Vec<u8> {
+    let mut out = Vec::new();
+    bindings.route(routing_key.as_bytes(), headers, &mut out);
+    out.sort_unstable();
+    out
+}
+
+fn learnt(
+    automaton: &mut TopicAutomaton<u8>,
+    bindings: &Bindings<u8>,
+    routing_key: &str,
+    headers: Option<&FieldTable>,
+) -> Vec<u8> {
+    let mut out = vec![200];
+    automaton.route(bindings, routing_key.as_bytes(), headers, &mut out);
+    assert_eq!(out[0], 200, "the caller's entries stay");
+    out.remove(0);
+    out.sort_unstable();
+    out
+}
+
+#[test]
+fn learnt_routes_equal_fresh_ones_through_binds_unbinds_and_removals() {
+    let patterns = ["a.b", "a.*", "a.#", "#", "*.b", "", "a..b", "#.b.#", "b"];
+    let keys = ["a.b", "a", "b", "", "a.b.c", "a..b", "x.b", "b.b.b"];
+    let no_arguments = FieldTable::new();
+    let mut hits = 0;
+    for seed in 0..40 {
+        let mut rng = Rng(seed);
+        let mut bindings = Bindings::new(ExchangeKind::Topic);
+        // Fewer slots than keys, so that the automaton is emptied and refilled too.
+        let mut automaton = TopicAutomaton::new(5);
+        for step in 0..200 {
+            let pattern: &&str = rng.pick(&patterns);
+            let pattern = key(pattern);
+            let dest = u8::try_from(rng.below(6)).expect("small");
+            match rng.below(10) {
+                0..=4 => {
+                    bindings.bind(&pattern, &no_arguments, dest).expect("topic");
+                }
+                5..=8 => {
+                    bindings.unbind(&pattern, &no_arguments, &dest);
+                }
+                _ => {
+                    bindings.remove_destination(&dest);
+                }
+            }
+            for _ in 0..8 {
+                let routing_key = *rng.pick(&keys);
+                let before = automaton.len();
+                let got = learnt(&mut automaton, &bindings, routing_key, None);
+                hits += usize::from(automaton.len() == before && before > 0);
+                assert_eq!(
+                    got,
+                    direct(&bindings, routing_key, None),
+                    "seed {seed} step {step}: key {routing_key:?}"
+                );
+                assert!(automaton.len() <= 5);
+            }
+        }
+    }
+    assert!(hits > 1_000, "only {hits} routes added no state");
+}
+
+#[test]
+fn an_automaton_never_answers_for_other_bindings() {
+    let no_arguments = FieldTable::new();
+    let mut first = Bindings::new(ExchangeKind::Topic);
+    first.bind(&key("a.*"), &no_arguments, 1).expect("topic");
+    let mut second = first.clone();
+    let mut automaton = TopicAutomaton::new(16);
+    assert_eq!(learnt(&mut automaton, &first, "a.b", None), [1]);
+    assert_eq!(
+        learnt(&mut automaton, &second, "a.b", None),
+        [1],
+        "a clone is equal"
+    );
+    second.bind(&key("#"), &no_arguments, 2).expect("topic");
+    assert_eq!(learnt(&mut automaton, &second, "a.b", None), [1, 2]);
+    assert_eq!(learnt(&mut automaton, &first, "a.b", None), [1]);
+    first.bind(&key("a.b"), &no_arguments, 3).expect("topic");
+    assert_eq!(learnt(&mut automaton, &first, "a.b", None), [1, 3]);
+    let third = Bindings::new(ExchangeKind::Topic);
+    assert_eq!(learnt(&mut automaton, &third, "a.b", None), []);
+}
+
+#[test]
+fn only_topic_routes_are_learnt() {
+    let mut headers_exchange = Bindings::new(ExchangeKind::Headers);
+    headers_exchange
+        .bind(&key(""), &table(&[("name", s("x"))]), 1)
+        .expect("valid");
+    let mut automaton = TopicAutomaton::new(16);
+    let matching = table(&[("name", s("x"))]);
+    let other = table(&[("name", V::Bool(true))]);
+    assert_eq!(
+        learnt(&mut automaton, &headers_exchange, "", Some(&matching)),
+        [1]
+    );
+    assert_eq!(
+        learnt(&mut automaton, &headers_exchange, "", Some(&other)),
+        []
+    );
+    assert!(automaton.is_empty());
+
+    let mut topic = Bindings::new(ExchangeKind::Topic);
+    topic.bind(&key("k"), &FieldTable::new(), 1).expect("topic");
+    let mut none = TopicAutomaton::new(0);
+    assert_eq!(learnt(&mut none, &topic, "k", None), [1]);
+    assert!(none.is_empty(), "capacity 0 learns nothing");
+}
+
+#[test]
+fn it_learns_shapes_not_keys() {
+    let no_arguments = FieldTable::new();
+    let mut bindings = Bindings::new(ExchangeKind::Topic);
+    let patterns = [
+        "config.users.*.forwards.*.updated",
+        "config.users.u1.#",
+        "config.#.updated",
+        "#.created",
+        "calls.*.*",
+    ];
+    for (dest, pattern) in (0..).zip(patterns) {
+        bindings
+            .bind(&key(pattern), &no_arguments, dest)
+            .expect("topic");
+    }
+    let mut automaton = TopicAutomaton::new(1_000);
+    let mut rng = Rng(7);
+    let mut states_after = Vec::new();
+    for round in 0..2_000 {
+        // A user and a call that no pattern names, new every time.
+        let (user, call) = (rng.below(1 << 40), rng.below(1 << 40));
+        for routing_key in [
+            format!("config.users.{user}.forwards.busy.updated"),
+            format!("calls.{call}.created"),
+            format!("config.users.u1.forwards.{call}.updated"),
+        ] {
+            assert_eq!(
+                learnt(&mut automaton, &bindings, &routing_key, None),
+                direct(&bindings, &routing_key, None),
+                "{routing_key}"
+            );
+        }
+        if round == 0 || round == 1_999 {
+            states_after.push(automaton.len());
+        }
+    }
+    assert_eq!(
+        states_after[0], states_after[1],
+        "2 000 rounds of new values taught it no new state"
+    );
+    automaton.clear();
+    assert!(automaton.is_empty());
+    assert_eq!(learnt(&mut automaton, &bindings, "calls.x.y", None), [4]);
+}
