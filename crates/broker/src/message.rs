@@ -6,8 +6,9 @@
 //! read buffer (except a body joined from several frames, which has an allocation of its
 //! own). That is free on the way to a consumer, but a view keeps its whole read buffer, and
 //! every other message read into it, allocated: a message that waits in a queue among
-//! messages consumed at once would cost the buffer rather than its size. So a queue keeps a
-//! message that has to wait as its [`Message::compacted`] copy, which owns its bytes.
+//! messages consumed at once would cost the buffer rather than its size. So a queue without
+//! consumer keeps a message as its [`Message::compacted`] copy, which owns its bytes (see
+//! `Queue::publish` and `Connection::enqueue` for when).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
