@@ -14,7 +14,7 @@
 # target-fanout-1000 and target-bindings-10k (with latency, that is the five targets of
 # docs/benchmarks.md). The last two are bounded by a message count rather than --duration.
 #
-# Memory scenarios (idle-1k, idle-10k, backlog-100k, backlog-1m) and soak get a fresh broker
+# Memory scenarios (idle-1k, idle-10k, backlog-100k, backlog-1m, retention-1m) and soak get a fresh broker
 # for every run: a broker's allocator keeps what an earlier run freed, which would hide the
 # cost of the next. startup starts the broker itself (warren-bench startup) once per run.
 # The soft limit on open files is raised to the hard limit (10 000 connections need it; the
@@ -93,6 +93,10 @@ scenario_args() {
         idle-10k) echo "idle-connections --connections 10000" ;;
         backlog-100k) echo "backlog --max-messages 100000 --size 300" ;;
         backlog-1m) echo "backlog --max-messages 1000000 --size 300" ;;
+        # RSS growth per message kept in a queue nobody consumes (one in 100) while a consumer
+        # takes the other 99 at once: at a rate it keeps up with, so that the RSS left is what
+        # the broker keeps, not what its allocator kept of a backlog of consumed messages.
+        retention-1m) echo "retention --max-messages 1000000 --size 300 --retain-every 100 --rate 100000" ;;
         # 40 publishers with confirms, 40 consumers with manual acks, a connection killed
         # every 0.5 s on average; --duration applies.
         soak) echo "soak --connections 20 --channels 4" ;;
@@ -104,7 +108,7 @@ scenario_args() {
 # Scenarios that measure memory: a fresh broker per run, no --duration (they run to their
 # message or connection count), a longer time limit.
 memory_scenario() {
-    case "$1" in idle-*|backlog-*) return 0 ;; *) return 1 ;; esac
+    case "$1" in idle-*|backlog-*|retention-*) return 0 ;; *) return 1 ;; esac
 }
 # Scenarios bounded by --max-messages, with their own --duration: no --duration added, a
 # longer time limit (their setup and drain can take RabbitMQ minutes). target-bindings-10k
@@ -473,6 +477,10 @@ OTHER = {
     "backlog": [("bytes_per_message", "bytes per message", 1, 0),
                 ("rss_after_kib", "RSS full, MiB", MIB, 1),
                 ("publish_rate", "publish msg/s", 1, 0), ("drain_rate", "drain msg/s", 1, 0)],
+    "retention": [("bytes_per_retained", "bytes per retained message", 1, 0),
+                  ("retained", "retained messages", 1, 0),
+                  ("rss_after_kib", "RSS after the drain, MiB", MIB, 1),
+                  ("deliver_rate", "delivered msg/s", 1, 0)],
     "soak": [("confirmed", "confirmed", 1, 0), ("kills.total", "kills", 1, 0),
              ("broker.rss_peak_kib", "peak RSS, MiB", MIB, 1)],
 }

@@ -11,7 +11,7 @@
 #           (RabbitMQ's 10 000 queues x 10 bindings take minutes to set up per run)
 #   load    throughput confirm latency fanout-10 fanout-1000 bindings churn: N runs (3) of
 #           SECS (5) per broker, one broker process per scenario
-#   memory  startup idle-10k backlog-1m: N runs per broker, a fresh broker per run
+#   memory  startup idle-10k backlog-1m retention-1m: N runs per broker, a fresh broker per run
 #   soak    one soak of --soak SECS (180) per broker: 20 connections x 4 channels, a connection
 #           killed every 0.5 s on average
 #   --router  also the router micro-benchmarks (cargo bench -p warren-benches --bench router;
@@ -69,7 +69,7 @@ part() {
 part targets --runs "$RUNS" --duration "$DURATION" \
     --scenarios "target-autoack target-ack-confirm target-fanout-1000 target-bindings-10k latency"
 part load --runs "$RUNS" --duration "$DURATION"
-part memory --runs "$RUNS" --scenarios "startup idle-10k backlog-1m"
+part memory --runs "$RUNS" --scenarios "startup idle-10k backlog-1m retention-1m"
 part soak --runs 1 --duration "$SOAK" --scenarios soak
 
 if [ "$ROUTER" = 1 ]; then

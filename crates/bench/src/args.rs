@@ -30,6 +30,10 @@ scenarios:
               broker's RSS per connection (needs `ulimit -n` above --connections)
   backlog     --max-messages messages of --size published with confirms into a queue without
               consumer (the broker's RSS per queued message), then drained and checked
+  retention   --max-messages messages of --size published with confirms to a topic exchange: one in
+              --retain-every to a queue without consumer, the rest to a queue with one consumer;
+              the broker's RSS per retained message, 10 s after the drain. Checks the retained
+              count (queue.declare passive) and every consumed message
   startup     starts the broker command given after `--`, reports the milliseconds until
               --url's port accepts and until an AMQP handshake completes, and its idle RSS
               (of --pid-file's pid, else the command's); then stops it with SIGTERM
@@ -54,6 +58,7 @@ options (default):
   --routing-key KEY         (calls.call.created)
   --binding-key KEY         (topic: calls.#; direct: the routing key; fanout/headers: empty)
   --queues N                fanout: queues (10); bindings: queues (100)
+  --retain-every R          retention: one message in R goes to the queue nobody consumes (100)
   --bindings K              bindings: bindings per queue (10)
   --consumer-connections N  fanout/bindings: connections the consumers are spread over (4)
   --connections N           churn: concurrent open/close loops (4); soak: connections (20);
@@ -70,8 +75,8 @@ options (default):
   --help
 
 Defaults differ for soak (--duration 60 --queues 4 --rate 5000 --confirm 256 --prefetch 100)
-and backlog (--max-messages 1000000 --confirm 1000 --duration 600: publishing stops at the
-first of the two).";
+and backlog and retention (--max-messages 1000000 --confirm 1000 --duration 600: publishing
+stops at the first of the two).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scenario {
@@ -85,6 +90,7 @@ pub enum Scenario {
     Soak,
     IdleConnections,
     Backlog,
+    Retention,
     Startup,
 }
 
@@ -101,6 +107,7 @@ impl Scenario {
             Scenario::Soak => "soak",
             Scenario::IdleConnections => "idle-connections",
             Scenario::Backlog => "backlog",
+            Scenario::Retention => "retention",
             Scenario::Startup => "startup",
         }
     }
@@ -117,6 +124,7 @@ impl Scenario {
             "soak" => Scenario::Soak,
             "idle-connections" => Scenario::IdleConnections,
             "backlog" => Scenario::Backlog,
+            "retention" => Scenario::Retention,
             "startup" => Scenario::Startup,
             _ => return None,
         })
@@ -163,6 +171,8 @@ pub struct Options {
     pub routing_key: String,
     pub binding_key: String,
     pub queues: usize,
+    /// retention: one message in this many goes to the queue nobody consumes.
+    pub retain_every: u64,
     pub bindings: usize,
     pub consumer_connections: usize,
     pub connections: usize,
@@ -190,16 +200,18 @@ pub const DEFAULT_ROUTING_KEY: &str = "calls.call.created";
 
 impl Options {
     pub fn defaults(scenario: Scenario) -> Result<Options> {
-        let (soak, backlog) = (scenario == Scenario::Soak, scenario == Scenario::Backlog);
+        let soak = scenario == Scenario::Soak;
+        // Bounded by a message count, with confirms: every message counts in the memory.
+        let counted = matches!(scenario, Scenario::Backlog | Scenario::Retention);
         Ok(Options {
             scenario,
             url: AmqpUrl::parse(DEFAULT_URL)?,
             duration: Duration::from_secs(match scenario {
                 Scenario::Soak => 60,
-                Scenario::Backlog => 600,
+                _ if counted => 600,
                 _ => 10,
             }),
-            max_messages: if backlog { 1_000_000 } else { 10_000_000 },
+            max_messages: if counted { 1_000_000 } else { 10_000_000 },
             drain_timeout: Duration::from_secs(5),
             publishers: 1,
             consumers: 1,
@@ -211,7 +223,7 @@ impl Options {
             },
             confirm: match scenario {
                 Scenario::Soak => Some(256),
-                Scenario::Backlog => Some(1000),
+                _ if counted => Some(1000),
                 _ => None,
             },
             autoack: false,
@@ -225,6 +237,7 @@ impl Options {
                 Scenario::Soak => 4,
                 _ => 10,
             },
+            retain_every: 100,
             bindings: 10,
             consumer_connections: 4,
             connections: match scenario {
@@ -312,6 +325,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--routing-key" => o.routing_key = value,
             "--binding-key" => binding_key = Some(value),
             "--queues" => o.queues = number(&name, &value, 1)?,
+            "--retain-every" => o.retain_every = number(&name, &value, 2)?,
             "--bindings" => o.bindings = number(&name, &value, 1)?,
             "--consumer-connections" => o.consumer_connections = number(&name, &value, 1)?,
             "--connections" => o.connections = number(&name, &value, 1)?,
@@ -445,6 +459,12 @@ mod tests {
             (backlog.max_messages, backlog.confirm),
             (1_000_000, Some(1000))
         );
+        let retention = run(&["retention"]).expect("parses");
+        assert_eq!(
+            (retention.max_messages, retention.confirm),
+            (1_000_000, Some(1000))
+        );
+        assert_eq!(retention.retain_every, 100);
         assert_eq!(
             run(&["idle-connections"]).expect("parses").connections,
             10_000

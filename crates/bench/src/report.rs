@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 use crate::args::Options;
 use crate::procfs::Usage;
+use crate::scenario::memory::bytes_each;
 use crate::scenario::runner::RunOutcome;
 
 /// A JSON object being written: `{"k":v,...}`.
@@ -179,6 +180,13 @@ pub fn message_run(o: &Options, params: Json, r: &RunOutcome) -> (String, bool) 
     check(v.misrouted, "misrouted");
     check(r.unconfirmed, "unconfirmed");
     check(r.nacked, "nacked");
+    let retained: u64 = r.retained.iter().map(|q| q.found).sum();
+    let retained_expected: u64 = r.retained.iter().map(|q| q.expected).sum();
+    if r.retained.iter().any(|q| q.found != q.expected) {
+        failures.push(format!(
+            "the queues nobody consumes hold {retained} messages, {retained_expected} were routed to them"
+        ));
+    }
     if r.published == 0 {
         failures.push("nothing published".to_owned());
     }
@@ -214,6 +222,14 @@ pub fn message_run(o: &Options, params: Json, r: &RunOutcome) -> (String, bool) 
         .int("misrouted", v.misrouted)
         .int("unconfirmed", r.unconfirmed)
         .int("nacked", r.nacked);
+    if !r.retained.is_empty() {
+        let (before, after) = (r.rss_before_kib, r.rss_after_kib);
+        j.int("retained", retained)
+            .int("retained_expected", retained_expected)
+            .opt_int("rss_before_kib", before)
+            .opt_int("rss_after_kib", after)
+            .opt_num("bytes_per_retained", bytes_each(before, after, retained), 1);
+    }
     usage(&mut j, &r.usage, v.delivered, "msg");
     j.bool("ok", ok).strings("failures", &failures);
     (j.finish(), ok)

@@ -223,6 +223,30 @@ async fn memory_scenarios_measure_the_broker_process() {
     broker.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retention_counts_what_nobody_consumes() {
+    // Without --broker-pid: the counts are checked, no RSS is read (nor waited for).
+    let broker = warren::start_local().await.expect("the broker starts");
+    let json = bench(
+        broker.amqp_url(),
+        &[
+            "retention",
+            "--max-messages",
+            "20000",
+            "--retain-every",
+            "10",
+        ],
+    )
+    .await;
+    assert_eq!(field(&json, "ok"), "true", "{json}");
+    assert_eq!(field(&json, "retained"), "2000", "{json}");
+    assert_eq!(field(&json, "retained_expected"), "2000", "{json}");
+    assert_eq!(field(&json, "delivered"), "18000", "{json}");
+    assert_eq!(field(&json, "lost"), "0", "{json}");
+    assert_eq!(field(&json, "bytes_per_retained"), "null", "{json}");
+    broker.shutdown().await;
+}
+
 #[test]
 fn startup_times_a_broker_command() {
     // The tool's own sink stands in for a broker: it listens and speaks the handshake.

@@ -39,6 +39,9 @@ use crate::Broker;
 /// configured: [`crate::Limits::channel_max`]).
 pub const FRAME_MAX: u32 = 131_072;
 pub const HEARTBEAT_SECS: u16 = 60;
+/// The size of the buffers the server reads a connection's frames into: what a message that
+/// is a view into one keeps allocated (see `message.rs`).
+pub const READ_BUFFER_SIZE: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
@@ -91,6 +94,9 @@ pub struct Connection {
     pub(crate) scratch_outgoing: Vec<Outgoing>,
     pub(crate) scratch_queues: Vec<Arc<Queue>>,
     pub(crate) route_scratch: RouteScratch,
+    /// A queue without consumer that has kept every message this connection published since
+    /// the first of them, and their bytes (see [`Connection::enqueue`]).
+    pub(crate) kept_run: Option<(Arc<Queue>, usize)>,
 }
 
 impl Connection {
@@ -123,6 +129,7 @@ impl Connection {
             scratch_outgoing: Vec::new(),
             scratch_queues: Vec::new(),
             route_scratch: RouteScratch::default(),
+            kept_run: None,
         };
         let start = ConnectionStart {
             version_major: 0,

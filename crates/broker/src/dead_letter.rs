@@ -52,7 +52,7 @@ impl VHost {
         let (mut scratch, mut targets) = (RouteScratch::default(), Vec::new());
         for (queued, reason) in dead {
             let (message, header) = dead_lettered(&queued.message, queue, reason, exchange_name);
-            let message = Arc::new(message);
+            let mut message = Arc::new(message);
             let headers = header.properties.headers.as_ref();
             self.route(
                 &exchange,
@@ -63,7 +63,7 @@ impl VHost {
             );
             for target in targets.drain(..) {
                 if reason == DeathReason::Rejected || !is_cycle(&target.name, headers) {
-                    target.publish(Arc::clone(&message));
+                    target.publish(&mut message, false);
                 }
             }
         }

@@ -33,7 +33,7 @@ use foldhash::{HashMap, HashMapExt};
 
 pub use access::Permissions;
 pub use auth::User;
-pub use connection::{Connection, Phase};
+pub use connection::{Connection, Phase, READ_BUFFER_SIZE};
 pub use error::{AmqpError, AmqpResult};
 pub use limits::{Limits, VHostLimits};
 use vhost::VHost;

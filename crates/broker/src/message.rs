@@ -1,14 +1,28 @@
 //! A published message, shared by every queue it was routed to.
 //!
 //! A message is built once when its last body frame arrives and is then only ever shared
-//! (`Arc<Message>`): fan-out to a thousand queues clones a pointer, not the body, and the body
-//! is the `Bytes` cut from the publisher's read buffer when it fitted in one frame.
+//! (`Arc<Message>`): fan-out to a thousand queues clones a pointer, not the body. Its exchange,
+//! routing key, header and body are as they were decoded: views into the publisher's 64 KiB
+//! read buffer (except a body joined from several frames, which has an allocation of its
+//! own). That is free on the way to a consumer, but a view keeps its whole read buffer, and
+//! every other message read into it, allocated: a message that waits in a queue among
+//! messages consumed at once would cost the buffer rather than its size. So a queue without
+//! consumer keeps a message as its [`Message::compacted`] copy, which owns its bytes (see
+//! `Queue::publish` and `Connection::enqueue` for when).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use warren_wire::{BasicProperties, ContentHeader, EncodedHeader, ShortStr};
+use warren_wire::{
+    BasicProperties, Compact, ContentHeader, EncodedHeader, ShortStr, FRAME_OVERHEAD,
+};
+
+use crate::connection::FRAME_MAX;
+
+/// The largest body that can have come in one frame, a view into a read buffer; a larger one
+/// was joined from its frames into an allocation of its own.
+const ONE_FRAME_BODY_MAX: usize = FRAME_MAX as usize - FRAME_OVERHEAD;
 
 /// Only the header's bytes are kept, not its decoded properties (368 bytes, and a heap table
 /// for `headers`): a queued message costs that much less, and the few properties the broker
@@ -23,6 +37,8 @@ pub struct Message {
     pub ttl: Option<Duration>,
     /// The `priority` property (0 without one), which picks the level in a priority queue.
     pub priority: u8,
+    /// Made by [`Message::compacted`]: its bytes are its own.
+    compact: bool,
 }
 
 impl Message {
@@ -42,12 +58,55 @@ impl Message {
             body,
             ttl,
             priority: header.properties.priority.unwrap_or(0),
+            compact: false,
+        }
+    }
+
+    /// A copy that keeps no buffer it was decoded from: exchange, routing key, header and body
+    /// copied into one allocation of their own. A body too large for one frame is shared, not
+    /// copied: it has its own allocation already.
+    pub fn compacted(&self) -> Message {
+        let copy_body = self.body.len() <= ONE_FRAME_BODY_MAX;
+        let shared_body = if copy_body { 0 } else { self.body.len() };
+        let mut compact = Compact::with_capacity(self.byte_len() - shared_body);
+        Message {
+            exchange: self.exchange.copy_into(&mut compact),
+            routing_key: self.routing_key.copy_into(&mut compact),
+            header: self.header.copy_into(&mut compact),
+            body: if copy_body {
+                compact.copy(&self.body)
+            } else {
+                self.body.clone()
+            },
+            ttl: self.ttl,
+            priority: self.priority,
+            compact: true,
+        }
+    }
+
+    /// Makes `message` what a queue keeps: its compacted copy, unless it is one already; in
+    /// place when nothing else holds it.
+    pub fn keep(message: &mut Arc<Message>) {
+        if message.compact {
+            return;
+        }
+        match Arc::get_mut(message) {
+            Some(alone) => *alone = alone.compacted(),
+            None => *message = Arc::new(message.compacted()),
         }
     }
 
     /// The properties, decoded again from the header's bytes.
     pub fn properties(&self) -> BasicProperties {
         self.header.properties()
+    }
+
+    /// Its exchange, routing key, header and body: about what its frames took.
+    pub fn byte_len(&self) -> usize {
+        self.exchange.len()
+            + self.routing_key.len()
+            + self.header.as_bytes().len()
+            + self.body.len()
     }
 
     /// The size RabbitMQ counts for queue length in bytes: the body alone.
@@ -98,8 +157,49 @@ pub fn parse_expiration(expiration: Option<&ShortStr>) -> Result<Option<Duration
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+    use bytes::BytesMut;
+
+    /// A message whose exchange, routing key and body are views into one received buffer
+    /// (the header has its own encoding here), and that buffer's capacity.
+    pub(crate) fn received(body_len: usize) -> (Message, BytesMut, usize) {
+        let mut buffer = BytesMut::with_capacity(64 * 1024);
+        buffer.extend_from_slice(b"xivocalls.call.created");
+        buffer.resize(buffer.len() + body_len, b'{');
+        let capacity = buffer.capacity();
+        let mut frame = buffer.split().freeze();
+        let (exchange, routing_key) = (frame.split_to(4), frame.split_to(18));
+        let header = ContentHeader::new(60, body_len as u64, BasicProperties::default());
+        let short = |b| ShortStr::try_from_bytes(b).expect("short");
+        let message = Message::new(short(exchange), short(routing_key), &header, frame, None);
+        (message, buffer, capacity)
+    }
+
+    #[test]
+    fn a_compacted_message_owns_its_bytes() {
+        let (message, mut buffer, capacity) = received(300);
+        let copy = message.compacted();
+        assert_eq!(
+            (&copy.exchange, &copy.routing_key, &copy.header, &copy.body),
+            (
+                &message.exchange,
+                &message.routing_key,
+                &message.header,
+                &message.body
+            )
+        );
+        let header_end = copy.header.as_bytes().as_ptr_range().end;
+        assert_eq!(copy.body.as_ptr(), header_end, "one allocation");
+        drop(message);
+        assert!(buffer.try_reclaim(capacity), "the copy keeps no view");
+    }
+
+    #[test]
+    fn a_body_joined_from_frames_is_not_copied_again() {
+        let (message, _, _) = received(ONE_FRAME_BODY_MAX + 1);
+        assert_eq!(message.compacted().body.as_ptr(), message.body.as_ptr());
+    }
 
     fn parse(text: &'static str) -> Result<Option<Duration>, String> {
         parse_expiration(Some(&ShortStr::from_static(text)))

@@ -2,7 +2,7 @@
 //! tests pin behaviour that no client library makes easy to observe.
 
 use bytes::{Bytes, BytesMut};
-use warren_broker::{Broker, BrokerConfig, Connection, Phase};
+use warren_broker::{Broker, BrokerConfig, Connection, Phase, READ_BUFFER_SIZE};
 use warren_wire::{
     decode_frame, BasicConsume, BasicPublish, BasicQos, ChannelOpen, ConnectionOpen,
     ConnectionStartOk, ConnectionTuneOk, ContentHeader, FieldTable, FieldValue, Frame, Method,
@@ -336,4 +336,147 @@ fn each_vhost_has_its_own_queues() {
         channel_close(&mut root),
         (404, "NOT_FOUND - no queue 'invoices' in vhost '/'".into())
     );
+}
+
+/// The body of the message published with `key`: 300 bytes, like a Wazo event.
+fn event_body(key: &str) -> Bytes {
+    Bytes::from(format!("{key:-<300}"))
+}
+
+/// `basic.get` with no-ack on `queue`: the body it returns.
+fn get_body(connection: &mut Connection, queue: &'static str) -> Option<Bytes> {
+    let get = warren_wire::BasicGet {
+        queue: queue.into(),
+        no_ack: true,
+    };
+    connection.handle_frame(method(1, get.into()));
+    sent(connection).into_iter().find_map(|f| match f {
+        Frame::Body { payload, .. } => Some(payload),
+        _ => None,
+    })
+}
+
+/// Encodes the frames of a publish to `queue` through the default exchange.
+fn encode_publish(queue: &'static str, body: Bytes, out: &mut BytesMut) {
+    let publish = BasicPublish {
+        exchange: "".into(),
+        routing_key: queue.into(),
+        ..Default::default()
+    };
+    method(1, publish.into()).encode(out);
+    let header = ContentHeader::new(60, body.len() as u64, Default::default());
+    Frame::Header { channel: 1, header }.encode(out);
+    Frame::Body {
+        channel: 1,
+        payload: body,
+    }
+    .encode(out);
+}
+
+/// Hands every whole frame of `read` to the connection, as the server does.
+fn handle_all(connection: &mut Connection, read: &mut BytesMut) {
+    while let Some(frame) = decode_frame(read, 131_072).expect("valid frames") {
+        connection.handle_frame(frame);
+    }
+}
+
+/// Frames are cut off the 64 KiB buffer the server reads into, and a message's routing key,
+/// header and body are views into it; the buffer stays allocated while any view lives. The
+/// messages consumed at once let theirs go; those that wait in a queue nobody consumes must
+/// not keep it for their few hundred bytes: from their publish (`audit`), or from the moment
+/// the consumer goes (`work`'s two: one was unacked and comes back, one waited for credit).
+#[test]
+fn waiting_messages_keep_nothing_of_the_read_buffer() {
+    let broker = Broker::new(BrokerConfig::default());
+    let mut publisher = open(&broker, &[]);
+    let mut consumer = open(&broker, &[]);
+    for queue in ["audit", "live", "work"] {
+        let declare = QueueDeclare {
+            queue: queue.into(),
+            ..Default::default()
+        };
+        publisher.handle_frame(method(1, declare.into()));
+    }
+    // Channel 1 takes `live` without acks; channel 2 takes `work` one unacked at a time.
+    consumer.handle_frame(method(2, ChannelOpen::default().into()));
+    let qos = BasicQos {
+        prefetch_count: 1,
+        ..Default::default()
+    };
+    consumer.handle_frame(method(2, qos.into()));
+    for (channel, queue, no_ack) in [(1, "live", true), (2, "work", false)] {
+        let consume = BasicConsume {
+            queue: queue.into(),
+            consumer_tag: queue.into(),
+            no_ack,
+            ..Default::default()
+        };
+        consumer.handle_frame(method(channel, consume.into()));
+    }
+    sent(&mut publisher);
+    sent(&mut consumer);
+
+    let keys = ["live", "audit", "work", "live", "work", "live"];
+    let mut read = BytesMut::with_capacity(READ_BUFFER_SIZE);
+    for key in keys {
+        encode_publish(key, event_body(key), &mut read);
+    }
+    let capacity = read.capacity();
+    handle_all(&mut publisher, &mut read);
+    consumer.drain_outbox();
+    let delivered = sent(&mut consumer)
+        .into_iter()
+        .filter(|f| matches!(f, Frame::Body { .. }))
+        .count();
+    assert_eq!(delivered, 3 + 1, "live's three, and work's first");
+    assert!(
+        !read.try_reclaim(capacity),
+        "the unacked delivery is a view into the buffer"
+    );
+    // The consumer of `work` goes away: its delivery goes back to the queue.
+    consumer.handle_frame(method(2, warren_wire::ChannelClose::default().into()));
+    assert!(
+        read.try_reclaim(capacity),
+        "a message waiting in a queue keeps its read buffer allocated"
+    );
+
+    // The buffer is the server's again, which reads other bytes into it.
+    read.resize(capacity, b'#');
+    assert_eq!(get_body(&mut publisher, "audit"), Some(event_body("audit")));
+    for _ in 0..2 {
+        assert_eq!(get_body(&mut publisher, "work"), Some(event_body("work")));
+    }
+    assert_eq!(get_body(&mut publisher, "work"), None);
+}
+
+/// A backlog fills its read buffers with messages that all stay: once a queue without
+/// consumer has kept a read buffer's worth of a connection's messages in a row, the next ones
+/// stay as they came, views into buffers full of kept messages, rather than cost a copy each.
+#[test]
+fn a_backlog_keeps_its_messages_as_they_came_after_a_buffer_of_them() {
+    let broker = Broker::new(BrokerConfig::default());
+    let mut publisher = open(&broker, &[]);
+    let declare = QueueDeclare {
+        queue: "backlog".into(),
+        ..Default::default()
+    };
+    publisher.handle_frame(method(1, declare.into()));
+    sent(&mut publisher);
+    let body = Bytes::from(vec![b'{'; 1000]);
+    // Less than a read buffer's worth, then more.
+    let mut buffers = [(60, BytesMut::new()), (100, BytesMut::new())];
+    for (messages, read) in &mut buffers {
+        for _ in 0..*messages {
+            encode_publish("backlog", body.clone(), read);
+        }
+    }
+    let [(_, first), (_, second)] = &mut buffers;
+    let (first_capacity, second_capacity) = (first.capacity(), second.capacity());
+    handle_all(&mut publisher, first);
+    handle_all(&mut publisher, second);
+    assert!(
+        first.try_reclaim(first_capacity),
+        "the first ones are copied"
+    );
+    assert!(!second.try_reclaim(second_capacity), "then they stay views");
 }

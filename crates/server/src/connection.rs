@@ -22,7 +22,7 @@ use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 use tokio_rustls::TlsAcceptor;
 use tracing::{debug, error, info, warn};
-use warren_broker::{AmqpError, Broker, Connection, Phase};
+use warren_broker::{AmqpError, Broker, Connection, Phase, READ_BUFFER_SIZE};
 use warren_wire::{decode_frame, Frame, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9};
 
 use crate::handshakes::HandshakeSlot;
@@ -30,7 +30,6 @@ use crate::ConnectionSettings;
 
 /// Above this much unwritten output, the connection stops reading and taking deliveries.
 const MAX_PENDING_OUTPUT: usize = 4 * 1024 * 1024;
-const READ_BUFFER_SIZE: usize = 64 * 1024;
 /// How long we wait for `close-ok` after sending `connection.close`.
 const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 

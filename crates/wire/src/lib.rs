@@ -2,9 +2,11 @@
 //!
 //! Modules, from the bottom up: `codec` (the spec's primitive types), `field_codec` (field
 //! tables), [`method`] (the method table), [`properties`] (content headers), [`frame`]
-//! (framing), [`reply_code`] and `error` (what a decode fault closes the connection with).
+//! (framing), [`reply_code`] and `error` (what a decode fault closes the connection with);
+//! [`Compact`] copies decoded views out of the buffer they were cut from.
 
 mod codec;
+mod compact;
 mod error;
 pub mod field;
 mod field_codec;
@@ -14,6 +16,7 @@ pub mod properties;
 pub mod reply_code;
 mod short_str;
 
+pub use compact::Compact;
 pub use error::{DecodeError, FrameDecodeError, MethodDecodeError};
 pub use field::{FieldTable, FieldValue};
 pub use field_codec::MAX_FIELD_NESTING;

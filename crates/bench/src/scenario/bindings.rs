@@ -131,6 +131,7 @@ pub fn plan(o: &Options) -> Result<Plan> {
         keys,
         consumer_connections: o.consumer_connections,
         patterns: Some(patterns),
+        measure_memory: false,
     })
 }
 

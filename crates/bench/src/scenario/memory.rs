@@ -29,20 +29,21 @@ use super::publisher::{self, PublisherSpec};
 use super::runner::{clean_up, message_properties, run_id};
 
 /// How long the broker is left alone before its RSS is read.
-const SETTLE: Duration = Duration::from_secs(2);
+pub const SETTLE: Duration = Duration::from_secs(2);
 /// Connections being opened (or closed) at once.
 const OPENING_AT_ONCE: usize = 64;
 /// Descriptors this process needs besides one per connection.
 const SPARE_FILES: u64 = 64;
 
-/// The broker's RSS in KiB after [`SETTLE`], if its pid is known.
-async fn settled_rss(pid: Option<u32>) -> Option<u64> {
-    tokio::time::sleep(SETTLE).await;
-    memory_kib(Some(pid?)).map(|(rss, _)| rss)
+/// The broker's RSS in KiB after it has been left alone for `settle`, if its pid is known.
+pub async fn settled_rss(pid: Option<u32>, settle: Duration) -> Option<u64> {
+    let pid = pid?;
+    tokio::time::sleep(settle).await;
+    memory_kib(Some(pid)).map(|(rss, _)| rss)
 }
 
 /// `(after - before)` KiB over `count` things, in bytes each.
-fn bytes_each(before: Option<u64>, after: Option<u64>, count: u64) -> Option<f64> {
+pub fn bytes_each(before: Option<u64>, after: Option<u64>, count: u64) -> Option<f64> {
     let (before, after) = (before?, after?);
     (count > 0).then(|| (after as f64 - before as f64) * 1024.0 / count as f64)
 }
@@ -75,7 +76,7 @@ pub async fn idle_connections(o: &Options) -> Result<(String, bool)> {
         .await?
         .close()
         .await?;
-    let before = settled_rss(o.broker_pid).await;
+    let before = settled_rss(o.broker_pid, SETTLE).await;
     let opening = Instant::now();
     let mut held = Vec::with_capacity(n);
     let mut failures = Vec::new();
@@ -106,7 +107,7 @@ pub async fn idle_connections(o: &Options) -> Result<(String, bool)> {
     }
     let open_s = opening.elapsed().as_secs_f64();
     let opened = held.len() as u64;
-    let after = settled_rss(o.broker_pid).await;
+    let after = settled_rss(o.broker_pid, SETTLE).await;
     // The broker must still answer on every connection: a channel opened on each.
     let channel = o.channels as u16 + 1;
     for client in held.iter_mut() {
@@ -133,7 +134,7 @@ pub async fn idle_connections(o: &Options) -> Result<(String, bool)> {
             }
         }
     }
-    let released = settled_rss(o.broker_pid).await;
+    let released = settled_rss(o.broker_pid, SETTLE).await;
     failures.truncate(10);
     let ok = failures.is_empty() && opened == n as u64;
 
@@ -176,7 +177,7 @@ async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<
         Bytes::from(payload::template(o.size)),
         publisher_client.frame_max,
     );
-    let before = settled_rss(o.broker_pid).await;
+    let before = settled_rss(o.broker_pid, SETTLE).await;
 
     let meter = Meter::start(o.broker_pid);
     let start = Instant::now();
@@ -198,7 +199,7 @@ async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<
     }
     let published = outcome.published;
     let confirmed = published.confirmed.as_ref().map_or(0, |c| c.len());
-    let full = settled_rss(o.broker_pid).await;
+    let full = settled_rss(o.broker_pid, SETTLE).await;
 
     // The drain: one consumer, manual acks.
     let mut consumer_client = Client::connect(&o.url, "warren-bench backlog consumer").await?;
@@ -239,7 +240,7 @@ async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<
     };
     let log = log.ok_or_else(|| Error::protocol("the consumer kept no log"))?;
     let v = verify(&log, std::slice::from_ref(&published), &Route::all(1), true);
-    let drained = settled_rss(o.broker_pid).await;
+    let drained = settled_rss(o.broker_pid, SETTLE).await;
 
     let mut failures = Vec::new();
     for (n, what) in [

@@ -1,7 +1,8 @@
 //! The scenarios. The message scenarios (`throughput`, `latency`, `fanout`, `bindings`,
 //! `selftest`) each build a [`runner::Plan`] (queues, bindings, routing keys, consumers) that
 //! [`runner::run_plan`] executes and verifies; `churn`, `soak` (with a chaos loop), the memory
-//! measurements (`idle-connections`, `backlog`) and `startup` have their own.
+//! measurements (`idle-connections`, `backlog`) and `startup` have their own; `retention` is a
+//! plan that measures memory.
 
 pub mod bindings;
 pub mod churn;
@@ -9,6 +10,7 @@ pub mod consumer;
 pub mod fanout;
 pub mod memory;
 pub mod publisher;
+pub mod retention;
 pub mod runner;
 pub mod selftest;
 pub mod soak;
@@ -29,6 +31,7 @@ pub async fn run(o: &Options) -> Result<(String, bool)> {
         Scenario::Soak => soak::run(o).await,
         Scenario::IdleConnections => memory::idle_connections(o).await,
         Scenario::Backlog => memory::backlog(o).await,
+        Scenario::Retention => retention::run(o).await,
         Scenario::Startup => startup::run(o).await,
         Scenario::Sink => Err(Error::usage("sink is not a load scenario")),
     }

@@ -7,6 +7,11 @@
 //! the drain timeout) → consumers get the rest (until everything owed has arrived, nothing
 //! arrived for the drain timeout, or [`DRAIN_LIMIT`] passed) → CPU clocks read again → consumers stop → verification →
 //! queues deleted.
+//!
+//! A queue planned with no consumer retains what is routed to it: its length is checked
+//! (`queue.declare passive`) after the drain instead of its deliveries. A plan that measures
+//! memory reads the broker's RSS once it has been left alone, before publishing and after the
+//! drain (publishers and consumers closed): what the retained messages cost.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -27,6 +32,7 @@ use crate::procfs::{Meter, Usage};
 use crate::topic::Pattern;
 
 use super::consumer::{self, consumer_tag, ConsumerOutcome, ConsumerShared};
+use super::memory::{settled_rss, SETTLE};
 use super::publisher::{self, PublisherOutcome, PublisherSpec};
 
 /// The longest drain (or twice the duration, if longer), even while deliveries still
@@ -39,6 +45,7 @@ pub struct QueuePlan {
     pub name: String,
     /// (binding key, arguments).
     pub bindings: Vec<(String, FieldTable)>,
+    /// 0: nobody consumes the queue; it retains its messages.
     pub consumers: usize,
 }
 
@@ -58,6 +65,8 @@ pub struct Plan {
     pub consumer_connections: usize,
     /// Per queue, patterns every delivery's routing key must match.
     pub patterns: Option<Vec<Vec<Pattern>>>,
+    /// Read the broker's RSS before publishing and after the drain.
+    pub measure_memory: bool,
 }
 
 impl Plan {
@@ -65,6 +74,20 @@ impl Plan {
         self.queues.iter().map(|q| q.consumers).sum()
     }
 }
+
+/// A queue nobody consumed, at the end of a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Retained {
+    /// The messages routed to it (confirmed, with confirms).
+    pub expected: u64,
+    /// The messages it holds (`queue.declare passive`).
+    pub found: u64,
+}
+
+/// How long the broker is left alone before the RSS after the drain is read: jemalloc returns
+/// the pages freed by the consumed messages over 10 s (its decay time), so what remains is
+/// what the broker keeps.
+const RETAINED_SETTLE: Duration = Duration::from_secs(10);
 
 pub struct RunOutcome {
     pub published: u64,
@@ -79,6 +102,11 @@ pub struct RunOutcome {
     pub latency: Histogram,
     pub usage: Usage,
     pub connections: usize,
+    pub retained: Vec<Retained>,
+    /// The broker's RSS in KiB before publishing and after the drain, when the plan measures
+    /// memory and the broker's pid is known.
+    pub rss_before_kib: Option<u64>,
+    pub rss_after_kib: Option<u64>,
 }
 
 /// The properties of every message: JSON, and a `name` header as Wazo's bus sets it (what
@@ -219,6 +247,8 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
         let share = o.max_messages / publishers as u64;
         share + u64::from((p as u64) < o.max_messages % publishers as u64)
     };
+    let pid = o.broker_pid.filter(|_| plan.measure_memory);
+    let rss_before_kib = settled_rss(pid, SETTLE).await;
     let meter = Meter::start(o.broker_pid);
     let start = Instant::now();
     let shared = Arc::new(ConsumerShared {
@@ -276,7 +306,11 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
 
     // Drain: until everything owed has arrived, nothing new came for the drain timeout, or a
     // consumer failed.
-    let owed = owed_deliveries(&published, &plan.keys);
+    let owed_per_queue = owed_deliveries(&published, &plan.keys, plan.queues.len());
+    let owed = (plan.queues.iter().zip(&owed_per_queue))
+        .filter(|(queue, _)| queue.consumers > 0)
+        .map(|(_, owed)| owed)
+        .sum();
     if first_error.is_none() {
         let drain_limit = Instant::now() + DRAIN_LIMIT.max(o.duration * 2);
         let a_consumer_ended = || consumers.iter().any(|c| c.is_finished());
@@ -316,10 +350,24 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
     if let Some(e) = first_error {
         return Err(e);
     }
+    let rss_after_kib = settled_rss(pid, RETAINED_SETTLE).await;
+    let mut retained = Vec::new();
+    for (queue, &expected) in plan.queues.iter().zip(&owed_per_queue) {
+        if queue.consumers == 0 {
+            let found = setup.queue_length(CHANNEL, &queue.name).await?;
+            retained.push(Retained {
+                expected,
+                found: u64::from(found),
+            });
+        }
+    }
 
     let nkeys = plan.keys.len() as u64;
     let mut verdict = Verdict::default();
     for (q, log) in logs.iter().enumerate() {
+        if plan.queues[q].consumers == 0 {
+            continue;
+        }
         let empty = QueueLog::new(publishers, budget(0));
         let log = log.as_ref().unwrap_or(&empty);
         let route = Route {
@@ -355,13 +403,17 @@ async fn run_declared(o: &Options, plan: &Plan, setup: &mut Client) -> Result<Ru
         latency,
         usage,
         connections: 1 + connections + publishers,
+        retained,
+        rss_before_kib,
+        rss_after_kib,
     })
 }
 
-/// How many deliveries the broker owes over all queues.
-fn owed_deliveries(published: &[Published], keys: &[KeyPlan]) -> u64 {
+/// How many messages the broker owes each of `queues` queues.
+fn owed_deliveries(published: &[Published], keys: &[KeyPlan], queues: usize) -> Vec<u64> {
+    let mut owed = vec![0; queues];
     if keys.is_empty() {
-        return 0;
+        return owed;
     }
     let n = keys.len() as u64;
     let mut per_key = vec![0u64; keys.len()];
@@ -380,11 +432,14 @@ fn owed_deliveries(published: &[Published], keys: &[KeyPlan]) -> u64 {
             }
         }
     }
-    per_key
-        .iter()
-        .zip(keys)
-        .map(|(count, key)| count * key.queues.len() as u64)
-        .sum()
+    for (count, key) in per_key.iter().zip(keys) {
+        for &q in &key.queues {
+            if let Some(owed) = owed.get_mut(q) {
+                *owed += count;
+            }
+        }
+    }
+    owed
 }
 
 async fn joined<T>(task: JoinHandle<Result<T>>) -> Result<T> {
@@ -419,7 +474,7 @@ mod tests {
             count: 7, // keys a b c a b c a
             confirmed: None,
         };
-        assert_eq!(owed_deliveries(&[plain], &keys), 3 * 2 + 2);
+        assert_eq!(owed_deliveries(&[plain], &keys, 2), [3, 3 + 2]);
         let mut confirmed = SeqSet::default();
         confirmed.insert(0);
         confirmed.insert(2);
@@ -427,6 +482,6 @@ mod tests {
             count: 7,
             confirmed: Some(confirmed),
         };
-        assert_eq!(owed_deliveries(&[confirming], &keys), 2 + 1);
+        assert_eq!(owed_deliveries(&[confirming], &keys, 2), [1, 1 + 1]);
     }
 }

@@ -66,6 +66,7 @@ pub fn single_key_plan(o: &Options, queues: usize, consumers: usize) -> Result<P
             o.consumer_connections
         },
         patterns: None,
+        measure_memory: false,
     })
 }
 

@@ -16,7 +16,7 @@ use warren_wire::{
 
 use super::basic::DIRECT_REPLY_TO;
 use crate::access::{Permission, Resource};
-use crate::connection::Connection;
+use crate::connection::{Connection, READ_BUFFER_SIZE};
 use crate::error::{AmqpError, AmqpResult};
 use crate::message::{parse_expiration, Message};
 use crate::queue::Enqueued;
@@ -58,7 +58,7 @@ impl Connection {
             return Ok(());
         }
         let headers = header.properties.headers.as_ref();
-        let accepted = self.enqueue(channel, publish.mandatory, &message, headers)?;
+        let accepted = self.enqueue(channel, publish.mandatory, message, headers)?;
         self.confirm(channel, accepted)
     }
 
@@ -116,7 +116,7 @@ impl Connection {
         &mut self,
         channel: u16,
         mandatory: bool,
-        message: &Arc<Message>,
+        mut message: Arc<Message>,
         headers: Option<&FieldTable>,
     ) -> AmqpResult<bool> {
         let vhost = self.open_vhost()?;
@@ -138,10 +138,31 @@ impl Connection {
             };
             self.send_content(channel, returned.into(), &message.header, &message.body);
         }
-        let mut accepted = true;
+        // A queue without consumer keeps a compact copy of a message (see `message.rs`),
+        // unless one of them has kept every message of this connection's last read buffer or
+        // more, as a backlog does: the buffer this one shares is then full of messages kept
+        // anyway, and a copy would cost more than the view. What a view can waste is the end of
+        // its buffer after such a run: less than the run itself.
+        let dense = self.kept_run.as_ref().is_some_and(|(run, bytes)| {
+            *bytes >= READ_BUFFER_SIZE && queues.iter().any(|queue| Arc::ptr_eq(queue, run))
+        });
+        let (mut accepted, mut run_goes_on, mut first_holder) = (true, false, None);
         for queue in queues.drain(..) {
-            accepted &= queue.publish(Arc::clone(message)) != Enqueued::Rejected;
+            match queue.publish(&mut message, dense) {
+                Enqueued::Rejected => accepted = false,
+                Enqueued::Held => {
+                    let run = self.kept_run.as_ref();
+                    run_goes_on |= run.is_some_and(|(run, _)| Arc::ptr_eq(run, &queue));
+                    first_holder.get_or_insert(queue);
+                }
+                Enqueued::Accepted | Enqueued::Gone => {}
+            }
         }
+        let len = message.byte_len();
+        self.kept_run = match self.kept_run.take() {
+            Some((run, bytes)) if run_goes_on => Some((run, bytes + len)),
+            _ => first_holder.map(|queue| (queue, len)),
+        };
         self.scratch_queues = queues;
         Ok(accepted)
     }

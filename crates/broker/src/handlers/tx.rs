@@ -37,9 +37,9 @@ impl Connection {
 
     pub(crate) fn tx_commit(&mut self, channel: u16) -> AmqpResult<()> {
         let transaction = self.take_transaction(channel)?;
-        for (mandatory, message) in &transaction.publishes {
+        for (mandatory, message) in transaction.publishes {
             let headers = message.properties().headers;
-            self.enqueue(channel, *mandatory, message, headers.as_ref())?;
+            self.enqueue(channel, mandatory, message, headers.as_ref())?;
         }
         for (entries, how) in transaction.settlements {
             self.settle(channel, entries.into_iter().map(|(_, entry)| entry), how)?;

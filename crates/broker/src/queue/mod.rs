@@ -69,7 +69,10 @@ struct QueueState {
 /// What became of a published message in one queue.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Enqueued {
+    /// Handed to a consumer, or waiting for one's credit.
     Accepted,
+    /// Kept by a queue without consumer.
+    Held,
     /// The queue was full and its `x-overflow` refuses new messages.
     Rejected,
     /// The queue was deleted meanwhile.
@@ -139,7 +142,10 @@ impl Queue {
     }
 
     /// Enqueues a newly published message, honouring `x-max-length(-bytes)` and `x-overflow`.
-    pub fn publish(self: &Arc<Self>, message: Arc<Message>) -> Enqueued {
+    /// In a queue without consumer, `message` is made the compact copy the queue keeps
+    /// ([`Message::keep`]), which the other queues it is routed to then share; unless it is
+    /// `dense`: the buffer it was read into is full of messages kept anyway.
+    pub fn publish(self: &Arc<Self>, message: &mut Arc<Message>, dense: bool) -> Enqueued {
         // A per-message TTL needs the broker's clock even in a queue without one of its own
         // (registered outside the queue's lock: the sweep takes the list's lock, then ours).
         if message.ttl.is_some() && !self.timed.swap(true, Ordering::AcqRel) {
@@ -151,6 +157,10 @@ impl Queue {
             if state.deleted {
                 return Enqueued::Gone;
             }
+            let held = state.consumers.is_empty();
+            if held && !dense {
+                Message::keep(message);
+            }
             let seq = state.next_seq;
             state.next_seq += 1;
             let ttl = match (self.settings.message_ttl, message.ttl) {
@@ -160,7 +170,7 @@ impl Queue {
             // The clock is read only where a TTL makes it matter.
             let now = (ttl.is_some() || state.ready.has_expiring()).then(Instant::now);
             let queued = QueuedMessage {
-                message,
+                message: Arc::clone(message),
                 redelivered: false,
                 seq,
                 expires_at: ttl.zip(now).map(|(ttl, now)| now + ttl),
@@ -182,7 +192,11 @@ impl Queue {
                 };
                 self.let_go(state, oldest, DeathReason::Maxlen);
             }
-            Enqueued::Accepted
+            if held {
+                Enqueued::Held
+            } else {
+                Enqueued::Accepted
+            }
         })
     }
 
@@ -227,6 +241,7 @@ impl Queue {
             }
             for mut message in messages {
                 message.redelivered |= delivered;
+                Message::keep(&mut message.message);
                 state.ready.put_back(message);
             }
             self.dispatch_locked(state, None);
@@ -352,8 +367,18 @@ impl Queue {
                 return ConsumerRemoved::NotFound;
             };
             state.consumers.remove(at);
-            if self.auto_delete && state.consumers.is_empty() && !state.deleted {
-                return ConsumerRemoved::LastOfAutoDelete;
+            if state.consumers.is_empty() {
+                if self.auto_delete && !state.deleted {
+                    return ConsumerRemoved::LastOfAutoDelete;
+                }
+                // What waited for this consumer now waits for nobody. Messages that other
+                // queues (or their consumers) hold too are left as they are: a copy per queue
+                // could cost more than the buffer they keep.
+                for waiting in state.ready.iter_mut() {
+                    if Arc::strong_count(&waiting.message) == 1 {
+                        Message::keep(&mut waiting.message);
+                    }
+                }
             }
             self.dispatch_locked(state, None);
             ConsumerRemoved::Removed
@@ -437,4 +462,96 @@ pub(crate) fn no_queue_text(name: &ShortStr) -> String {
 
 fn count_u32(n: usize) -> u32 {
     u32::try_from(n).unwrap_or(u32::MAX)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::consumer::{Credit, Outbox};
+    use crate::message::tests::received;
+
+    fn queue(name: &'static str) -> Arc<Queue> {
+        let options = QueueOptions {
+            name: name.into(),
+            durable: false,
+            exclusive_owner: None,
+            auto_delete: false,
+            arguments: FieldTable::new(),
+            settings: QueueArguments::default(),
+        };
+        Arc::new(Queue::new(options, Weak::new()))
+    }
+
+    /// A consumer that may hold one delivery, and the outbox its deliveries go to.
+    fn consumer() -> (Arc<Consumer>, Arc<Outbox>) {
+        let outbox = Arc::new(Outbox::default());
+        let consumer = Consumer {
+            tag: "c".into(),
+            channel: 1,
+            connection_id: 1,
+            no_ack: false,
+            exclusive: false,
+            priority: 0,
+            credit: Credit::with_limit(1),
+            channel_credit: Arc::default(),
+            outbox: Arc::clone(&outbox),
+            cancelled: Default::default(),
+        };
+        (Arc::new(consumer), outbox)
+    }
+
+    fn published() -> Arc<Message> {
+        Arc::new(received(300).0)
+    }
+
+    #[test]
+    fn queues_without_consumer_share_one_compact_copy() {
+        let (live, audit, log) = (queue("live"), queue("audit"), queue("log"));
+        let (consumer, outbox) = consumer();
+        live.add_consumer(consumer).expect("consumes");
+        let view = published();
+        let mut message = Arc::clone(&view);
+        for queue in [&live, &audit, &log] {
+            queue.publish(&mut message, false);
+        }
+        let mut outgoing = Vec::new();
+        outbox.take_into(&mut outgoing);
+        let Some(Outgoing::Deliver { message: sent, .. }) = outgoing.pop() else {
+            panic!("live delivers at once");
+        };
+        assert!(Arc::ptr_eq(&sent.message, &view), "handed on as it is");
+        let kept = [&audit, &log].map(|q| q.get().map(|(m, _)| m.message));
+        let [Some(audit), Some(log)] = kept else {
+            panic!("audit and log keep it");
+        };
+        assert!(Arc::ptr_eq(&audit, &log), "one copy for both");
+        assert_ne!(audit.body.as_ptr(), view.body.as_ptr());
+        assert_eq!(audit.body, view.body);
+    }
+
+    #[test]
+    fn what_waited_for_a_consumer_is_compacted_when_it_leaves() {
+        let work = queue("work");
+        let (consumer, _outbox) = consumer();
+        work.add_consumer(Arc::clone(&consumer)).expect("consumes");
+        let bodies: Vec<usize> = (0..2)
+            .map(|_| {
+                let mut message = published();
+                assert_eq!(work.publish(&mut message, false), Enqueued::Accepted);
+                message.body.as_ptr() as usize
+            })
+            .collect();
+        let waiting = |queue: &Queue| {
+            let mut state = queue.state.lock();
+            let ready = state.ready.iter_mut();
+            ready
+                .map(|m| m.message.body.as_ptr() as usize)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(waiting(&work), bodies[1..], "waits for credit as it came");
+        work.remove_consumer(&consumer);
+        let after = waiting(&work);
+        assert_eq!(after.len(), 1);
+        assert_ne!(after, bodies[1..], "copied");
+    }
 }

@@ -88,6 +88,10 @@ impl Ready {
         Some(message)
     }
 
+    pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut QueuedMessage> {
+        self.levels.iter_mut().flatten()
+    }
+
     pub fn drain(&mut self) -> impl Iterator<Item = QueuedMessage> + '_ {
         self.len = 0;
         self.bytes = 0;
