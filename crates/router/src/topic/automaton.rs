@@ -22,6 +22,12 @@
 //! counter, so no two states of any two `Bindings` share one) and forgets everything when used
 //! with another. It holds at most `capacity` states; when it needs one more it forgets
 //! everything and that route walks the trie, so memory stays bounded whatever the keys.
+//!
+//! Learning a step costs about twice a walk's share of it, so an automaton that keeps filling
+//! up without reusing what it learnt is a loss: keys that each name another known user reach
+//! states of their own. As regex-automata's hybrid DFA does, it then gives up: after
+//! [`FILLS_BEFORE_GIVING_UP`] fills with fewer than [`ROUTES_PER_STATE`] routes per state learnt,
+//! it walks the trie until the bindings change.
 //! The caller owns it (one per exchange behind a lock, or one per publisher), so that routing
 //! through [`Bindings`] stays a shared read.
 
@@ -34,11 +40,33 @@ use super::{NodeId, TopicTrie, ROOT};
 use crate::dedup::dedup_from;
 use crate::Bindings;
 
-type StateId = u32;
-/// The state of the key's first word: the root and its `#` child.
-const START: StateId = 0;
+/// A state: its index, and in the top bit whether any of its nodes has a literal edge. If
+/// none does, every word steps alike and a route need not look the word up, nor read the state
+/// to know it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct StateId(u32);
+
+const LITERAL: u32 = 1 << 31;
+
+impl StateId {
+    fn index(self) -> usize {
+        (self.0 & !LITERAL) as usize
+    }
+
+    fn has_literal_edges(self) -> bool {
+        self.0 & LITERAL != 0
+    }
+}
+
+/// The state of the key's first word, the root and its `#` child, is the first one learnt.
+const START_INDEX: usize = 0;
 /// The state with no live node: nothing after it can match.
-const DEAD: StateId = 1;
+const DEAD: StateId = StateId(1);
+
+/// Fills of the automaton, since the bindings last changed, after which it may give up.
+const FILLS_BEFORE_GIVING_UP: usize = 3;
+/// Routes per learnt state below which a filling automaton gives up.
+const ROUTES_PER_STATE: usize = 8;
 
 /// Topic routes through a lazily built automaton; see the module doc.
 #[derive(Debug, Clone)]
@@ -47,20 +75,23 @@ pub struct TopicAutomaton<D> {
     /// The generation of the bindings that the states were built from.
     generation: Option<u64>,
     states: Vec<State<D>>,
+    /// The first state.
+    start: StateId,
     by_nodes: HashMap<Box<[NodeId]>, StateId>,
     /// By [`transition`]: (state, word).
     transitions: HashMap<u64, StateId>,
     /// Reused while a new state's nodes are gathered.
     scratch: Vec<NodeId>,
+    /// Since the bindings last changed: routes made, times it filled up, and whether it gave up.
+    routes: usize,
+    fills: usize,
+    gave_up: bool,
 }
 
 #[derive(Debug, Clone)]
 struct State<D> {
     /// The live trie nodes, sorted.
     nodes: Box<[NodeId]>,
-    /// Whether any of them has a literal edge: if none does, every word steps alike and the
-    /// route need not look the word up.
-    literal: bool,
     /// Every destination bound at those nodes, each once; gathered when the state first ends a
     /// key.
     dests: Option<Box<[D]>>,
@@ -74,15 +105,24 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             capacity,
             generation: None,
             states: Vec::new(),
+            start: DEAD,
             by_nodes: HashMap::new(),
             transitions: HashMap::new(),
             scratch: Vec::new(),
+            routes: 0,
+            fills: 0,
+            gave_up: false,
         }
     }
 
     /// Forgets everything, and gives back the memory it held.
     pub fn clear(&mut self) {
         *self = TopicAutomaton::new(self.capacity);
+    }
+
+    /// Whether it gave up learning and walks the trie until the bindings change.
+    pub fn gave_up(&self) -> bool {
+        self.gave_up
     }
 
     /// How many states it has learnt.
@@ -107,9 +147,14 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             _ => return bindings.route(routing_key, headers, out),
         };
         if self.generation != Some(bindings.generation()) {
+            self.clear();
             self.forget(trie);
             self.generation = Some(bindings.generation());
         }
+        if self.gave_up {
+            return trie.route(routing_key, out);
+        }
+        self.routes += 1;
         let exact = trie.exact_dests(routing_key);
         if trie.has_no_wildcards() {
             out.extend(exact.into_iter().flat_map(|dests| dests.iter().cloned()));
@@ -142,12 +187,12 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
 
     /// The state after the key's words, or `None` when the automaton was full and forgot.
     fn run(&mut self, trie: &TopicTrie<D>, key: &[u8]) -> Option<StateId> {
-        let mut state = START;
+        let mut state = self.start;
         for word in words(key) {
             if state == DEAD {
                 break;
             }
-            let word = match self.states[state as usize].literal {
+            let word = match state.has_literal_edges() {
                 true => trie.words.id(word),
                 false => UNKNOWN,
             };
@@ -168,7 +213,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
     fn step(&mut self, trie: &TopicTrie<D>, state: StateId, word: WordId) -> Option<StateId> {
         let mut next = std::mem::take(&mut self.scratch);
         next.clear();
-        for &id in self.states[state as usize].nodes.iter() {
+        for &id in self.states[state.index()].nodes.iter() {
             let node = &trie.nodes[id];
             if node.absorbs {
                 next.push(id);
@@ -195,7 +240,17 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             return Some(id);
         }
         if self.states.len() >= self.capacity {
-            self.forget(trie);
+            self.fills += 1;
+            if self.fills >= FILLS_BEFORE_GIVING_UP
+                && self.routes < ROUTES_PER_STATE * self.capacity * self.fills
+            {
+                let generation = self.generation;
+                self.clear();
+                self.generation = generation;
+                self.gave_up = true;
+            } else {
+                self.forget(trie);
+            }
             return None;
         }
         Some(self.add(trie, nodes))
@@ -204,10 +259,14 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
     fn add(&mut self, trie: &TopicTrie<D>, nodes: &[NodeId]) -> StateId {
         // Fewer than `capacity` states, and the capacity is a `usize` the caller chose: ids past
         // `u32` would need more memory than any broker has.
-        let id = StateId::try_from(self.states.len()).expect("fewer than 2^32 states");
+        let index = u32::try_from(self.states.len())
+            .ok()
+            .filter(|index| index & LITERAL == 0)
+            .expect("fewer than 2^31 states");
+        let literal = nodes.iter().any(|&n| !trie.nodes[n].children.is_empty());
+        let id = StateId(if literal { index | LITERAL } else { index });
         self.states.push(State {
             nodes: nodes.into(),
-            literal: nodes.iter().any(|&n| !trie.nodes[n].children.is_empty()),
             dests: None,
         });
         self.by_nodes.insert(nodes.into(), id);
@@ -221,14 +280,14 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         self.transitions.clear();
         let mut root = Vec::new();
         push_arrival(trie, ROOT, &mut root);
-        let start = self.add(trie, &root);
+        self.start = self.add(trie, &root);
         let dead = self.add(trie, &[]);
-        debug_assert!(start == START && dead == DEAD);
+        debug_assert!(self.start.index() == START_INDEX && dead == DEAD);
     }
 
     /// The destinations bound at `state`'s nodes, each once.
     fn dests(&mut self, trie: &TopicTrie<D>, state: StateId) -> &[D] {
-        let state = &mut self.states[state as usize];
+        let state = &mut self.states[state.index()];
         state.dests.get_or_insert_with(|| {
             let mut dests = Vec::new();
             let mut sets = 0;
@@ -249,7 +308,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
 
 /// The key of a step in `transitions`: one integer hashes faster than a pair.
 fn transition(state: StateId, word: WordId) -> u64 {
-    u64::from(state) << 32 | u64::from(word)
+    u64::from(state.0) << 32 | u64::from(word)
 }
 
 /// Node `id` has just been reached by a word: it is live, and so is its `#` child, which may

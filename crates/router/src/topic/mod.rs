@@ -48,7 +48,7 @@ use warren_wire::ShortStr;
 use crate::counted::CountedSet;
 use crate::dedup::dedup_from;
 use children::Children;
-use words::{words, WordId, WordTable, UNKNOWN};
+use words::{words, KeyWords, WordTable, UNKNOWN};
 
 pub use automaton::TopicAutomaton;
 
@@ -223,9 +223,8 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
         if self.has_no_wildcards() {
             return 0;
         }
-        let key = self.words.key(key);
         let mut walk = Walk {
-            key: key.as_slice(),
+            key: KeyWords::new(key),
             out,
             marks: HashMarks::default(),
             nodes_matched: 0,
@@ -303,23 +302,21 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
         if let Some(hash) = node.hash {
             self.visit_hash(hash, pos, walk);
         }
-        match walk.key.get(pos) {
-            None => {
-                if !node.dests.is_empty() {
-                    walk.nodes_matched += 1;
-                    walk.out.extend(node.dests.iter().cloned());
-                }
+        if pos == walk.key.len() {
+            if !node.dests.is_empty() {
+                walk.nodes_matched += 1;
+                walk.out.extend(node.dests.iter().cloned());
             }
-            Some(&word) => {
-                if word != UNKNOWN {
-                    if let Some(child) = node.children.get(word) {
-                        self.visit(child, pos + 1, walk);
-                    }
-                }
-                if let Some(star) = node.star {
-                    self.visit(star, pos + 1, walk);
-                }
+            return;
+        }
+        if !node.children.is_empty() {
+            let word = walk.key.id(&self.words, pos);
+            if let Some(child) = (word != UNKNOWN).then(|| node.children.get(word)).flatten() {
+                self.visit(child, pos + 1, walk);
             }
+        }
+        if let Some(star) = node.star {
+            self.visit(star, pos + 1, walk);
         }
     }
 
@@ -340,8 +337,7 @@ impl<D: Clone + Eq + Hash> TopicTrie<D> {
 
 /// The state of one route call.
 struct Walk<'a, D> {
-    /// The key's word ids.
-    key: &'a [WordId],
+    key: KeyWords<'a>,
     out: &'a mut Vec<D>,
     marks: HashMarks,
     /// Nodes whose destinations were appended; each node is reached at the key's end at most

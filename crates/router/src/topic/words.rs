@@ -7,6 +7,9 @@
 //! pattern uses becomes [`UNKNOWN`], which only `*` and `#` accept, so a fresh call id or user
 //! uuid in a key costs one failed lookup and then nothing.
 
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
+
 use foldhash::HashMap;
 
 /// A literal word of a bound pattern, interned.
@@ -41,7 +44,7 @@ pub(super) fn words(key: &[u8]) -> impl Iterator<Item = &[u8]> {
 /// that a word leaves the table with its last edge and bind/unbind churn does not grow it.
 #[derive(Debug, Clone, Default)]
 pub(super) struct WordTable {
-    ids: HashMap<Box<[u8]>, WordId>,
+    ids: HashMap<StoredWord, WordId>,
     /// Edges using each id; the ids whose count fell to zero wait in `free`.
     uses: Vec<u32>,
     free: Vec<WordId>,
@@ -69,7 +72,7 @@ impl WordTable {
             }
         };
         self.uses[id as usize] = 1;
-        self.ids.insert(word.into(), id);
+        self.ids.insert(StoredWord::new(word), id);
         id
     }
 
@@ -91,50 +94,140 @@ impl WordTable {
     pub(super) fn len(&self) -> usize {
         self.ids.len()
     }
+}
 
-    /// The ids of `key`'s words, in order.
-    pub(super) fn key(&self, key: &[u8]) -> KeyIds {
-        let mut ids = KeyIds::Inline([UNKNOWN; INLINE_KEY_WORDS], 0);
-        for word in words(key) {
-            ids.push(self.id(word));
+/// Words up to this long (a uuid is 36 bytes) are kept inline in the table's entries.
+const INLINE_WORD: usize = 38;
+
+/// A word as the table keeps it: inline when short, so that a lookup compares it where the
+/// probe already is instead of following a pointer to it (a cache miss per known word).
+#[derive(Debug, Clone)]
+enum StoredWord {
+    Inline(u8, [u8; INLINE_WORD]),
+    Boxed(Box<[u8]>),
+}
+
+impl StoredWord {
+    fn new(word: &[u8]) -> Self {
+        match u8::try_from(word.len()) {
+            Ok(len) if word.len() <= INLINE_WORD => {
+                let mut bytes = [0; INLINE_WORD];
+                bytes[..word.len()].copy_from_slice(word);
+                StoredWord::Inline(len, bytes)
+            }
+            _ => StoredWord::Boxed(word.into()),
         }
-        ids
     }
 }
 
-/// A key's word ids, on the stack unless the key is long.
-pub(super) enum KeyIds {
-    Inline([WordId; INLINE_KEY_WORDS], usize),
-    Spilled(Vec<WordId>),
+impl Borrow<[u8]> for StoredWord {
+    fn borrow(&self) -> &[u8] {
+        match self {
+            StoredWord::Inline(len, bytes) => &bytes[..usize::from(*len)],
+            StoredWord::Boxed(bytes) => bytes,
+        }
+    }
 }
 
-impl KeyIds {
-    fn push(&mut self, id: WordId) {
+// Hashed and compared as the bytes they borrow as, which `Borrow` requires.
+impl Hash for StoredWord {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        Borrow::<[u8]>::borrow(self).hash(state);
+    }
+}
+
+impl PartialEq for StoredWord {
+    fn eq(&self, other: &Self) -> bool {
+        Borrow::<[u8]>::borrow(self) == Borrow::<[u8]>::borrow(other)
+    }
+}
+
+impl Eq for StoredWord {}
+
+/// A key's words, each looked up in the table only when the walk first needs its id: a route
+/// through `config.users.<uuid>.#` needs the first three, whatever follows.
+pub(super) struct KeyWords<'k> {
+    words: Inline<&'k [u8]>,
+    /// [`NOT_LOOKED_UP`] until the walk asks.
+    ids: Inline<WordId>,
+}
+
+const NOT_LOOKED_UP: WordId = UNKNOWN - 1;
+
+impl<'k> KeyWords<'k> {
+    pub(super) fn new(key: &'k [u8]) -> Self {
+        let mut split = Inline::Stack([&[][..]; INLINE_KEY_WORDS], 0);
+        for word in words(key) {
+            split.push(word);
+        }
+        let len = split.as_slice().len();
+        KeyWords {
+            words: split,
+            ids: Inline::filled(NOT_LOOKED_UP, len),
+        }
+    }
+
+    pub(super) fn len(&self) -> usize {
+        self.words.as_slice().len()
+    }
+
+    /// The id of the word at `pos` (below [`len`](Self::len)).
+    pub(super) fn id(&mut self, table: &WordTable, pos: usize) -> WordId {
+        let id = &mut self.ids.as_mut_slice()[pos];
+        if *id == NOT_LOOKED_UP {
+            *id = table.id(self.words.as_slice()[pos]);
+        }
+        *id
+    }
+}
+
+/// A short vector on the stack, on the heap past [`INLINE_KEY_WORDS`].
+enum Inline<T> {
+    Stack([T; INLINE_KEY_WORDS], usize),
+    Heap(Vec<T>),
+}
+
+impl<T: Copy> Inline<T> {
+    fn filled(value: T, len: usize) -> Self {
+        match len <= INLINE_KEY_WORDS {
+            true => Inline::Stack([value; INLINE_KEY_WORDS], len),
+            false => Inline::Heap(vec![value; len]),
+        }
+    }
+
+    fn push(&mut self, value: T) {
         match self {
-            KeyIds::Inline(ids, len) if *len < INLINE_KEY_WORDS => {
-                ids[*len] = id;
+            Inline::Stack(items, len) if *len < INLINE_KEY_WORDS => {
+                items[*len] = value;
                 *len += 1;
             }
-            KeyIds::Inline(ids, _) => {
-                let mut spilled = ids.to_vec();
-                spilled.push(id);
-                *self = KeyIds::Spilled(spilled);
+            Inline::Stack(items, _) => {
+                let mut heap = items.to_vec();
+                heap.push(value);
+                *self = Inline::Heap(heap);
             }
-            KeyIds::Spilled(ids) => ids.push(id),
+            Inline::Heap(items) => items.push(value),
         }
     }
 
-    pub(super) fn as_slice(&self) -> &[WordId] {
+    fn as_slice(&self) -> &[T] {
         match self {
-            KeyIds::Inline(ids, len) => &ids[..*len],
-            KeyIds::Spilled(ids) => ids,
+            Inline::Stack(items, len) => &items[..*len],
+            Inline::Heap(items) => items,
+        }
+    }
+
+    fn as_mut_slice(&mut self) -> &mut [T] {
+        match self {
+            Inline::Stack(items, len) => &mut items[..*len],
+            Inline::Heap(items) => items,
         }
     }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::{words, WordTable, INLINE_KEY_WORDS, UNKNOWN};
+    use super::{words, KeyWords, WordTable, INLINE_KEY_WORDS, UNKNOWN};
 
     #[test]
     fn the_empty_key_has_zero_words_and_empty_words_count() {
@@ -159,6 +252,10 @@ mod tests {
         assert_eq!(table.id(b"a"), UNKNOWN);
         assert_eq!(table.acquire(b"c"), a, "the freed id is reused");
         assert_eq!(table.len(), 2);
+        let long = [b'w'; 200];
+        let id = table.acquire(&long);
+        assert_eq!(table.id(&long), id, "long words are kept too");
+        assert_eq!(table.id(&long[..199]), UNKNOWN);
     }
 
     #[test]
@@ -169,11 +266,12 @@ mod tests {
             .map(|i| if i % 2 == 0 { "k" } else { "x" })
             .collect::<Vec<_>>()
             .join(".");
-        let ids = table.key(key.as_bytes());
+        let mut split = KeyWords::new(key.as_bytes());
+        let ids: Vec<_> = (0..split.len()).map(|i| split.id(&table, i)).collect();
         let expected: Vec<_> = (0..INLINE_KEY_WORDS + 3)
             .map(|i| if i % 2 == 0 { known } else { UNKNOWN })
             .collect();
-        assert_eq!(ids.as_slice(), expected);
-        assert!(table.key(b"").as_slice().is_empty());
+        assert_eq!(ids, expected);
+        assert_eq!(KeyWords::new(b"").len(), 0);
     }
 }

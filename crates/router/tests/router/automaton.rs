@@ -163,3 +163,45 @@ fn it_learns_shapes_not_keys() {
     assert!(automaton.is_empty());
     assert_eq!(learnt(&mut automaton, &bindings, "calls.x.y", None), [4]);
 }
+
+#[test]
+fn it_gives_up_on_keys_that_each_need_new_states_until_the_bindings_change() {
+    let no_arguments = FieldTable::new();
+    let mut bindings = Bindings::new(ExchangeKind::Topic);
+    // Every user is named by a pattern, so each user's keys reach states of their own.
+    for user in 0..250u8 {
+        let pattern = format!("config.users.{user}.*");
+        bindings
+            .bind(&key(&pattern), &no_arguments, user)
+            .expect("topic");
+    }
+    let mut automaton = TopicAutomaton::new(16);
+    for user in 0..250u8 {
+        let routing_key = format!("config.users.{user}.updated");
+        assert_eq!(
+            learnt(&mut automaton, &bindings, &routing_key, None),
+            [user]
+        );
+    }
+    assert!(
+        automaton.gave_up(),
+        "it filled up with states it never reused"
+    );
+    assert!(automaton.is_empty(), "and let their memory go");
+    bindings.bind(&key("#"), &no_arguments, 0).expect("topic");
+    assert_eq!(
+        learnt(&mut automaton, &bindings, "config.users.1.x", None),
+        [0, 1]
+    );
+    assert!(!automaton.gave_up(), "new bindings, a new start");
+
+    // Keys that come back are worth learning.
+    let mut automaton = TopicAutomaton::new(16);
+    for round in 0..200u8 {
+        for user in 0..2u8 {
+            let routing_key = format!("config.users.{}.updated", user + round % 3);
+            learnt(&mut automaton, &bindings, &routing_key, None);
+        }
+    }
+    assert!(!automaton.gave_up());
+}
