@@ -224,6 +224,22 @@ fn topic_scaling(c: &mut Criterion) {
     }
     words.finish();
 
+    let mut learnt = c.benchmark_group("topic_key_words_automaton");
+    learnt.throughput(Throughput::Elements(1));
+    for count in 1..=10 {
+        let keys = fixture.keys_with_words(count);
+        let label = format!("wazo_mixed_{KEY_WORDS_BINDINGS}");
+        let mut automaton =
+            learnt_automaton(&exchange, &patterns, &keys, &format!("{label}/{count}"));
+        let id = BenchmarkId::new(label, count);
+        learnt.bench_function(id, |b| {
+            b.iter(cycle(&keys, |key, out| {
+                automaton.route(&exchange, black_box(key.as_bytes()), None, out)
+            }))
+        });
+    }
+    learnt.finish();
+
     let key = fixed_key();
     let mut sizes = c.benchmark_group("topic_fixed_key");
     sizes.throughput(Throughput::Elements(1));
@@ -338,6 +354,35 @@ fn churn(c: &mut Criterion) {
     group.finish();
 }
 
+/// An automaton of the broker's capacity that has routed each of `keys` once (the first checked
+/// against the naive twin); prints how many states that taught it.
+fn learnt_automaton(
+    exchange: &Bindings<u32>,
+    patterns: &[ShortStr],
+    keys: &[String],
+    label: &str,
+) -> TopicAutomaton<u32> {
+    let mut automaton = TopicAutomaton::new(AUTOMATON_CAPACITY);
+    check_twins(
+        keys,
+        SLOW_NAIVE_CHECKS,
+        |key, out| automaton.route(exchange, key.as_bytes(), None, out),
+        |key, out| naive_topic_route(patterns, key.as_bytes(), out),
+    );
+    let mut out = Vec::new();
+    for key in keys {
+        out.clear();
+        automaton.route(exchange, key.as_bytes(), None, &mut out);
+    }
+    eprintln!(
+        "{label}: {} states learnt from {} keys{}",
+        automaton.len(),
+        keys.len(),
+        if automaton.gave_up() { ", gave up" } else { "" }
+    );
+    automaton
+}
+
 /// Topic routes through a [`TopicAutomaton`] of the broker's capacity, at 100 000 bindings:
 /// - `learnt`: the fixture's keys, once the automaton has routed each of them;
 /// - `unseen_values`: keys whose values no pattern names (the automaton has learnt the set's
@@ -359,25 +404,9 @@ fn topic_automaton(c: &mut Criterion) {
         let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
         let exchange = topic_exchange(&patterns);
         for (name, keys) in [("learnt", &fixture.keys), ("unseen_values", &unseen)] {
-            let mut automaton = TopicAutomaton::new(AUTOMATON_CAPACITY);
-            check_twins(
-                keys,
-                SLOW_NAIVE_CHECKS,
-                |key, out| automaton.route(&exchange, key.as_bytes(), None, out),
-                |key, out| naive_topic_route(&patterns, key.as_bytes(), out),
-            );
-            let mut out = Vec::new();
-            for key in keys.iter() {
-                out.clear();
-                automaton.route(&exchange, key.as_bytes(), None, &mut out);
-            }
-            eprintln!(
-                "topic_automaton/{}/{name}: {} states learnt from {} keys",
-                set.name(),
-                automaton.len(),
-                keys.len()
-            );
-            let id = BenchmarkId::new(format!("{}/{name}", set.name()), AUTOMATON_BINDINGS);
+            let label = format!("{}/{name}", set.name());
+            let mut automaton = learnt_automaton(&exchange, &patterns, keys, &label);
+            let id = BenchmarkId::new(label, AUTOMATON_BINDINGS);
             group.bench_function(id, |b| {
                 b.iter(cycle(keys, |key, out| {
                     automaton.route(&exchange, black_box(key.as_bytes()), None, out)
