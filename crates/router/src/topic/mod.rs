@@ -25,8 +25,8 @@
 //! # Cost
 //! Insert and remove: O(words in the pattern) map operations, plus O(destinations at the final
 //! node or key). Route: one hash of the whole key for the wildcard-free patterns, then, only if
-//! any wildcard pattern is bound, one lookup per key word in the word table and the trie walk,
-//! which compares integers. The walk visits each (node, word position) state at most once, so it
+//! any wildcard pattern is bound, the trie walk, which compares integers: a key word is looked up
+//! in the word table at most once, when a node with literal edges first needs it. The walk visits each (node, word position) state at most once, so it
 //! is bounded by O(nodes reachable × words in the key) even for patterns like `#.a.#.a.#.a` (a
 //! naive backtracking walk is exponential there). A route allocates nothing unless its key has
 //! more than 16 words or it passes through more than `INLINE_HASH_MARKS` `#` nodes. Matches are
