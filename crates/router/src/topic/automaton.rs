@@ -35,6 +35,7 @@
 //! (docs/benchmarks-router.md).
 
 use std::hash::Hash;
+use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
 
@@ -80,7 +81,8 @@ pub struct TopicAutomaton<D> {
     states: Vec<State<D>>,
     /// The first state.
     start: StateId,
-    by_nodes: HashMap<Box<[NodeId]>, StateId>,
+    /// Each state by its node set, which it shares with `states`.
+    by_nodes: HashMap<Arc<[NodeId]>, StateId>,
     /// By [`transition`]: (state, word).
     transitions: HashMap<u64, StateId>,
     /// Reused while a new state's nodes are gathered.
@@ -94,7 +96,7 @@ pub struct TopicAutomaton<D> {
 #[derive(Debug, Clone)]
 struct State<D> {
     /// The live trie nodes, sorted.
-    nodes: Box<[NodeId]>,
+    nodes: Arc<[NodeId]>,
     /// Every destination bound at those nodes, each once; gathered when the state first ends a
     /// key.
     dests: Option<Box<[D]>>,
@@ -154,36 +156,23 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             self.forget(trie);
             self.generation = Some(bindings.generation());
         }
-        if self.gave_up {
+        if self.gave_up || trie.has_no_wildcards() {
             return trie.route(routing_key, out);
         }
         self.routes += 1;
-        let exact = trie.exact_dests(routing_key);
-        if trie.has_no_wildcards() {
-            out.extend(exact.into_iter().flat_map(|dests| dests.iter().cloned()));
-            return;
-        }
-        let start = out.len();
-        match self.run(trie, routing_key) {
-            Some(state) => {
-                let dests = self.dests(trie, state);
-                out.extend(dests.iter().cloned());
-                // Both lists are distinct; the exact key's is short: add what the state lacks.
-                for dest in exact.into_iter().flat_map(|dests| dests.iter()) {
-                    if !dests.contains(dest) {
-                        out.push(dest.clone());
-                    }
-                }
-            }
-            None => {
-                let mut sets = trie.walk(routing_key, out);
-                if let Some(dests) = exact {
-                    sets += 1;
-                    out.extend(dests.iter().cloned());
-                }
-                if sets > 1 {
-                    dedup_from(out, start);
-                }
+        let Some(state) = self.run(trie, routing_key) else {
+            return trie.route(routing_key, out);
+        };
+        let dests = self.dests(trie, state);
+        out.extend(dests.iter().cloned());
+        // Both lists are distinct; the exact key's is short: add what the state lacks.
+        for dest in trie
+            .exact_dests(routing_key)
+            .into_iter()
+            .flat_map(|d| d.iter())
+        {
+            if !dests.contains(dest) {
+                out.push(dest.clone());
             }
         }
     }
@@ -268,11 +257,9 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             .expect("fewer than 2^31 states");
         let literal = nodes.iter().any(|&n| !trie.nodes[n].children.is_empty());
         let id = StateId(if literal { index | LITERAL } else { index });
-        self.states.push(State {
-            nodes: nodes.into(),
-            dests: None,
-        });
-        self.by_nodes.insert(nodes.into(), id);
+        let nodes: Arc<[NodeId]> = nodes.into();
+        self.by_nodes.insert(Arc::clone(&nodes), id);
+        self.states.push(State { nodes, dests: None });
         id
     }
 

@@ -66,22 +66,24 @@ fn random_table(rng: &mut Rng, names: &[&str], values: &[V], max_len: usize) -> 
     )
 }
 
+/// Every `x-match` a binding can have, and none.
+const MODES: [Option<&str>; 5] = [
+    None,
+    Some("all"),
+    Some("any"),
+    Some("all-with-x"),
+    Some("any-with-x"),
+];
+
 #[test]
 fn headers_matcher_agrees_with_the_reference() {
     let values = values();
-    let modes = [
-        None,
-        Some("all"),
-        Some("any"),
-        Some("all-with-x"),
-        Some("any-with-x"),
-    ];
     let mut matched = 0;
     for seed in 0..SEEDS {
         let mut rng = Rng(seed);
         for _ in 0..500 {
             let mut args = random_table(&mut rng, &["a", "b", "x-a"], &values, 4);
-            if let Some(mode) = rng.pick(&modes) {
+            if let Some(mode) = rng.pick(&MODES) {
                 let at = rng.below(args.len() + 1);
                 args.0.insert(at, (key("x-match"), s(mode)));
             }
@@ -338,20 +340,13 @@ fn trie_frees_every_node_after_random_churn() {
 fn headers_index_agrees_with_the_reference_on_many_bindings() {
     let values = values();
     let names = ["a", "b", "c", "x-a"];
-    let modes = [
-        None,
-        Some("all"),
-        Some("any"),
-        Some("all-with-x"),
-        Some("any-with-x"),
-    ];
     for seed in 0..SEEDS {
         let mut rng = Rng(seed);
         let mut bindings = Bindings::new(ExchangeKind::Headers);
         let mut bound: Vec<(FieldTable, u8)> = Vec::new();
         for _ in 0..200 {
             let mut args = random_table(&mut rng, &names, &values, 4);
-            if let Some(mode) = rng.pick(&modes) {
+            if let Some(mode) = rng.pick(&MODES) {
                 args.0.push((key("x-match"), s(mode)));
             }
             let dest = u8::try_from(rng.below(16)).expect("small");

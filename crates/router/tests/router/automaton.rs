@@ -155,6 +155,8 @@ fn it_learns_shapes_not_keys() {
             states_after.push(automaton.len());
         }
     }
+    assert!(!automaton.gave_up());
+    assert!(states_after[0] > 2, "the first round taught it states");
     assert_eq!(
         states_after[0], states_after[1],
         "2 000 rounds of new values taught it no new state"
