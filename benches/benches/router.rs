@@ -25,10 +25,13 @@ const HEADERS_SIZES: [usize; 2] = [1_000, 100_000];
 const KEY_WORDS_BINDINGS: usize = 100_000;
 const CHURN_BINDINGS: usize = 100_000;
 const AUTOMATON_BINDINGS: usize = 100_000;
-/// The capacity the broker gives each topic exchange's automaton.
+/// The automatons' capacity, in states.
 const AUTOMATON_CAPACITY: usize = 8_192;
 /// Keys with unseen values: as many as the fixtures' keys, so that both fit the same caches.
 const UNSEEN_KEYS: usize = 1_024;
+/// Keys in the streams: 16 times what an automaton remembers of recent keys, so that a key has
+/// always been forgotten when it comes round again.
+const STREAM_KEYS: usize = 131_072;
 /// Routes that take milliseconds at this size (the naive matchers, headers routing) get fewer
 /// samples, and the naive twin checks only the first keys.
 const SLOW_FROM: usize = 10_000;
@@ -384,16 +387,20 @@ fn learnt_automaton(
 }
 
 /// Topic routes through a [`TopicAutomaton`] of the broker's capacity, at 100 000 bindings:
-/// - `learnt`: the fixture's keys, once the automaton has routed each of them;
+/// - `learnt`: the fixture's keys, once the automaton has routed each of them (so it remembers
+///   where each ends);
 /// - `unseen_values`: keys whose values no pattern names (the automaton has learnt the set's
 ///   shapes from them first; since it learns shapes, not keys, it would not learn more from
 ///   new keys of the same kind, which the router's tests check);
+/// - `stream`, `stream_unseen_values`: the same kinds of keys, 131 072 of them, so that every
+///   key comes round after the automaton has forgotten it: the cost of keys not seen lately;
 /// - `first_pass`: each batch of the fixture's 1 024 keys through a new automaton, so every
 ///   state is learnt during the batch: the cost of learning, per route.
 fn topic_automaton(c: &mut Criterion) {
     let mut group = c.benchmark_group("topic_automaton");
     group.throughput(Throughput::Elements(1));
     let unseen = keys_with_unseen_values(UNSEEN_KEYS);
+    let unseen_stream = keys_with_unseen_values(STREAM_KEYS);
     for set in [
         TopicSet::Literal,
         TopicSet::Star,
@@ -403,7 +410,13 @@ fn topic_automaton(c: &mut Criterion) {
         let fixture = TopicFixture::new(set, AUTOMATON_BINDINGS);
         let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
         let exchange = topic_exchange(&patterns);
-        for (name, keys) in [("learnt", &fixture.keys), ("unseen_values", &unseen)] {
+        let stream = fixture.stream(STREAM_KEYS);
+        for (name, keys) in [
+            ("learnt", &fixture.keys),
+            ("unseen_values", &unseen),
+            ("stream", &stream),
+            ("stream_unseen_values", &unseen_stream),
+        ] {
             let label = format!("{}/{name}", set.name());
             let mut automaton = learnt_automaton(&exchange, &patterns, keys, &label);
             let id = BenchmarkId::new(label, AUTOMATON_BINDINGS);

@@ -110,6 +110,9 @@ fn hash_pattern(words: &[(String, bool)], rng: &mut Rng) -> String {
 pub struct TopicFixture {
     pub patterns: Vec<String>,
     pub keys: Vec<String>,
+    /// The key of the publication each pattern was made from.
+    bound_keys: Vec<String>,
+    set: TopicSet,
 }
 
 impl TopicFixture {
@@ -135,7 +138,24 @@ impl TopicFixture {
                 }
             })
             .collect();
-        TopicFixture { patterns, keys }
+        TopicFixture {
+            patterns,
+            keys,
+            bound_keys,
+            set,
+        }
+    }
+
+    /// `count` keys made as [`keys`](Self::keys) are (half of them a bound publication's, half
+    /// fresh publications'), with a seed of their own: a stream longer than any cache of keys.
+    pub fn stream(&self, count: usize) -> Vec<String> {
+        let mut rng = Rng::new(seed(&format!("{} stream", self.set.name()), count));
+        (0..count)
+            .map(|i| match i % 2 {
+                0 => rng.pick(&self.bound_keys).clone(),
+                _ => Publication::draw(rng.pick(events()), None, &mut rng).routing_key(),
+            })
+            .collect()
     }
 
     /// The fixture's keys cut to `words` words, or lengthened with the words of the keys that

@@ -71,6 +71,27 @@ fn learnt_routes_equal_fresh_ones_through_binds_unbinds_and_removals() {
 }
 
 #[test]
+fn a_key_routed_again_keeps_its_wildcard_free_pattern_and_follows_changes() {
+    let no_arguments = FieldTable::new();
+    let mut bindings = Bindings::new(ExchangeKind::Topic);
+    bindings.bind(&key("a.b"), &no_arguments, 1).expect("topic");
+    bindings.bind(&key("a.*"), &no_arguments, 2).expect("topic");
+    bindings.bind(&key("#"), &no_arguments, 1).expect("topic");
+    let mut automaton = TopicAutomaton::new(16);
+    for _ in 0..3 {
+        assert_eq!(learnt(&mut automaton, &bindings, "a.b", None), [1, 2]);
+        assert_eq!(learnt(&mut automaton, &bindings, "a.c", None), [1, 2]);
+    }
+    bindings.unbind(&key("#"), &no_arguments, &1);
+    for _ in 0..3 {
+        assert_eq!(learnt(&mut automaton, &bindings, "a.b", None), [1, 2]);
+        assert_eq!(learnt(&mut automaton, &bindings, "a.c", None), [2]);
+    }
+    bindings.unbind(&key("a.b"), &no_arguments, &1);
+    assert_eq!(learnt(&mut automaton, &bindings, "a.b", None), [2]);
+}
+
+#[test]
 fn an_automaton_never_answers_for_other_bindings() {
     let no_arguments = FieldTable::new();
     let mut first = Bindings::new(ExchangeKind::Topic);
