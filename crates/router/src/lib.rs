@@ -6,7 +6,8 @@
 //! - [`topic`] is the trie behind topic exchanges, [`headers`] the matcher behind headers
 //!   exchanges.
 //! - [`TopicAutomaton`] learns a topic exchange's routes as a lazy automaton over the key's
-//!   words, for callers that route many keys through the same bindings.
+//!   words, and remembers where the last keys ended, for callers that route many keys through
+//!   the same bindings.
 //! - [`reference`](mod@reference) holds slow, obviously-correct twins of both, written from RabbitMQ's source,
 //!   that the tests (and later benches and fuzz targets) check the fast paths against.
 //!

@@ -15,9 +15,9 @@
 //! Patterns with no `*` or `#` word match a key exactly when their bytes are equal (empty words
 //! and the empty key included), so they live in one hash map keyed by the whole pattern, and a
 //! route looks the whole key up once. The other patterns live in a trie: an arena of nodes; each
-//! has its literal-word edges ([`children`]) plus separate `*` and `#` children (as in NATS'
+//! has its literal-word edges (`children.rs`) plus separate `*` and `#` children (as in NATS'
 //! `sublist.go`), and the destinations bound at it with a count of the bindings that put each one
-//! there. Edges are labelled by interned word ids ([`words`]), not by bytes. Runs of `#` are
+//! there. Edges are labelled by interned word ids (`words.rs`), not by bytes. Runs of `#` are
 //! collapsed when a pattern is inserted, so a `#` node never has a `#` child. Removing a pattern
 //! prunes the nodes it leaves empty and puts them on a free list, so bind/unbind churn does not
 //! grow the arena.
