@@ -425,8 +425,8 @@ fn slot_of(key: u64, mask: usize) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
 }
 
-/// Keys up to this long are remembered in [`RecentKeys`]; a slot is then two cache lines.
-const RECENT_KEY_BYTES: usize = 112;
+/// Keys up to this long are remembered in [`RecentKeys`], so that a slot is two cache lines.
+const RECENT_KEY_BYTES: usize = 110;
 /// The most sets of two slots in [`RecentKeys`]: 8 192 keys, 1 MiB.
 const MAX_RECENT_SETS: usize = 4096;
 
@@ -454,6 +454,8 @@ struct RecentKey {
     len: u8,
     key: [u8; RECENT_KEY_BYTES],
 }
+
+const _: () = assert!(std::mem::size_of::<RecentKey>() == 128);
 
 /// A slot no key has used: no key's hash is 0.
 const UNUSED: RecentKey = RecentKey {
