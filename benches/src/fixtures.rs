@@ -129,15 +129,7 @@ impl TopicFixture {
                 bound_keys.push(publication.routing_key());
             }
         }
-        let keys = (0..MESSAGES_PER_FIXTURE)
-            .map(|i| {
-                if i % 2 == 0 {
-                    rng.pick(&bound_keys).clone()
-                } else {
-                    Publication::draw(rng.pick(events()), None, &mut rng).routing_key()
-                }
-            })
-            .collect();
+        let keys = draw_keys(&bound_keys, MESSAGES_PER_FIXTURE, &mut rng);
         TopicFixture {
             patterns,
             keys,
@@ -150,12 +142,7 @@ impl TopicFixture {
     /// fresh publications'), with a seed of their own: a stream longer than any cache of keys.
     pub fn stream(&self, count: usize) -> Vec<String> {
         let mut rng = Rng::new(seed(&format!("{} stream", self.set.name()), count));
-        (0..count)
-            .map(|i| match i % 2 {
-                0 => rng.pick(&self.bound_keys).clone(),
-                _ => Publication::draw(rng.pick(events()), None, &mut rng).routing_key(),
-            })
-            .collect()
+        draw_keys(&self.bound_keys, count, &mut rng)
     }
 
     /// The fixture's keys cut to `words` words, or lengthened with the words of the keys that
@@ -174,6 +161,16 @@ impl TopicFixture {
             })
             .collect()
     }
+}
+
+/// `count` keys, alternately a bound publication's and a fresh publication's.
+fn draw_keys(bound_keys: &[String], count: usize, rng: &mut Rng) -> Vec<String> {
+    (0..count)
+        .map(|i| match i % 2 {
+            0 => rng.pick(bound_keys).clone(),
+            _ => Publication::draw(rng.pick(events()), None, rng).routing_key(),
+        })
+        .collect()
 }
 
 /// `count` keys of fresh publications whose values (uuids, call ids, names) no stack object has,

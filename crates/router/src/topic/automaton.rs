@@ -187,28 +187,25 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         self.routes += 1;
         let hash = self.recent.hash(routing_key);
         let (dests, exact) = match self.recent.get(hash, routing_key) {
-            Some(recent) => recent,
+            Some((dests, exact)) => (
+                dests,
+                exact.then(|| trie.exact_dests(routing_key)).flatten(),
+            ),
             None => {
                 let Some(state) = self.run(trie, routing_key) else {
                     return trie.route(routing_key, out);
                 };
                 let dests = self.dests(trie, state);
-                let exact = trie.exact_dests(routing_key).is_some();
-                self.recent.insert(hash, routing_key, dests, exact);
+                let exact = trie.exact_dests(routing_key);
+                self.recent
+                    .insert(hash, routing_key, dests, exact.is_some());
                 (dests, exact)
             }
         };
         let dests = dests.of(&self.dests);
         out.extend(dests.iter().cloned());
-        if !exact {
-            return;
-        }
         // Both lists are distinct; the exact key's is short: add what the state lacks.
-        for dest in trie
-            .exact_dests(routing_key)
-            .into_iter()
-            .flat_map(|d| d.iter())
-        {
+        for dest in exact.into_iter().flat_map(|d| d.iter()) {
             if !dests.contains(dest) {
                 out.push(dest.clone());
             }
@@ -499,12 +496,12 @@ impl RecentKeys {
     }
 
     fn insert(&mut self, hash: u64, key: &[u8], dests: Span, exact: bool) {
-        let Ok(len) = u8::try_from(key.len()) else {
+        let Some(len) = u8::try_from(key.len())
+            .ok()
+            .filter(|&len| usize::from(len) <= RECENT_KEY_BYTES)
+        else {
             return;
         };
-        if key.len() > RECENT_KEY_BYTES {
-            return;
-        }
         if self.sets.is_empty() {
             self.sets = vec![[UNUSED; 2]; self.set_count];
         }
@@ -526,7 +523,38 @@ impl RecentKeys {
 
 #[cfg(test)]
 mod tests {
-    use super::{RecentKeys, Span, RECENT_KEY_BYTES};
+    use warren_wire::{FieldTable, ShortStr};
+
+    use super::{RecentKeys, Span, TopicAutomaton, RECENT_KEY_BYTES};
+    use crate::{Bindings, ExchangeKind};
+
+    #[test]
+    fn a_routed_key_is_remembered_until_the_bindings_change() {
+        let mut bindings = Bindings::new(ExchangeKind::Topic);
+        let no_arguments = FieldTable::new();
+        bindings
+            .bind(&ShortStr::from("a.*"), &no_arguments, 1)
+            .expect("topic");
+        let mut automaton = TopicAutomaton::new(16);
+        let route = |automaton: &mut TopicAutomaton<u8>, bindings: &Bindings<u8>| {
+            let mut out = Vec::new();
+            automaton.route(bindings, b"a.b", None, &mut out);
+            out.sort_unstable();
+            out
+        };
+        let remembered = |automaton: &TopicAutomaton<u8>| {
+            let hash = automaton.recent.hash(b"a.b");
+            automaton.recent.get(hash, b"a.b").is_some()
+        };
+        assert!(!remembered(&automaton));
+        assert_eq!(route(&mut automaton, &bindings), [1]);
+        assert!(remembered(&automaton), "routed once, remembered");
+        assert_eq!(route(&mut automaton, &bindings), [1]);
+        bindings
+            .bind(&ShortStr::from("#"), &no_arguments, 2)
+            .expect("topic");
+        assert_eq!(route(&mut automaton, &bindings), [1, 2]);
+    }
 
     fn span(start: u32) -> Span {
         Span { start, len: 1 }
