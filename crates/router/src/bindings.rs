@@ -283,7 +283,7 @@ impl<D: Clone + Eq + Hash> Bindings<D> {
 
     /// Identifies the current state: it changes whenever a binding is added or removed, and no
     /// other `Bindings` in the process has had the same one.
-    pub(crate) fn generation(&self) -> u64 {
+    pub fn generation(&self) -> u64 {
         self.generation
     }
 

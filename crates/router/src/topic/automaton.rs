@@ -25,21 +25,24 @@
 //! Its states hold trie node ids, valid only for the trie they came from: it remembers the
 //! generation of the [`Bindings`] it learnt from (a process-wide counter, so no two states of any
 //! two `Bindings` share one) and forgets everything, remembered keys included, when used with
-//! another. It holds at most `capacity` states and as many remembered keys (up to 8 192, 1 MiB,
-//! allocated when the first key is remembered); when it needs one more state it forgets
+//! another. It holds at most `capacity` states and as many remembered keys (up to 8 192 in
+//! 1 MiB; it starts with room for 32 and doubles while new keys keep replacing remembered ones,
+//! so that an exchange routing a few keys stays small); when it needs one more state it forgets
 //! everything and that route walks the trie, so memory stays bounded whatever the keys.
 //!
 //! Learning a step costs 2.5 to 3 times a walk's share of it, so an automaton that keeps filling
 //! up without reusing what it learnt is a loss: keys that each name another known user reach
-//! states of their own. As regex-automata's hybrid DFA does, it then gives up: after
-//! [`FILLS_BEFORE_GIVING_UP`] fills with fewer than [`ROUTES_PER_STATE`] routes per state learnt,
-//! it walks the trie until the bindings change.
+//! states of their own. As regex-automata's hybrid DFA does, it then gives up: when it fills
+//! with fewer than [`ROUTES_PER_STATE`] routes per state learnt, it walks the trie for the keys
+//! it does not remember (and remembers them: a bus's busy users' keys come again), for
+//! [`WALKS_PER_STATE`] walks per state of its capacity or until the bindings change, and then
+//! tries again. Learning in vain is so bounded to one fill per that many walks (about 3 % of
+//! their time).
 //!
-//! The caller owns it (one per exchange behind a lock, or one per publisher), so that routing
-//! through [`Bindings`] stays a shared read. The broker does not use it: routing is a few per
-//! cent of its CPU, and where every key is new, learning costs more than walking
-//! (docs/benchmarks-router.md).
+//! The caller owns it (the broker: one per topic exchange, behind a lock that publishers only
+//! try), so that routing through [`Bindings`] stays a shared read.
 
+use std::cmp::Reverse;
 use std::hash::Hash;
 use std::sync::Arc;
 
@@ -73,10 +76,13 @@ const START_INDEX: usize = 0;
 /// The state with no live node: nothing after it can match.
 const DEAD: StateId = StateId(1);
 
-/// Fills of the automaton, since the bindings last changed, after which it may give up.
-const FILLS_BEFORE_GIVING_UP: usize = 3;
 /// Routes per learnt state below which a filling automaton gives up.
 const ROUTES_PER_STATE: usize = 8;
+/// Routes per state of its capacity that an automaton that gave up walks before it tries again.
+const WALKS_PER_STATE: usize = 64;
+/// Destinations per state of its capacity that walked keys may add to the arena before it is
+/// emptied, with the keys remembered.
+const WALKED_DESTS_PER_STATE: usize = 16;
 
 /// Topic routes through a lazily built automaton; see the module doc.
 #[derive(Debug, Clone)]
@@ -97,10 +103,51 @@ pub struct TopicAutomaton<D> {
     transitions: Steps,
     /// Reused while a new state's nodes are gathered.
     scratch: Vec<NodeId>,
-    /// Since the bindings last changed: routes made, times it filled up, and whether it gave up.
+    /// Since it last started learning: routes made, and times it filled up.
     routes: usize,
     fills: usize,
-    gave_up: bool,
+    /// Routes left to walk before it learns again; 0 while it learns.
+    walks_left: usize,
+    /// While it walks, how often the keys remembered are routed again.
+    walked_hits: HitRate,
+}
+
+/// Routes in a window of [`HitRate`].
+const HIT_WINDOW: u32 = 32_768;
+
+/// How often keys are found among those remembered, per window of [`HIT_WINDOW`] routes. A
+/// window where fewer than one in eight are found (every key new: remembering is a cost, a
+/// tenth of a walk) is followed by seven where keys are neither looked up nor remembered.
+#[derive(Debug, Clone, Copy, Default)]
+struct HitRate {
+    routes: u32,
+    hits: u32,
+    /// Routes left not to look keys up.
+    skipping: u32,
+}
+
+impl HitRate {
+    fn worth_looking(&mut self) -> bool {
+        if self.skipping == 0 {
+            return true;
+        }
+        self.skipping -= 1;
+        false
+    }
+
+    fn record(&mut self, hit: bool) {
+        self.routes += 1;
+        self.hits += u32::from(hit);
+        if self.routes == HIT_WINDOW {
+            if self.hits * 8 < self.routes {
+                self.skipping = 7 * HIT_WINDOW;
+            }
+            *self = HitRate {
+                skipping: self.skipping,
+                ..HitRate::default()
+            };
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -141,7 +188,8 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             scratch: Vec::new(),
             routes: 0,
             fills: 0,
-            gave_up: false,
+            walks_left: 0,
+            walked_hits: HitRate::default(),
         }
     }
 
@@ -150,9 +198,9 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         *self = TopicAutomaton::new(self.capacity);
     }
 
-    /// Whether it gave up learning and walks the trie until the bindings change.
+    /// Whether it gave up learning, for now, and walks the trie.
     pub fn gave_up(&self) -> bool {
-        self.gave_up
+        self.walks_left > 0
     }
 
     /// How many states it has learnt.
@@ -181,21 +229,33 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             self.forget(trie);
             self.generation = Some(bindings.generation());
         }
-        if self.gave_up || trie.has_no_wildcards() {
+        if trie.has_no_wildcards() {
+            return trie.route(routing_key, out);
+        }
+        let walking = self.walks_left > 0;
+        if walking && !self.walked_hits.worth_looking() {
+            self.count_walk(trie);
             return trie.route(routing_key, out);
         }
         self.routes += 1;
         let hash = self.recent.hash(routing_key);
-        let (dests, exact) = match self.recent.get(hash, routing_key) {
+        let remembered = self.recent.get(hash, routing_key);
+        if walking {
+            self.walked_hits.record(remembered.is_some());
+        }
+        let (dests, exact) = match remembered {
             Some((dests, exact)) => (
                 dests,
                 exact.then(|| trie.exact_dests(routing_key)).flatten(),
             ),
             None => {
-                let Some(state) = self.run(trie, routing_key) else {
-                    return trie.route(routing_key, out);
+                let dests = match self.walks_left {
+                    0 => match self.run(trie, routing_key) {
+                        Some(state) => self.dests(trie, state),
+                        None => return trie.route(routing_key, out),
+                    },
+                    _ => self.walked(trie, routing_key),
                 };
-                let dests = self.dests(trie, state);
                 let exact = trie.exact_dests(routing_key);
                 self.recent
                     .insert(hash, routing_key, dests, exact.is_some());
@@ -209,6 +269,33 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             if !dests.contains(dest) {
                 out.push(dest.clone());
             }
+        }
+    }
+
+    /// While it has given up learning: the destinations of the wildcard patterns that match
+    /// `key`, by a walk of the trie, added to the arena so that the key can be remembered.
+    fn walked(&mut self, trie: &TopicTrie<D>, key: &[u8]) -> Span {
+        self.count_walk(trie);
+        if self.walks_left > 0 && self.dests.len() > WALKED_DESTS_PER_STATE * self.capacity {
+            self.dests.clear();
+            self.recent.clear();
+        }
+        let start = self.dests.len();
+        if trie.walk(key, &mut self.dests) > 1 {
+            dedup_from(&mut self.dests, start);
+        }
+        span(start, self.dests.len())
+    }
+
+    /// Counts a walk while it has given up learning; after the last one it learns again, and
+    /// forgets the arena and the keys remembered.
+    fn count_walk(&mut self, trie: &TopicTrie<D>) {
+        self.walks_left -= 1;
+        if self.walks_left == 0 {
+            self.routes = 0;
+            self.fills = 0;
+            self.walked_hits = HitRate::default();
+            self.forget(trie);
         }
     }
 
@@ -268,13 +355,11 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         }
         if self.states.len() >= self.capacity {
             self.fills += 1;
-            if self.fills >= FILLS_BEFORE_GIVING_UP
-                && self.routes < ROUTES_PER_STATE * self.capacity * self.fills
-            {
+            if self.routes < ROUTES_PER_STATE * self.capacity * self.fills {
                 let generation = self.generation;
                 self.clear();
                 self.generation = generation;
-                self.gave_up = true;
+                self.walks_left = WALKS_PER_STATE * self.capacity;
             } else {
                 self.forget(trie);
             }
@@ -331,15 +416,20 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         if sets > 1 {
             dedup_from(&mut self.dests, start);
         }
-        // Each state's destinations are distinct bindings' destinations, and the states are
-        // fewer than `capacity`: past u32 the bindings alone would not fit in memory.
-        let index = |n: usize| u32::try_from(n).expect("fewer than 2^32 destinations");
-        let span = Span {
-            start: index(start),
-            len: index(self.dests.len() - start),
-        };
+        let span = span(start, self.dests.len());
         state.dests = Some(span);
         span
+    }
+}
+
+/// The arena's `start..end`. Its destinations are distinct bindings' destinations, each state's
+/// or walked key's once, and the states and walked keys are bounded: past `u32` the bindings
+/// alone would not fit in memory.
+fn span(start: usize, end: usize) -> Span {
+    let index = |n: usize| u32::try_from(n).expect("fewer than 2^32 destinations");
+    Span {
+        start: index(start),
+        len: index(end - start),
     }
 }
 
@@ -423,22 +513,35 @@ fn slot_of(key: u64, mask: usize) -> usize {
 }
 
 /// Keys up to this long are remembered in [`RecentKeys`], so that a slot is two cache lines.
-const RECENT_KEY_BYTES: usize = 110;
+const RECENT_KEY_BYTES: usize = 106;
 /// The most sets of two slots in [`RecentKeys`]: 8 192 keys, 1 MiB.
 const MAX_RECENT_SETS: usize = 4096;
+/// The sets [`RecentKeys`] starts with: 32 keys, 4 KiB.
+const FIRST_RECENT_SETS: usize = 16;
 
 /// Where the keys routed last ended, as NATS' sublist caches its results: a key seen again costs
-/// one hash of its bytes and a look at two slots, whatever its words. Two-way set-associative:
-/// a key's hash picks a set of two slots, the newer key first, and a third key that lands there
-/// takes the older one's slot, so that remembering costs no bookkeeping and a flood of new keys
-/// only takes slots over.
+/// one hash of its bytes and a look at a few slots, whatever its words.
+///
+/// A key may sit in either of two sets of two slots, both picked by its hash (skewed
+/// associativity, as in a two-choice hash table), and a new key takes the free or the oldest of
+/// its four slots, so that remembering costs no bookkeeping and a flood of new keys only takes
+/// slots over. With one set per key, keys routed in turn that outnumber half the slots keep
+/// evicting each other (a simulation of 5 500 keys in 8 192 slots: 38 % misses); with two, they
+/// fit (0.1 %).
+///
+/// It doubles when it has remembered twice as many keys as it has slots since it last grew
+/// (most of its keys were replaced), up to its most sets.
 #[derive(Debug, Clone)]
 struct RecentKeys {
     hasher: foldhash::fast::RandomState,
-    /// Empty until a key is remembered.
+    /// Empty until a key is remembered, then a power of two of them.
     sets: Vec<[RecentKey; 2]>,
-    /// A power of two.
-    set_count: usize,
+    /// The most sets it grows to, a power of two.
+    max_sets: usize,
+    /// Keys remembered since it last grew.
+    inserted: usize,
+    /// Stamps the keys remembered, in order (wrapping: then one eviction picks the wrong key).
+    clock: u32,
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -446,6 +549,8 @@ struct RecentKeys {
 struct RecentKey {
     hash: u64,
     dests: Span,
+    /// The clock when it was remembered.
+    stamp: u32,
     /// Whether a wildcard-free pattern equals the key.
     exact: bool,
     len: u8,
@@ -458,6 +563,7 @@ const _: () = assert!(std::mem::size_of::<RecentKey>() == 128);
 const UNUSED: RecentKey = RecentKey {
     hash: 0,
     dests: Span { start: 0, len: 0 },
+    stamp: 0,
     exact: false,
     len: 0,
     key: [0; RECENT_KEY_BYTES],
@@ -470,12 +576,14 @@ impl RecentKey {
 }
 
 impl RecentKeys {
-    /// As many keys as the automaton has states, up to [`MAX_RECENT_SETS`] sets.
+    /// Growing to as many keys as the automaton has states, up to [`MAX_RECENT_SETS`] sets.
     fn new(capacity: usize) -> Self {
         RecentKeys {
             hasher: foldhash::fast::RandomState::default(),
             sets: Vec::new(),
-            set_count: (capacity / 2).next_power_of_two().min(MAX_RECENT_SETS),
+            max_sets: (capacity / 2).next_power_of_two().min(MAX_RECENT_SETS),
+            inserted: 0,
+            clock: 0,
         }
     }
 
@@ -483,15 +591,24 @@ impl RecentKeys {
         std::hash::BuildHasher::hash_one(&self.hasher, key) | 1
     }
 
-    fn set(&self, hash: u64) -> usize {
-        (hash >> 1) as usize & (self.set_count - 1)
+    /// The indexes of `hash`'s two sets (the same one at times), from two parts of the hash;
+    /// the sets are not empty.
+    fn sets_of(&self, hash: u64) -> [usize; 2] {
+        let mask = self.sets.len() - 1;
+        [(hash >> 1) as usize & mask, (hash >> 33) as usize & mask]
     }
 
     /// The destinations of `key`, if it is remembered, and whether a wildcard-free pattern
     /// equals it.
     fn get(&self, hash: u64, key: &[u8]) -> Option<(Span, bool)> {
-        let set = self.sets.get(self.set(hash))?;
-        let slot = set.iter().find(|slot| slot.holds(hash, key))?;
+        if self.sets.is_empty() {
+            return None;
+        }
+        let slot = self
+            .sets_of(hash)
+            .into_iter()
+            .flat_map(|set| &self.sets[set])
+            .find(|slot| slot.holds(hash, key))?;
         Some((slot.dests, slot.exact))
     }
 
@@ -503,20 +620,57 @@ impl RecentKeys {
             return;
         };
         if self.sets.is_empty() {
-            self.sets = vec![[UNUSED; 2]; self.set_count];
+            self.sets = vec![[UNUSED; 2]; FIRST_RECENT_SETS.min(self.max_sets)];
+        } else if self.inserted >= 4 * self.sets.len() && self.sets.len() < self.max_sets {
+            self.grow();
         }
-        let set = self.set(hash);
-        let set = &mut self.sets[set];
-        set[1] = set[0];
-        let slot = &mut set[0];
+        self.inserted += 1;
+        self.clock = self.clock.wrapping_add(1);
+        let mut slot = UNUSED;
         slot.hash = hash;
         slot.dests = dests;
+        slot.stamp = self.clock;
         slot.exact = exact;
         slot.len = len;
         slot.key[..key.len()].copy_from_slice(key);
+        self.put(slot);
+    }
+
+    /// Puts `slot` in the first unused of its four slots, or else over the oldest.
+    fn put(&mut self, slot: RecentKey) {
+        let [first, second] = self.sets_of(slot.hash);
+        let candidates = [(first, 0), (first, 1), (second, 0), (second, 1)];
+        let age = |&(set, way): &(usize, usize)| {
+            let taken = &self.sets[set][way];
+            (
+                taken.hash != 0,
+                Reverse(self.clock.wrapping_sub(taken.stamp)),
+            )
+        };
+        if let Some((set, way)) = candidates.into_iter().min_by_key(age) {
+            self.sets[set][way] = slot;
+        }
+    }
+
+    /// Doubles the sets, putting the keys back oldest first: each key's two sets become two of
+    /// four, so that keys stay unless more than four crowd the same ones.
+    fn grow(&mut self) {
+        let doubled = vec![[UNUSED; 2]; self.sets.len() * 2];
+        let old = std::mem::replace(&mut self.sets, doubled);
+        self.inserted = 0;
+        let mut kept: Vec<RecentKey> = old
+            .into_iter()
+            .flatten()
+            .filter(|slot| slot.hash != 0)
+            .collect();
+        kept.sort_by_key(|slot| Reverse(self.clock.wrapping_sub(slot.stamp)));
+        for slot in kept {
+            self.put(slot);
+        }
     }
 
     fn clear(&mut self) {
+        self.inserted = 0;
         self.sets.clear();
     }
 }
@@ -525,7 +679,9 @@ impl RecentKeys {
 mod tests {
     use warren_wire::{FieldTable, ShortStr};
 
-    use super::{RecentKeys, Span, TopicAutomaton, RECENT_KEY_BYTES};
+    use super::{
+        RecentKeys, Span, TopicAutomaton, FIRST_RECENT_SETS, MAX_RECENT_SETS, RECENT_KEY_BYTES,
+    };
     use crate::{Bindings, ExchangeKind};
 
     #[test]
@@ -586,6 +742,78 @@ mod tests {
         assert_eq!(recent.get(first_set_hash(0), b"k1"), None);
         assert_eq!(recent.get(first_set_hash(1), b"k2"), Some((span(1), false)));
         assert_eq!(recent.get(first_set_hash(2), b"k3"), Some((span(2), false)));
+    }
+
+    #[test]
+    fn grows_while_new_keys_replace_remembered_ones_up_to_its_most() {
+        let mut recent = RecentKeys::new(1 << 20);
+        let key = |i: u64| i.to_string().into_bytes();
+        let remember = |recent: &mut RecentKeys, i: u64| {
+            let hash = recent.hash(&key(i));
+            recent.insert(hash, &key(i), span(i as u32), false);
+        };
+        for i in 0..8 {
+            remember(&mut recent, i);
+        }
+        assert_eq!(
+            recent.sets.len(),
+            FIRST_RECENT_SETS,
+            "a few keys keep it small"
+        );
+        for i in 8..1_000_000 {
+            remember(&mut recent, i);
+            if recent.sets.len() == MAX_RECENT_SETS {
+                break;
+            }
+        }
+        assert_eq!(recent.sets.len(), MAX_RECENT_SETS);
+        let last = 1_000_000;
+        for i in last..last + 100_000 {
+            remember(&mut recent, i);
+        }
+        assert_eq!(recent.sets.len(), MAX_RECENT_SETS, "never past its most");
+        let hits = (last + 99_000..last + 100_000)
+            .filter(|&i| recent.get(recent.hash(&key(i)), &key(i)).is_some())
+            .count();
+        assert!(
+            hits > 900,
+            "the last 1 000 keys are mostly remembered: {hits}"
+        );
+    }
+
+    #[test]
+    fn growing_keeps_every_remembered_key() {
+        let mut recent = RecentKeys::new(1 << 20);
+        // Key i's first set is i modulo the sets: two keys per set fill every slot.
+        let keys: Vec<(u64, Vec<u8>)> = (0..2 * FIRST_RECENT_SETS as u64)
+            .map(|i| (i << 1 | 1, i.to_string().into_bytes()))
+            .collect();
+        for (i, (hash, key)) in keys.iter().enumerate() {
+            recent.insert(*hash, key, span(i as u32), false);
+        }
+        let remembered = |recent: &RecentKeys| {
+            keys.iter()
+                .filter(|(hash, key)| recent.get(*hash, key).is_some())
+                .count()
+        };
+        assert_eq!(remembered(&recent), keys.len());
+        recent.grow();
+        assert_eq!(recent.sets.len(), 2 * FIRST_RECENT_SETS);
+        assert_eq!(remembered(&recent), keys.len());
+    }
+
+    #[test]
+    fn a_key_crowded_out_of_its_first_set_takes_its_second() {
+        let mut recent = RecentKeys::new(16);
+        // Three keys whose first set is set 0 and whose second sets differ.
+        let hashes = [1u64, 1 | 1 << 33, 1 | 2 << 33];
+        let keys: [&[u8]; 3] = [b"k1", b"k2", b"k3"];
+        for (i, (hash, key)) in hashes.iter().zip(keys).enumerate() {
+            recent.insert(*hash, key, span(i as u32), false);
+        }
+        for (i, (hash, key)) in hashes.iter().zip(keys).enumerate() {
+            assert_eq!(recent.get(*hash, key), Some((span(i as u32), false)));
+        }
     }
 
     #[test]
