@@ -217,7 +217,7 @@ impl VHost {
         let Ok(exchange) = self.exchange(name) else {
             return Ok(());
         };
-        if if_unused && !exchange.bindings.read().is_empty() {
+        if if_unused && !exchange.bindings().is_empty() {
             return Err(AmqpError::precondition_failed(format!(
                 "exchange '{}' in vhost '{}' in use",
                 exchange.name, self.name
@@ -362,7 +362,8 @@ impl VHost {
             }
         }
         // Its own bindings go with it; bindings that lead to it are removed below.
-        *exchange.bindings.write() = warren_router::Bindings::new(exchange.kind);
+        exchange
+            .change_bindings(|bindings| *bindings = warren_router::Bindings::new(exchange.kind));
         self.remove_destination(&Destination::Exchange(Arc::clone(exchange)));
     }
 
@@ -374,8 +375,11 @@ impl VHost {
             .read()
             .values()
             .filter(|x| {
-                let mut bindings = x.bindings.write();
-                bindings.remove_destination(destination) > 0 && x.auto_delete && bindings.is_empty()
+                x.change_bindings(|bindings| {
+                    bindings.remove_destination(destination) > 0
+                        && x.auto_delete
+                        && bindings.is_empty()
+                })
             })
             .cloned()
             .collect();
@@ -396,18 +400,18 @@ impl VHost {
             return Err(default_exchange_refused());
         }
         exchange
-            .bindings
-            .write()
-            .bind(
-                &routing_key.detached(),
-                &arguments.detached(),
-                destination.clone(),
-            )
+            .change_bindings(|bindings| {
+                bindings.bind(
+                    &routing_key.detached(),
+                    &arguments.detached(),
+                    destination.clone(),
+                )
+            })
             .map_err(|e| AmqpError::precondition_failed(e.text))?;
         // A queue deleted while we bound would keep a binding nobody can remove.
         if let Destination::Queue(queue) = &destination {
             if queue.is_deleted() {
-                exchange.bindings.write().remove_destination(&destination);
+                exchange.change_bindings(|bindings| bindings.remove_destination(&destination));
             }
         }
         Ok(())
@@ -423,8 +427,7 @@ impl VHost {
     ) -> bool {
         self.exchange(source).is_ok_and(|exchange| {
             exchange
-                .bindings
-                .read()
+                .bindings()
                 .contains(routing_key, arguments, destination)
         })
     }
@@ -445,8 +448,9 @@ impl VHost {
             return Ok(());
         };
         let now_empty = {
-            let mut bindings = exchange.bindings.write();
-            bindings.unbind(routing_key, arguments, destination) && bindings.is_empty()
+            exchange.change_bindings(|bindings| {
+                bindings.unbind(routing_key, arguments, destination) && bindings.is_empty()
+            })
         };
         if now_empty && exchange.auto_delete {
             self.remove_exchange(&exchange);
@@ -483,10 +487,7 @@ impl VHost {
         let mut sources = 0;
         while let Some(exchange) = pending.pop() {
             matched.clear();
-            exchange
-                .bindings
-                .read()
-                .route(routing_key.as_bytes(), headers, matched);
+            exchange.route(routing_key.as_bytes(), headers, matched);
             // RabbitMQ's `process_alternate`: an exchange whose bindings matched nothing hands
             // the message to its alternate exchange, if that exists.
             if matched.is_empty() {
