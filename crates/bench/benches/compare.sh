@@ -87,6 +87,10 @@ scenario_args() {
         # them match no binding). Setup, which takes RabbitMQ minutes, is not measured.
         target-bindings-10k)
             echo "bindings --queues 10000 --bindings 10 --consumer-connections 10 --max-messages 110000 --duration 100" ;;
+        # The same 100 000 bindings, with 500 of the users busy: their 5 500 keys, 40 times each
+        # (a bus publishes about its busy users and calls over and over).
+        bindings-10k-busy)
+            echo "bindings --queues 10000 --bindings 10 --active-users 500 --consumer-connections 10 --max-messages 220000 --duration 100" ;;
         headers) echo "throughput --exchange-type headers" ;;
         # Memory: RSS growth per idle connection and per queued message (issue 4's targets).
         idle-1k) echo "idle-connections --connections 1000" ;;
@@ -116,7 +120,7 @@ memory_scenario() {
 # auto-delete queues and 100 000 bindings minutes later, and does not answer the next run's
 # queue.declare within 30 s.
 bounded_scenario() {
-    case "$1" in target-fanout-1000|target-bindings-10k) return 0 ;; *) return 1 ;; esac
+    case "$1" in target-fanout-1000|target-bindings-10k|bindings-10k-busy) return 0 ;; *) return 1 ;; esac
 }
 for s in $SCENARIOS; do scenario_args "$s" >/dev/null; done
 

@@ -60,6 +60,8 @@ options (default):
   --queues N                fanout: queues (10); bindings: queues (100)
   --retain-every R          retention: one message in R goes to the queue nobody consumes (100)
   --bindings K              bindings: bindings per queue (10)
+  --active-users N          bindings: publish only the keys of the first N users, as a bus
+                            where few of the bound users are busy (all)
   --consumer-connections N  fanout/bindings: connections the consumers are spread over (4)
   --connections N           churn: concurrent open/close loops (4); soak: connections (20);
                             idle-connections: connections held (10000)
@@ -174,6 +176,8 @@ pub struct Options {
     /// retention: one message in this many goes to the queue nobody consumes.
     pub retain_every: u64,
     pub bindings: usize,
+    /// bindings: the users (queues) whose keys are published; `None`: all.
+    pub active_users: Option<usize>,
     pub consumer_connections: usize,
     pub connections: usize,
     pub channels: usize,
@@ -239,6 +243,7 @@ impl Options {
             },
             retain_every: 100,
             bindings: 10,
+            active_users: None,
             consumer_connections: 4,
             connections: match scenario {
                 Scenario::Soak => 20,
@@ -327,6 +332,7 @@ pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
             "--queues" => o.queues = number(&name, &value, 1)?,
             "--retain-every" => o.retain_every = number(&name, &value, 2)?,
             "--bindings" => o.bindings = number(&name, &value, 1)?,
+            "--active-users" => o.active_users = Some(number(&name, &value, 1)?),
             "--consumer-connections" => o.consumer_connections = number(&name, &value, 1)?,
             "--connections" => o.connections = number(&name, &value, 1)?,
             "--channels" => o.channels = number(&name, &value, 0)?,

@@ -2,8 +2,9 @@
 //! with `--bindings` patterns of the kind Wazo services bind per user
 //! (`config.users.<uuid>.#`, `chatd.users.<uuid>.presences.*`...). Publishers cycle through
 //! keys that match exactly one queue (some match two of its patterns: delivered once) and
-//! keys that match nothing. Every delivery's routing key is checked against its queue's
-//! patterns, and every queue must get exactly the messages whose keys it binds.
+//! keys that match nothing: every user's, or with `--active-users N` the first N users' only.
+//! Every delivery's routing key is checked against its queue's patterns, and every queue must
+//! get exactly the messages whose keys it binds.
 
 use warren_wire::FieldTable;
 
@@ -74,15 +75,22 @@ fn binding(j: usize, u: &str) -> (String, String) {
     }
 }
 
+/// The users whose keys are published.
+fn active_users(o: &Options) -> usize {
+    o.active_users
+        .map_or(o.queues, |active| active.min(o.queues))
+}
+
 pub fn plan(o: &Options) -> Result<Plan> {
     if o.exchange_kind != ExchangeKind::Topic {
         return Err(Error::usage("bindings needs a topic exchange"));
     }
     let (n, k) = (o.queues, o.bindings);
+    let active = active_users(o);
     let id = run_id();
     let mut queues = Vec::with_capacity(n);
     let mut patterns = Vec::with_capacity(n);
-    let mut keys: Vec<KeyPlan> = Vec::with_capacity(n * (k + 1));
+    let mut keys: Vec<KeyPlan> = Vec::with_capacity(active * (k + 1));
     for i in 0..n {
         let u = user_uuid(i);
         let bound: Vec<(String, String)> = (0..k).map(|j| binding(j, &u)).collect();
@@ -101,10 +109,10 @@ pub fn plan(o: &Options) -> Result<Plan> {
                 .collect::<Vec<_>>(),
         );
     }
-    // Key r * n + i is user i's r-th key (r == k: the unmatched one), so consecutive
+    // Key r * active + i is user i's r-th key (r == k: the unmatched one), so consecutive
     // messages go to different queues.
     for r in 0..=k {
-        for (i, queue_patterns) in patterns.iter().enumerate() {
+        for (i, queue_patterns) in patterns.iter().enumerate().take(active) {
             let u = user_uuid(i);
             let key = if r < k {
                 binding(r, &u).1
@@ -142,7 +150,8 @@ pub async fn run(o: &Options) -> Result<(String, bool)> {
         .int("queues", o.queues as u64)
         .int("bindings_per_queue", o.bindings as u64)
         .int("bindings_total", (o.queues * o.bindings) as u64)
-        .int("keys", (o.queues * (o.bindings + 1)) as u64)
+        .int("active_users", active_users(o) as u64)
+        .int("keys", (active_users(o) * (o.bindings + 1)) as u64)
         .int("consumer_connections", o.consumer_connections as u64)
         .str("exchange", &o.exchange);
     Ok(report::message_run(o, params, &outcome))
@@ -167,5 +176,19 @@ mod tests {
         assert_eq!(routed, 5 * 12);
         assert_eq!(plan.keys[1].queues, vec![1]);
         assert!(plan.keys[5 * 12].queues.is_empty());
+    }
+
+    #[test]
+    fn only_active_users_keys_are_published() {
+        let mut o = Options::defaults(Scenario::Bindings).expect("defaults");
+        o.exchange = "x".into();
+        o.queues = 5;
+        o.bindings = 3;
+        o.active_users = Some(2);
+        let plan = plan(&o).expect("plan");
+        assert_eq!(plan.queues.len(), 5, "every user is bound");
+        assert_eq!(plan.keys.len(), 2 * 4);
+        assert!(plan.keys.iter().all(|k| k.queues.iter().all(|&q| q < 2)));
+        assert_eq!(plan.keys[3].queues, vec![1]);
     }
 }
