@@ -37,6 +37,8 @@ const UNSEEN_KEYS: usize = 1_024;
 /// Keys in the streams: 16 times what an automaton remembers of recent keys, so that a key has
 /// always been forgotten when it comes round again.
 const STREAM_KEYS: usize = 131_072;
+/// Keys in the busy rows: half what an automaton remembers, each routed in turn.
+const BUSY_KEYS: usize = 4_096;
 /// Routes that take milliseconds at this size (the naive matchers, headers routing) get fewer
 /// samples, and the naive twin checks only the first keys.
 const SLOW_FROM: usize = 10_000;
@@ -436,6 +438,9 @@ fn hash_map_floor(group: &mut BenchmarkGroup<'_, WallTime>, patterns: &[String],
 /// - `stream`, `stream_unseen_values`: the same kinds of keys, 131 072 of them, so that every
 ///   key comes round after the automaton has forgotten it: the cost of keys not seen lately
 ///   (beside the literal set, `literal_stream_hash_map`: the floor, one lookup of such a key);
+/// - `busy`: the stream's first 4 096 keys in turn, as a bus publishes about its busy users and
+///   calls: their values are named by patterns, so each key needs states of its own, the
+///   automaton gives up learning, and it remembers the keys it walks instead;
 /// - `first_pass`: each batch of the fixture's 1 024 keys through a new automaton, so every
 ///   state is learnt during the batch: the cost of learning, per route.
 fn topic_automaton(c: &mut Criterion) {
@@ -453,11 +458,13 @@ fn topic_automaton(c: &mut Criterion) {
         let patterns: Vec<ShortStr> = fixture.patterns.iter().map(|p| short(p)).collect();
         let exchange = topic_exchange(&patterns);
         let stream = fixture.stream(STREAM_KEYS);
+        let busy = stream[..BUSY_KEYS].to_vec();
         for (name, keys) in [
             ("learnt", &fixture.keys),
             ("unseen_values", &unseen),
             ("stream", &stream),
             ("stream_unseen_values", &unseen_stream),
+            ("busy", &busy),
         ] {
             let label = format!("{}/{name}", set.name());
             let mut automaton = learnt_automaton(&exchange, &patterns, keys, &label);
