@@ -278,7 +278,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         self.count_walk(trie);
         if self.walks_left > 0 && self.dests.len() > WALKED_DESTS_PER_STATE * self.capacity {
             self.dests.clear();
-            self.recent.clear();
+            self.recent.forget_keys();
         }
         let start = self.dests.len();
         if trie.walk(key, &mut self.dests) > 1 {
@@ -669,6 +669,12 @@ impl RecentKeys {
         }
     }
 
+    /// Forgets every key but keeps its size: the keys that filled it are likely to again.
+    fn forget_keys(&mut self) {
+        self.inserted = 0;
+        self.sets.fill([UNUSED; 2]);
+    }
+
     fn clear(&mut self) {
         self.inserted = 0;
         self.sets.clear();
@@ -814,6 +820,21 @@ mod tests {
         for (i, (hash, key)) in hashes.iter().zip(keys).enumerate() {
             assert_eq!(recent.get(*hash, key), Some((span(i as u32), false)));
         }
+    }
+
+    #[test]
+    fn forgetting_the_keys_keeps_the_size() {
+        let mut recent = RecentKeys::new(1 << 20);
+        for i in 0..10_000u64 {
+            let key = i.to_string().into_bytes();
+            recent.insert(recent.hash(&key), &key, span(0), false);
+        }
+        let size = recent.sets.len();
+        assert!(size > FIRST_RECENT_SETS);
+        recent.forget_keys();
+        assert_eq!(recent.sets.len(), size);
+        let key = b"9999";
+        assert_eq!(recent.get(recent.hash(key), key), None);
     }
 
     #[test]
