@@ -162,13 +162,18 @@ mod tests {
     use super::*;
     use crate::args::{Options, Scenario};
 
-    #[test]
-    fn every_key_reaches_its_user_only() {
+    /// The options of `bindings --queues <queues> --bindings <bindings>`.
+    fn options(queues: usize, bindings: usize) -> Options {
         let mut o = Options::defaults(Scenario::Bindings).expect("defaults");
         o.exchange = "x".into();
-        o.queues = 5;
-        o.bindings = 12;
-        let plan = plan(&o).expect("plan");
+        o.queues = queues;
+        o.bindings = bindings;
+        o
+    }
+
+    #[test]
+    fn every_key_reaches_its_user_only() {
+        let plan = plan(&options(5, 12)).expect("plan");
         assert_eq!(plan.queues.len(), 5);
         assert_eq!(plan.queues[0].bindings.len(), 12);
         assert_eq!(plan.keys.len(), 5 * 13);
@@ -180,10 +185,7 @@ mod tests {
 
     #[test]
     fn only_active_users_keys_are_published() {
-        let mut o = Options::defaults(Scenario::Bindings).expect("defaults");
-        o.exchange = "x".into();
-        o.queues = 5;
-        o.bindings = 3;
+        let mut o = options(5, 3);
         o.active_users = Some(2);
         let plan = plan(&o).expect("plan");
         assert_eq!(plan.queues.len(), 5, "every user is bound");
