@@ -2,7 +2,8 @@
 //! them, with the reply codes and texts RabbitMQ uses.
 //!
 //! Lock order (never taken the other way round, never held across an `.await`):
-//! `exchanges` map → `queues` map → one exchange's bindings → one queue's state → an outbox.
+//! `exchanges` map → `queues` map → one exchange's bindings → its automaton (publishers only
+//! try it) → one queue's state → an outbox.
 //! `timed_queues` is only ever held alone.
 //! Deletions that cascade (a queue's bindings, then an auto-delete exchange that lost its last
 //! binding) collect what to delete under a lock and act on it after releasing it.

@@ -116,8 +116,9 @@ pub struct TopicAutomaton<D> {
 const HIT_WINDOW: u32 = 32_768;
 
 /// How often keys are found among those remembered, per window of [`HIT_WINDOW`] routes. A
-/// window where fewer than one in eight are found (every key new: remembering is a cost, a
-/// tenth of a walk) is followed by seven where keys are neither looked up nor remembered.
+/// window where fewer than one in eight are found (every key new: looking each up and
+/// remembering it costs up to a third of a walk, for nothing) is followed by seven where keys
+/// are neither looked up nor remembered.
 #[derive(Debug, Clone, Copy, Default)]
 struct HitRate {
     routes: u32,
