@@ -148,6 +148,32 @@ def test_direct_routing(conn, cleanup):
     assert bodies(got[c]) == [b"<empty>"]
 
 
+def test_topic_routes_of_a_repeated_key_follow_every_binding_change(conn, cleanup):
+    """A key published again and again (Warren remembers where such keys went) must follow each
+    bind, unbind and queue deletion at once."""
+    ch = conn.channel()
+    x = cleanup.exchange(uniq("topic"))
+    ch.exchange_declare(x, "topic")
+    a, b, gone = _queues(ch, 3)
+    key = "config.users.42.forwards.busy.updated"
+
+    def publish(tag: str):
+        for i in range(3):
+            ch.basic_publish(x, key, f"{tag}{i}".encode())
+
+    ch.queue_bind(a, x, "config.users.*.#")
+    ch.queue_bind(gone, x, "config.#")
+    publish("one-")
+    ch.queue_bind(b, x, "#.updated")
+    publish("two-")
+    ch.queue_unbind(a, x, "config.users.*.#")
+    ch.queue_delete(gone)
+    publish("three-")
+    got = settle(ch, [a, b])
+    assert bodies(got[a]) == [b"one-0", b"one-1", b"one-2", b"two-0", b"two-1", b"two-2"]
+    assert bodies(got[b]) == [b"two-0", b"two-1", b"two-2", b"three-0", b"three-1", b"three-2"]
+
+
 def test_default_exchange_routes_by_queue_name(conn):
     ch = conn.channel()
     (q,) = _queues(ch, 1)
