@@ -50,6 +50,7 @@ use foldhash::{HashMap, HashMapExt};
 
 use super::words::{words, WordId, UNKNOWN};
 use super::{NodeId, TopicTrie, ROOT};
+use crate::counted::CountedSet;
 use crate::dedup::dedup_from;
 use crate::Bindings;
 
@@ -80,9 +81,9 @@ const DEAD: StateId = StateId(1);
 const ROUTES_PER_STATE: usize = 8;
 /// Routes per state of its capacity that an automaton that gave up walks before it tries again.
 const WALKS_PER_STATE: usize = 64;
-/// Destinations per state of its capacity that walked keys may add to the arena before it is
-/// emptied, with the keys remembered.
-const WALKED_DESTS_PER_STATE: usize = 16;
+/// Destinations per state of its capacity that remembered keys' own routes may hold before they
+/// are emptied, with the keys remembered.
+const KEY_DESTS_PER_STATE: usize = 8;
 
 /// Topic routes through a lazily built automaton; see the module doc.
 #[derive(Debug, Clone)]
@@ -93,6 +94,9 @@ pub struct TopicAutomaton<D> {
     states: Vec<State>,
     /// The states' destinations, one state's after another.
     dests: Vec<D>,
+    /// The destinations of remembered keys whose route is not one state's alone: keys walked
+    /// after it gave up, and keys that a wildcard-free pattern equals too.
+    key_dests: Vec<D>,
     /// Where the keys routed last ended.
     recent: RecentKeys,
     /// The first state.
@@ -108,8 +112,8 @@ pub struct TopicAutomaton<D> {
     fills: usize,
     /// Routes left to walk before it learns again; 0 while it learns.
     walks_left: usize,
-    /// While it walks, how often the keys remembered are routed again.
-    walked_hits: HitRate,
+    /// How often the keys remembered are routed again.
+    hits: HitRate,
 }
 
 /// Routes in a window of [`HitRate`].
@@ -117,8 +121,8 @@ const HIT_WINDOW: u32 = 32_768;
 
 /// How often keys are found among those remembered, per window of [`HIT_WINDOW`] routes. A
 /// window where fewer than one in eight are found (every key new: looking each up and
-/// remembering it costs up to a third of a walk, for nothing) is followed by seven where keys
-/// are neither looked up nor remembered.
+/// remembering it costs up to a third of a walk, or as much as the steps, for nothing) is
+/// followed by seven where keys are neither looked up nor remembered.
 #[derive(Debug, Clone, Copy, Default)]
 struct HitRate {
     routes: u32,
@@ -182,6 +186,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             generation: None,
             states: Vec::new(),
             dests: Vec::new(),
+            key_dests: Vec::new(),
             recent: RecentKeys::new(capacity),
             start: DEAD,
             by_nodes: HashMap::new(),
@@ -190,7 +195,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             routes: 0,
             fills: 0,
             walks_left: 0,
-            walked_hits: HitRate::default(),
+            hits: HitRate::default(),
         }
     }
 
@@ -230,62 +235,105 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             self.forget(trie);
             self.generation = Some(bindings.generation());
         }
-        if trie.has_no_wildcards() {
-            return trie.route(routing_key, out);
-        }
-        let walking = self.walks_left > 0;
-        if walking && !self.walked_hits.worth_looking() {
-            self.count_walk(trie);
-            return trie.route(routing_key, out);
-        }
         self.routes += 1;
+        if !self.hits.worth_looking() {
+            return match self.walks_left {
+                0 => self.route_unremembered(trie, routing_key, out),
+                _ => {
+                    self.count_walk(trie);
+                    trie.route(routing_key, out)
+                }
+            };
+        }
         let hash = self.recent.hash(routing_key);
         let remembered = self.recent.get(hash, routing_key);
-        if walking {
-            self.walked_hits.record(remembered.is_some());
-        }
-        let (dests, exact) = match remembered {
-            Some((dests, exact)) => (
-                dests,
-                exact.then(|| trie.exact_dests(routing_key)).flatten(),
-            ),
+        self.hits.record(remembered.is_some());
+        let (dests, own) = match remembered {
+            Some(found) => found,
             None => {
-                let dests = match self.walks_left {
+                let found = match self.walks_left {
                     0 => match self.run(trie, routing_key) {
-                        Some(state) => self.dests(trie, state),
+                        Some(state) => (self.dests(trie, state), false),
                         None => return trie.route(routing_key, out),
                     },
-                    _ => self.walked(trie, routing_key),
+                    _ => (self.walked(trie, routing_key), true),
                 };
-                let exact = trie.exact_dests(routing_key);
-                self.recent
-                    .insert(hash, routing_key, dests, exact.is_some());
-                (dests, exact)
+                let (dests, own) = self.with_exact(trie.exact_dests(routing_key), found);
+                self.recent.insert(hash, routing_key, dests, own);
+                (dests, own)
             }
         };
-        let dests = dests.of(&self.dests);
-        out.extend(dests.iter().cloned());
-        // Both lists are distinct; the exact key's is short: add what the state lacks.
-        for dest in exact.into_iter().flat_map(|d| d.iter()) {
-            if !dests.contains(dest) {
+        let arena = if own { &self.key_dests } else { &self.dests };
+        out.extend(dests.of(arena).iter().cloned());
+    }
+
+    /// A route by the learnt steps, neither looked up among the keys remembered nor remembered.
+    fn route_unremembered(&mut self, trie: &TopicTrie<D>, key: &[u8], out: &mut Vec<D>) {
+        let state = match trie.has_no_wildcards() {
+            true => None,
+            false => self.run(trie, key),
+        };
+        let Some(state) = state else {
+            return trie.route(key, out);
+        };
+        let dests = self.dests(trie, state);
+        let start = out.len();
+        out.extend(dests.of(&self.dests).iter().cloned());
+        for dest in trie.exact_dests(key).into_iter().flat_map(|d| d.iter()) {
+            if !out[start..].contains(dest) {
                 out.push(dest.clone());
             }
         }
     }
 
-    /// While it has given up learning: the destinations of the wildcard patterns that match
-    /// `key`, by a walk of the trie, added to the arena so that the key can be remembered.
-    fn walked(&mut self, trie: &TopicTrie<D>, key: &[u8]) -> Span {
-        self.count_walk(trie);
-        if self.walks_left > 0 && self.dests.len() > WALKED_DESTS_PER_STATE * self.capacity {
-            self.dests.clear();
+    /// A route's destinations (in `key_dests` if `own`, else a state's in `dests`) with those of
+    /// the wildcard-free pattern equal to the key, if any, merged into `key_dests`: so a
+    /// remembered key needs no second lookup.
+    fn with_exact(
+        &mut self,
+        exact: Option<&CountedSet<D>>,
+        (dests, own): (Span, bool),
+    ) -> (Span, bool) {
+        let Some(exact) = exact else {
+            return (dests, own);
+        };
+        let start = match own {
+            // A walk's, just added at the end of `key_dests`.
+            true => dests.start as usize,
+            false => {
+                self.make_room_for_keys();
+                let start = self.key_dests.len();
+                self.key_dests.extend_from_slice(dests.of(&self.dests));
+                start
+            }
+        };
+        // Both lists are distinct; the exact key's is short: add what the other lacks.
+        for dest in exact.iter() {
+            if !self.key_dests[start..].contains(dest) {
+                self.key_dests.push(dest.clone());
+            }
+        }
+        (span(start, self.key_dests.len()), true)
+    }
+
+    /// Empties `key_dests`, and forgets the keys remembered, when it has outgrown its budget.
+    fn make_room_for_keys(&mut self) {
+        if self.key_dests.len() > KEY_DESTS_PER_STATE * self.capacity {
+            self.key_dests.clear();
             self.recent.forget_keys();
         }
-        let start = self.dests.len();
-        if trie.walk(key, &mut self.dests) > 1 {
-            dedup_from(&mut self.dests, start);
+    }
+
+    /// While it has given up learning: the destinations of the wildcard patterns that match
+    /// `key`, by a walk of the trie, added to `key_dests` so that the key can be remembered.
+    fn walked(&mut self, trie: &TopicTrie<D>, key: &[u8]) -> Span {
+        self.count_walk(trie);
+        self.make_room_for_keys();
+        let start = self.key_dests.len();
+        if trie.walk(key, &mut self.key_dests) > 1 {
+            dedup_from(&mut self.key_dests, start);
         }
-        span(start, self.dests.len())
+        span(start, self.key_dests.len())
     }
 
     /// Counts a walk while it has given up learning; after the last one it learns again, and
@@ -295,7 +343,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         if self.walks_left == 0 {
             self.routes = 0;
             self.fills = 0;
-            self.walked_hits = HitRate::default();
+            self.hits = HitRate::default();
             self.forget(trie);
         }
     }
@@ -389,6 +437,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
     fn forget(&mut self, trie: &TopicTrie<D>) {
         self.states.clear();
         self.dests.clear();
+        self.key_dests.clear();
         self.recent.clear();
         self.by_nodes.clear();
         self.transitions.clear();
@@ -552,8 +601,8 @@ struct RecentKey {
     dests: Span,
     /// The clock when it was remembered.
     stamp: u32,
-    /// Whether a wildcard-free pattern equals the key.
-    exact: bool,
+    /// Whether `dests` are in the automaton's `key_dests` (else a state's, in `dests`).
+    own: bool,
     len: u8,
     key: [u8; RECENT_KEY_BYTES],
 }
@@ -565,7 +614,7 @@ const UNUSED: RecentKey = RecentKey {
     hash: 0,
     dests: Span { start: 0, len: 0 },
     stamp: 0,
-    exact: false,
+    own: false,
     len: 0,
     key: [0; RECENT_KEY_BYTES],
 };
@@ -599,8 +648,7 @@ impl RecentKeys {
         [(hash >> 1) as usize & mask, (hash >> 33) as usize & mask]
     }
 
-    /// The destinations of `key`, if it is remembered, and whether a wildcard-free pattern
-    /// equals it.
+    /// Where the destinations of `key` are, if it is remembered, and whether they are its own.
     fn get(&self, hash: u64, key: &[u8]) -> Option<(Span, bool)> {
         if self.sets.is_empty() {
             return None;
@@ -610,10 +658,10 @@ impl RecentKeys {
             .into_iter()
             .flat_map(|set| &self.sets[set])
             .find(|slot| slot.holds(hash, key))?;
-        Some((slot.dests, slot.exact))
+        Some((slot.dests, slot.own))
     }
 
-    fn insert(&mut self, hash: u64, key: &[u8], dests: Span, exact: bool) {
+    fn insert(&mut self, hash: u64, key: &[u8], dests: Span, own: bool) {
         let Some(len) = u8::try_from(key.len())
             .ok()
             .filter(|&len| usize::from(len) <= RECENT_KEY_BYTES)
@@ -631,7 +679,7 @@ impl RecentKeys {
         slot.hash = hash;
         slot.dests = dests;
         slot.stamp = self.clock;
-        slot.exact = exact;
+        slot.own = own;
         slot.len = len;
         slot.key[..key.len()].copy_from_slice(key);
         self.put(slot);
