@@ -38,7 +38,8 @@ pub struct Exchange {
 }
 
 /// The most states a topic exchange's automaton learns before it starts again (see
-/// `TopicAutomaton`: it also remembers up to that many recent keys, in at most 1 MiB).
+/// `TopicAutomaton`: it also remembers up to that many recent keys, in at most 1 MiB, and their
+/// own destinations, at most 8 per state: 1 MiB of `Destination`s).
 const AUTOMATON_STATES: usize = 8_192;
 
 impl Exchange {

@@ -279,11 +279,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         let dests = self.dests(trie, state);
         let start = out.len();
         out.extend(dests.of(&self.dests).iter().cloned());
-        for dest in trie.exact_dests(key).into_iter().flat_map(|d| d.iter()) {
-            if !out[start..].contains(dest) {
-                out.push(dest.clone());
-            }
-        }
+        push_missing(out, start, trie.exact_dests(key));
     }
 
     /// A route's destinations (in `key_dests` if `own`, else a state's in `dests`) with those of
@@ -307,12 +303,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
                 start
             }
         };
-        // Both lists are distinct; the exact key's is short: add what the other lacks.
-        for dest in exact.iter() {
-            if !self.key_dests[start..].contains(dest) {
-                self.key_dests.push(dest.clone());
-            }
-        }
+        push_missing(&mut self.key_dests, start, Some(exact));
         (span(start, self.key_dests.len()), true)
     }
 
@@ -469,6 +460,16 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         let span = span(start, self.dests.len());
         state.dests = Some(span);
         span
+    }
+}
+
+/// Appends to `out` the destinations of `exact` (the wildcard-free pattern equal to the key)
+/// that `out[start..]` lacks: both lists are distinct, and the exact key's is short.
+fn push_missing<D: Clone + Eq>(out: &mut Vec<D>, start: usize, exact: Option<&CountedSet<D>>) {
+    for dest in exact.into_iter().flat_map(|dests| dests.iter()) {
+        if !out[start..].contains(dest) {
+            out.push(dest.clone());
+        }
     }
 }
 

@@ -32,7 +32,7 @@ fn learnt_routes_equal_fresh_ones_through_binds_unbinds_and_removals() {
     let patterns = ["a.b", "a.*", "a.#", "#", "*.b", "", "a..b", "#.b.#", "b"];
     let keys = ["a.b", "a", "b", "", "a.b.c", "a..b", "x.b", "b.b.b"];
     let no_arguments = FieldTable::new();
-    let mut hits = 0;
+    let (mut hits, mut walked) = (0, 0);
     for seed in 0..40 {
         let mut rng = Rng(seed);
         let mut bindings = Bindings::new(ExchangeKind::Topic);
@@ -58,6 +58,7 @@ fn learnt_routes_equal_fresh_ones_through_binds_unbinds_and_removals() {
                 let before = automaton.len();
                 let got = learnt(&mut automaton, &bindings, routing_key, None);
                 hits += usize::from(automaton.len() == before && before > 0);
+                walked += usize::from(automaton.gave_up());
                 assert_eq!(
                     got,
                     direct(&bindings, routing_key, None),
@@ -68,6 +69,8 @@ fn learnt_routes_equal_fresh_ones_through_binds_unbinds_and_removals() {
         }
     }
     assert!(hits > 1_000, "only {hits} routes added no state");
+    // Routes made after it gave up learning, through the keys it walked and remembered.
+    assert!(walked > 1_000, "only {walked} routes while it walked");
 }
 
 #[test]
