@@ -6,9 +6,10 @@
 //! usually meets both a literal edge and a `*` edge, so the live paths multiply with the words,
 //! and a route through 100 000 bindings visits dozens of nodes. The automaton's state is the
 //! *set* of trie nodes live after some words, so a route makes one step per word, whatever the
-//! number of paths: one lookup of the word in the trie's word table, then one lookup of
-//! (state, word) in the learnt steps ([`Steps`], one cache line a step). A state's destinations
-//! are gathered and de-duplicated once, when it first ends a key, into one arena.
+//! number of paths: one lookup of the word (in a [`WordCache`] of the known words met last, else
+//! in the trie's word table), then one lookup of (state, word) in the learnt steps ([`Steps`],
+//! one cache line a step). A state's destinations are gathered and de-duplicated once, when it
+//! first ends a key, into one arena.
 //!
 //! It learns from the routes it makes: a step it has not made yet is computed from the trie
 //! (the walk's rules: a `#` node keeps itself, a literal or `*` edge moves on and brings the
@@ -19,7 +20,9 @@
 //! In front of the steps, [`RecentKeys`] remembers where the last keys ended (as NATS' sublist
 //! caches subjects): a key routed again costs one hash of its bytes and a look at two slots. A bus
 //! publishes the same keys over and over (each user's, each call's events), and a remembered key
-//! skips the word table, the steps and the lookup of the wildcard-free patterns.
+//! skips the word table, the steps and the lookup of the wildcard-free patterns. It remembers a
+//! key when the key comes a second time: one bit per key seen lately ([`SeenKeys`]) keeps the
+//! keys that come once (a new call's, a new user's) from taking slots and cache lines.
 //!
 //! # Correctness and bounds
 //! Its states hold trie node ids, valid only for the trie they came from: it remembers the
@@ -48,7 +51,7 @@ use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
 
-use super::words::{words, WordId, UNKNOWN};
+use super::words::{words, WordCache, WordId, UNKNOWN};
 use super::{NodeId, TopicTrie, ROOT};
 use crate::counted::CountedSet;
 use crate::dedup::dedup_from;
@@ -107,6 +110,9 @@ pub struct TopicAutomaton<D> {
     transitions: Steps,
     /// Reused while a new state's nodes are gathered.
     scratch: Vec<NodeId>,
+    /// The ids of the words met last (the trie's ids: the automaton is replaced when the
+    /// bindings change).
+    words: WordCache,
     /// Since it last started learning: routes made, and times it filled up.
     routes: usize,
     fills: usize,
@@ -192,6 +198,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             by_nodes: HashMap::new(),
             transitions: Steps::default(),
             scratch: Vec::new(),
+            words: WordCache::default(),
             routes: 0,
             fills: 0,
             walks_left: 0,
@@ -199,9 +206,15 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         }
     }
 
-    /// Forgets everything, and gives back the memory it held.
+    /// Forgets everything, and gives back the memory it held, but for the hashes of the keys
+    /// seen lately (16 KiB at most), which no binding changes.
     pub fn clear(&mut self) {
-        *self = TopicAutomaton::new(self.capacity);
+        let mut recent = std::mem::replace(&mut self.recent, RecentKeys::new(0));
+        recent.clear();
+        *self = TopicAutomaton {
+            recent,
+            ..TopicAutomaton::new(self.capacity)
+        };
     }
 
     /// Whether it gave up learning, for now, and walks the trie.
@@ -237,20 +250,15 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         }
         self.routes += 1;
         if !self.hits.worth_looking() {
-            return match self.walks_left {
-                0 => self.route_unremembered(trie, routing_key, out),
-                _ => {
-                    self.count_walk(trie);
-                    trie.route(routing_key, out)
-                }
-            };
+            return self.route_unremembered(trie, routing_key, out);
         }
         let hash = self.recent.hash(routing_key);
-        let remembered = self.recent.get(hash, routing_key);
-        self.hits.record(remembered.is_some());
-        let (dests, own) = match remembered {
-            Some(found) => found,
-            None => {
+        let recall = self.recent.recall(hash, routing_key);
+        self.hits.record(matches!(recall, Recall::Remembered(..)));
+        let (dests, own) = match recall {
+            Recall::Remembered(dests, own) => (dests, own),
+            Recall::New => return self.route_unremembered(trie, routing_key, out),
+            Recall::SeenLately => {
                 let found = match self.walks_left {
                     0 => match self.run(trie, routing_key) {
                         Some(state) => (self.dests(trie, state), false),
@@ -267,8 +275,13 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
         out.extend(dests.of(arena).iter().cloned());
     }
 
-    /// A route by the learnt steps, neither looked up among the keys remembered nor remembered.
+    /// A route that is neither looked up among the keys remembered nor remembered: by the learnt
+    /// steps, or by a walk while it has given up learning.
     fn route_unremembered(&mut self, trie: &TopicTrie<D>, key: &[u8], out: &mut Vec<D>) {
+        if self.walks_left > 0 {
+            self.count_walk(trie);
+            return trie.route(key, out);
+        }
         let state = match trie.has_no_wildcards() {
             true => None,
             false => self.run(trie, key),
@@ -347,7 +360,7 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
                 break;
             }
             let word = match state.has_literal_edges() {
-                true => trie.words.id(word),
+                true => self.words.id(&trie.words, word),
                 false => UNKNOWN,
             };
             state = match self.transitions.get(transition(state, word)) {
@@ -593,6 +606,61 @@ struct RecentKeys {
     inserted: usize,
     /// Stamps the keys remembered, in order (wrapping: then one eviction picks the wrong key).
     clock: u32,
+    /// The keys seen lately, for [`recall`](Self::recall).
+    seen: SeenKeys,
+}
+
+/// What [`RecentKeys::recall`] knows of a key.
+enum Recall {
+    /// Remembered: where its destinations are, and whether they are its own.
+    Remembered(Span, bool),
+    /// Seen lately, not remembered: worth remembering.
+    SeenLately,
+    /// Not seen lately.
+    New,
+}
+
+/// The hashes of the keys seen lately, a doorkeeper as TinyLFU's: one bit per key in each of two
+/// generations of a bit set. A key seen sets its bit in the newer generation; when that one holds
+/// one key for every eight bits (as many keys as can be remembered), the older one is dropped
+/// and a new one begins. A key is so known for at least one generation's keys after it was last
+/// seen, and a new key finds its bit set by another at most one time in eight per generation.
+#[derive(Debug, Clone, Default)]
+struct SeenKeys {
+    /// Empty until a key is seen; then two generations of as many bits, newer first.
+    generations: [Vec<u64>; 2],
+    /// Keys that a generation takes.
+    keys_per_generation: usize,
+    /// Keys the newer generation took.
+    taken: usize,
+}
+
+impl SeenKeys {
+    /// Whether a key of this hash was seen lately (it is now); `keys` is a generation's, if it
+    /// has none yet.
+    fn saw(&mut self, hash: u64, keys: usize) -> bool {
+        if self.generations[0].is_empty() {
+            let words = (8 * keys).div_ceil(64);
+            self.generations = [vec![0; words], vec![0; words]];
+            self.keys_per_generation = keys;
+        }
+        let bits = 64 * self.generations[0].len();
+        // The hash's top bits, which pick no set of `RecentKeys`.
+        let bit = (hash >> 48) as usize % bits;
+        let (word, mask) = (bit / 64, 1 << (bit % 64));
+        if self.generations[0][word] & mask != 0 {
+            return true;
+        }
+        let seen = self.generations[1][word] & mask != 0;
+        self.generations[0][word] |= mask;
+        self.taken += 1;
+        if self.taken == self.keys_per_generation {
+            self.generations.swap(0, 1);
+            self.generations[0].fill(0);
+            self.taken = 0;
+        }
+        seen
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -635,6 +703,7 @@ impl RecentKeys {
             max_sets: (capacity / 2).next_power_of_two().min(MAX_RECENT_SETS),
             inserted: 0,
             clock: 0,
+            seen: SeenKeys::default(),
         }
     }
 
@@ -660,6 +729,20 @@ impl RecentKeys {
             .flat_map(|set| &self.sets[set])
             .find(|slot| slot.holds(hash, key))?;
         Some((slot.dests, slot.own))
+    }
+
+    /// What it knows of `key`. It looks for the key among those remembered only when it was seen
+    /// lately, and remembers a key only when it comes a second time. Keys that come once (each
+    /// naming a new uuid, a new call) so cost one bit each: they neither look at slots that are
+    /// not in cache nor take a slot from a key that comes again, nor make the table grow.
+    fn recall(&mut self, hash: u64, key: &[u8]) -> Recall {
+        if !self.seen.saw(hash, 2 * self.max_sets) {
+            return Recall::New;
+        }
+        match self.get(hash, key) {
+            Some((dests, own)) => Recall::Remembered(dests, own),
+            None => Recall::SeenLately,
+        }
     }
 
     fn insert(&mut self, hash: u64, key: &[u8], dests: Span, own: bool) {
@@ -725,6 +808,7 @@ impl RecentKeys {
         self.sets.fill([UNUSED; 2]);
     }
 
+    /// Forgets every key remembered and gives their memory back, but keeps the keys seen lately.
     fn clear(&mut self) {
         self.inserted = 0;
         self.sets.clear();
@@ -736,12 +820,13 @@ mod tests {
     use warren_wire::{FieldTable, ShortStr};
 
     use super::{
-        RecentKeys, Span, TopicAutomaton, FIRST_RECENT_SETS, MAX_RECENT_SETS, RECENT_KEY_BYTES,
+        RecentKeys, SeenKeys, Span, TopicAutomaton, FIRST_RECENT_SETS, MAX_RECENT_SETS,
+        RECENT_KEY_BYTES,
     };
     use crate::{Bindings, ExchangeKind};
 
     #[test]
-    fn a_routed_key_is_remembered_until_the_bindings_change() {
+    fn a_key_routed_again_is_remembered_until_the_bindings_change() {
         let mut bindings = Bindings::new(ExchangeKind::Topic);
         let no_arguments = FieldTable::new();
         bindings
@@ -760,7 +845,9 @@ mod tests {
         };
         assert!(!remembered(&automaton));
         assert_eq!(route(&mut automaton, &bindings), [1]);
-        assert!(remembered(&automaton), "routed once, remembered");
+        assert!(!remembered(&automaton), "routed once, only seen");
+        assert_eq!(route(&mut automaton, &bindings), [1]);
+        assert!(remembered(&automaton), "routed again, remembered");
         assert_eq!(route(&mut automaton, &bindings), [1]);
         bindings
             .bind(&ShortStr::from("#"), &no_arguments, 2)
@@ -870,6 +957,63 @@ mod tests {
         for (i, (hash, key)) in hashes.iter().zip(keys).enumerate() {
             assert_eq!(recent.get(*hash, key), Some((span(i as u32), false)));
         }
+    }
+
+    #[test]
+    fn a_key_is_seen_lately_for_a_generation_at_least() {
+        let mut seen = SeenKeys::default();
+        // Hashes whose top 16 bits differ, so that no two share a bit: the bits are 8 per key.
+        let hash = |i: u64| i << 48;
+        assert!(!seen.saw(hash(1), 64), "first seen");
+        assert!(seen.saw(hash(1), 64), "seen again");
+        // 63 other keys fill the newer generation, which becomes the older: key 1 is still seen.
+        for i in 2..65 {
+            assert!(!seen.saw(hash(i), 64));
+        }
+        assert!(
+            seen.saw(hash(1), 64),
+            "in the older generation, and now the newer again"
+        );
+        for i in 65..65 + 2 * 64 {
+            seen.saw(hash(i), 64);
+        }
+        assert!(!seen.saw(hash(1), 64), "two generations later, forgotten");
+    }
+
+    #[test]
+    fn keys_that_come_once_are_not_remembered_and_busy_keys_are() {
+        let mut bindings = Bindings::new(ExchangeKind::Topic);
+        bindings
+            .bind(&ShortStr::from("calls.*.#"), &FieldTable::new(), 1)
+            .expect("topic");
+        let mut automaton = TopicAutomaton::new(8192);
+        let mut out = Vec::new();
+        let mut route = |automaton: &mut TopicAutomaton<u8>, key: &str| {
+            out.clear();
+            automaton.route(&bindings, key.as_bytes(), None, &mut out);
+            assert_eq!(out, [1], "{key}");
+        };
+        for i in 0..50_000 {
+            route(&mut automaton, &format!("calls.{i}.created"));
+            route(&mut automaton, &format!("calls.busy-{}.updated", i % 100));
+        }
+        let remembered = |automaton: &TopicAutomaton<u8>, key: &str| {
+            let hash = automaton.recent.hash(key.as_bytes());
+            automaton.recent.get(hash, key.as_bytes()).is_some()
+        };
+        let busy = (0..100)
+            .filter(|i| remembered(&automaton, &format!("calls.busy-{i}.updated")))
+            .count();
+        assert!(busy >= 95, "{busy} busy keys remembered");
+        // A key seen once is remembered only when another's bit stood for it: at most one time
+        // in eight per generation of the keys seen, so about one in five, where every key was.
+        let once = (49_000..50_000)
+            .filter(|i| remembered(&automaton, &format!("calls.{i}.created")))
+            .count();
+        assert!(
+            once < 300,
+            "{once} of the last 1 000 keys seen once remembered"
+        );
     }
 
     #[test]

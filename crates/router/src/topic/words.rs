@@ -144,6 +144,81 @@ impl PartialEq for StoredWord {
 
 impl Eq for StoredWord {}
 
+/// Words up to this long are kept in a [`WordCache`] slot: Wazo's fixed words (`config`,
+/// `users`, `forwards`, `participants`…) are, a uuid (36 bytes) is not.
+const CACHED_WORD: usize = 19;
+/// Slots of a [`WordCache`]: 16 KiB.
+const CACHE_SLOTS: usize = 512;
+
+/// The ids of the known words routed last, in front of the [`WordTable`]. The table holds every
+/// literal word of the patterns (with 100 000 bindings, tens of thousands, over megabytes), so
+/// even the few words that most keys share (`config`, `users`, `updated`) have their entries
+/// spread over as many cache lines, which the rest of a route evicts: a third of the route of a
+/// key not seen lately went to those lookups. Here they sit together, one 32-byte slot each,
+/// picked by the word's hash. Unknown words are not kept, so a stream of fresh values (uuids,
+/// call ids) does not push the known words out.
+///
+/// Its ids are the table's at the time: whoever owns it replaces it when the table changes.
+#[derive(Debug, Clone, Default)]
+pub(super) struct WordCache {
+    hasher: foldhash::fast::RandomState,
+    /// Empty until a word is looked up, then [`CACHE_SLOTS`].
+    slots: Vec<CachedWord>,
+}
+
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+struct CachedWord {
+    /// The word's hash, never 0; 0 in a slot that no word has used.
+    hash: u64,
+    id: WordId,
+    len: u8,
+    bytes: [u8; CACHED_WORD],
+}
+
+const _: () = assert!(std::mem::size_of::<CachedWord>() == 32);
+
+impl WordCache {
+    /// [`WordTable::id`] of `word`, from the cache when it is there.
+    pub(super) fn id(&mut self, table: &WordTable, word: &[u8]) -> WordId {
+        let Some(len) = u8::try_from(word.len())
+            .ok()
+            .filter(|&len| usize::from(len) <= CACHED_WORD)
+        else {
+            return table.id(word);
+        };
+        if self.slots.is_empty() {
+            self.slots = vec![CachedWord::UNUSED; CACHE_SLOTS];
+        }
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, word) | 1;
+        // The hash's top bits: `CACHE_SLOTS` is 2^9.
+        let slot = &mut self.slots[(hash >> 55) as usize];
+        if slot.hash == hash && slot.len == len && slot.bytes[..word.len()] == *word {
+            return slot.id;
+        }
+        let id = table.id(word);
+        if id != UNKNOWN {
+            *slot = CachedWord {
+                hash,
+                id,
+                len,
+                ..CachedWord::UNUSED
+            };
+            slot.bytes[..word.len()].copy_from_slice(word);
+        }
+        id
+    }
+}
+
+impl CachedWord {
+    const UNUSED: CachedWord = CachedWord {
+        hash: 0,
+        id: UNKNOWN,
+        len: 0,
+        bytes: [0; CACHED_WORD],
+    };
+}
+
 /// A key's words, each looked up in the table only when the walk first needs its id: a route
 /// through `config.users.<uuid>.#` needs the first three, whatever follows.
 pub(super) struct KeyWords<'k> {
@@ -227,7 +302,7 @@ impl<T: Copy> Inline<T> {
 
 #[cfg(test)]
 mod tests {
-    use super::{words, KeyWords, WordTable, INLINE_KEY_WORDS, UNKNOWN};
+    use super::{words, KeyWords, WordCache, WordTable, CACHED_WORD, INLINE_KEY_WORDS, UNKNOWN};
 
     #[test]
     fn the_empty_key_has_zero_words_and_empty_words_count() {
@@ -256,6 +331,40 @@ mod tests {
         let id = table.acquire(&long);
         assert_eq!(table.id(&long), id, "long words are kept too");
         assert_eq!(table.id(&long[..199]), UNKNOWN);
+    }
+
+    #[test]
+    fn the_cache_gives_the_tables_ids_and_keeps_only_known_words() {
+        let mut table = WordTable::default();
+        let mut cache = WordCache::default();
+        let words: Vec<Vec<u8>> = (0..2_000).map(|i| format!("w{i}").into_bytes()).collect();
+        let ids: Vec<_> = words.iter().map(|w| table.acquire(w)).collect();
+        let long = [b'l'; CACHED_WORD + 1];
+        let long_id = table.acquire(&long);
+        // Twice each: once from the table, once (for most) from the cache; more words than
+        // slots, so that some evict others.
+        for _ in 0..2 {
+            for (word, &id) in words.iter().zip(&ids) {
+                assert_eq!(cache.id(&table, word), id);
+            }
+            assert_eq!(cache.id(&table, &long), long_id);
+            assert_eq!(cache.id(&table, b"w"), UNKNOWN);
+            assert_eq!(cache.id(&table, b""), UNKNOWN);
+        }
+        assert!(
+            cache
+                .slots
+                .iter()
+                .all(|slot| slot.id != UNKNOWN || slot.hash == 0),
+            "no unknown word takes a slot"
+        );
+        // Its owner replaces it when the table changes: the ids are the new table's.
+        table.release(&words[0]);
+        let reused = table.acquire(b"fresh");
+        assert_eq!(reused, ids[0]);
+        let mut cache = WordCache::default();
+        assert_eq!(cache.id(&table, &words[0]), UNKNOWN);
+        assert_eq!(cache.id(&table, b"fresh"), reused);
     }
 
     #[test]

