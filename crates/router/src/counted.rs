@@ -90,7 +90,10 @@ mod tests {
         let mut set = CountedSet::default();
         set.add("q");
         set.add("q");
-        assert!(matches!(set, CountedSet::One(("q", 2))), "one destination, in place");
+        assert!(
+            matches!(set, CountedSet::One(("q", 2))),
+            "one destination, in place"
+        );
         set.add("r");
         assert_eq!(set.iter().count(), 2, "each destination is listed once");
         assert!(set.remove(&"q"));
