@@ -126,9 +126,9 @@ pub struct TopicAutomaton<D> {
 const HIT_WINDOW: u32 = 32_768;
 
 /// How often keys are found among those remembered, per window of [`HIT_WINDOW`] routes. A
-/// window where fewer than one in eight are found (every key new: looking each up and
-/// remembering it costs up to a third of a walk, or as much as the steps, for nothing) is
-/// followed by seven where keys are neither looked up nor remembered.
+/// window where fewer than one in eight are found (keys that come once: each costs a hash of its
+/// bytes and a look at its bit in [`SeenKeys`] for nothing) is followed by seven where keys are
+/// neither looked up nor remembered.
 #[derive(Debug, Clone, Copy, Default)]
 struct HitRate {
     routes: u32,
@@ -625,7 +625,7 @@ enum Recall {
 /// one key for every eight bits (as many keys as can be remembered), the older one is dropped
 /// and a new one begins. A key is so known for at least one generation's keys after it was last
 /// seen, and a new key finds its bit set by another at most one time in eight per generation.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 struct SeenKeys {
     /// Empty until a key is seen; then two generations of as many bits, newer first.
     generations: [Vec<u64>; 2],
@@ -636,13 +636,20 @@ struct SeenKeys {
 }
 
 impl SeenKeys {
-    /// Whether a key of this hash was seen lately (it is now); `keys` is a generation's, if it
-    /// has none yet.
-    fn saw(&mut self, hash: u64, keys: usize) -> bool {
+    /// Generations of `keys_per_generation` keys, allocated when the first key is seen.
+    fn new(keys_per_generation: usize) -> Self {
+        SeenKeys {
+            generations: [Vec::new(), Vec::new()],
+            keys_per_generation,
+            taken: 0,
+        }
+    }
+
+    /// Whether a key of this hash was seen lately (it is now).
+    fn saw(&mut self, hash: u64) -> bool {
         if self.generations[0].is_empty() {
-            let words = (8 * keys).div_ceil(64);
+            let words = (8 * self.keys_per_generation).div_ceil(64);
             self.generations = [vec![0; words], vec![0; words]];
-            self.keys_per_generation = keys;
         }
         let bits = 64 * self.generations[0].len();
         // The hash's top bits, which pick no set of `RecentKeys`.
@@ -697,13 +704,15 @@ impl RecentKey {
 impl RecentKeys {
     /// Growing to as many keys as the automaton has states, up to [`MAX_RECENT_SETS`] sets.
     fn new(capacity: usize) -> Self {
+        let max_sets = (capacity / 2).next_power_of_two().min(MAX_RECENT_SETS);
         RecentKeys {
             hasher: foldhash::fast::RandomState::default(),
             sets: Vec::new(),
-            max_sets: (capacity / 2).next_power_of_two().min(MAX_RECENT_SETS),
+            max_sets,
             inserted: 0,
             clock: 0,
-            seen: SeenKeys::default(),
+            // As many keys a generation as it can remember.
+            seen: SeenKeys::new(2 * max_sets),
         }
     }
 
@@ -736,7 +745,7 @@ impl RecentKeys {
     /// naming a new uuid, a new call) so cost one bit each: they neither look at slots that are
     /// not in cache nor take a slot from a key that comes again, nor make the table grow.
     fn recall(&mut self, hash: u64, key: &[u8]) -> Recall {
-        if !self.seen.saw(hash, 2 * self.max_sets) {
+        if !self.seen.saw(hash) {
             return Recall::New;
         }
         match self.get(hash, key) {
@@ -961,23 +970,23 @@ mod tests {
 
     #[test]
     fn a_key_is_seen_lately_for_a_generation_at_least() {
-        let mut seen = SeenKeys::default();
+        let mut seen = SeenKeys::new(64);
         // Hashes whose top 16 bits differ, so that no two share a bit: the bits are 8 per key.
         let hash = |i: u64| i << 48;
-        assert!(!seen.saw(hash(1), 64), "first seen");
-        assert!(seen.saw(hash(1), 64), "seen again");
+        assert!(!seen.saw(hash(1)), "first seen");
+        assert!(seen.saw(hash(1)), "seen again");
         // 63 other keys fill the newer generation, which becomes the older: key 1 is still seen.
         for i in 2..65 {
-            assert!(!seen.saw(hash(i), 64));
+            assert!(!seen.saw(hash(i)));
         }
         assert!(
-            seen.saw(hash(1), 64),
+            seen.saw(hash(1)),
             "in the older generation, and now the newer again"
         );
         for i in 65..65 + 2 * 64 {
-            seen.saw(hash(i), 64);
+            seen.saw(hash(i));
         }
-        assert!(!seen.saw(hash(1), 64), "two generations later, forgotten");
+        assert!(!seen.saw(hash(1)), "two generations later, forgotten");
     }
 
     #[test]

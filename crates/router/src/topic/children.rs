@@ -67,7 +67,7 @@ impl Children {
             }
             _ => {}
         }
-        // Full: the next form, with every edge.
+        // Full, or a child id too large for the node: the next form, with every edge.
         let mut edges = self.edges();
         edges.push((word, child));
         *self = match edges.len() <= FEW_MAX {
@@ -129,17 +129,14 @@ impl Children {
 
 /// `edges` kept in the node, if they are few enough and their ids fit.
 fn inline(edges: &[(WordId, NodeId)]) -> Option<Children> {
-    let mut children = Children::default();
-    for &(word, child) in edges {
-        match &mut children {
-            Children::Inline { len, edges } if usize::from(*len) < INLINE_MAX => {
-                edges[usize::from(*len)] = (word, u32::try_from(child).ok()?);
-                *len += 1;
-            }
-            _ => return None,
+    let fits = edges.len() <= INLINE_MAX && edges.iter().all(|&(_, n)| u32::try_from(n).is_ok());
+    fits.then(|| {
+        let mut children = Children::default();
+        for &(word, child) in edges {
+            children.insert(word, child);
         }
-    }
-    Some(children)
+        children
+    })
 }
 
 #[cfg(test)]

@@ -358,6 +358,14 @@ mod tests {
                 .all(|slot| slot.id != UNKNOWN || slot.hash == 0),
             "no unknown word takes a slot"
         );
+        // The word looked up last is answered from its slot, without the table.
+        let empty = WordTable::default();
+        assert_eq!(
+            cache.id(&empty, &words[1_999]),
+            ids[1_999],
+            "from the cache"
+        );
+        assert_eq!(cache.id(&empty, &long), UNKNOWN, "too long to be kept");
         // Its owner replaces it when the table changes: the ids are the new table's.
         table.release(&words[0]);
         let reused = table.acquire(b"fresh");
