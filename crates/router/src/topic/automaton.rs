@@ -249,7 +249,10 @@ impl<D: Clone + Eq + Hash> TopicAutomaton<D> {
             self.generation = Some(bindings.generation());
         }
         self.routes += 1;
-        if !self.hits.worth_looking() {
+        // A key too long to be remembered is not looked for either; were it walked as one worth
+        // remembering, its destinations would fill `key_dests` in vain, and every key
+        // remembered would be forgotten each time they filled it.
+        if !RecentKeys::fits(routing_key) || !self.hits.worth_looking() {
             return self.route_unremembered(trie, routing_key, out);
         }
         let hash = self.recent.hash(routing_key);
@@ -576,8 +579,9 @@ fn slot_of(key: u64, mask: usize) -> usize {
     (key.wrapping_mul(0x9E37_79B9_7F4A_7C15) >> 32) as usize & mask
 }
 
-/// Keys up to this long are remembered in [`RecentKeys`], so that a slot is two cache lines.
-const RECENT_KEY_BYTES: usize = 106;
+/// Keys up to this long are remembered in [`RecentKeys`], so that a slot is two cache lines: the
+/// longest of Wazo's keys, `chatd.users.<uuid>.rooms.<uuid>.messages.created`, has 108 bytes.
+const RECENT_KEY_BYTES: usize = 110;
 /// The most sets of two slots in [`RecentKeys`]: 8 192 keys, 1 MiB.
 const MAX_RECENT_SETS: usize = 4096;
 /// The sets [`RecentKeys`] starts with: 32 keys, 4 KiB.
@@ -673,7 +677,8 @@ impl SeenKeys {
 #[derive(Debug, Clone, Copy)]
 #[repr(C, align(64))]
 struct RecentKey {
-    hash: u64,
+    /// The low half of the key's hash, never 0; 0 in a slot that no key has used.
+    tag: u32,
     dests: Span,
     /// The clock when it was remembered.
     stamp: u32,
@@ -685,9 +690,9 @@ struct RecentKey {
 
 const _: () = assert!(std::mem::size_of::<RecentKey>() == 128);
 
-/// A slot no key has used: no key's hash is 0.
+/// A slot no key has used: no key's tag is 0 (its hash is odd).
 const UNUSED: RecentKey = RecentKey {
-    hash: 0,
+    tag: 0,
     dests: Span { start: 0, len: 0 },
     stamp: 0,
     own: false,
@@ -697,8 +702,17 @@ const UNUSED: RecentKey = RecentKey {
 
 impl RecentKey {
     fn holds(&self, hash: u64, key: &[u8]) -> bool {
-        self.hash == hash && usize::from(self.len) == key.len() && self.key[..key.len()] == *key
+        self.tag == tag_of(hash) && self.key() == key
     }
+
+    fn key(&self) -> &[u8] {
+        &self.key[..usize::from(self.len)]
+    }
+}
+
+/// What a slot keeps of a key's hash: its low half, where [`RecentKeys::sets_of`] picks sets.
+fn tag_of(hash: u64) -> u32 {
+    hash as u32
 }
 
 impl RecentKeys {
@@ -754,11 +768,13 @@ impl RecentKeys {
         }
     }
 
+    /// Whether `key` is short enough to be remembered.
+    fn fits(key: &[u8]) -> bool {
+        key.len() <= RECENT_KEY_BYTES
+    }
+
     fn insert(&mut self, hash: u64, key: &[u8], dests: Span, own: bool) {
-        let Some(len) = u8::try_from(key.len())
-            .ok()
-            .filter(|&len| usize::from(len) <= RECENT_KEY_BYTES)
-        else {
+        let Some(len) = u8::try_from(key.len()).ok().filter(|_| Self::fits(key)) else {
             return;
         };
         if self.sets.is_empty() {
@@ -769,23 +785,24 @@ impl RecentKeys {
         self.inserted += 1;
         self.clock = self.clock.wrapping_add(1);
         let mut slot = UNUSED;
-        slot.hash = hash;
+        slot.tag = tag_of(hash);
         slot.dests = dests;
         slot.stamp = self.clock;
         slot.own = own;
         slot.len = len;
         slot.key[..key.len()].copy_from_slice(key);
-        self.put(slot);
+        self.put(hash, slot);
     }
 
-    /// Puts `slot` in the first unused of its four slots, or else over the oldest.
-    fn put(&mut self, slot: RecentKey) {
-        let [first, second] = self.sets_of(slot.hash);
+    /// Puts `slot`, of a key of this hash, in the first unused of its four slots, or else over
+    /// the oldest.
+    fn put(&mut self, hash: u64, slot: RecentKey) {
+        let [first, second] = self.sets_of(hash);
         let candidates = [(first, 0), (first, 1), (second, 0), (second, 1)];
         let age = |&(set, way): &(usize, usize)| {
             let taken = &self.sets[set][way];
             (
-                taken.hash != 0,
+                taken.tag != 0,
                 Reverse(self.clock.wrapping_sub(taken.stamp)),
             )
         };
@@ -803,11 +820,12 @@ impl RecentKeys {
         let mut kept: Vec<RecentKey> = old
             .into_iter()
             .flatten()
-            .filter(|slot| slot.hash != 0)
+            .filter(|slot| slot.tag != 0)
             .collect();
         kept.sort_by_key(|slot| Reverse(self.clock.wrapping_sub(slot.stamp)));
         for slot in kept {
-            self.put(slot);
+            // The slot keeps half the hash; growing is rare enough to hash the key again.
+            self.put(self.hash(slot.key()), slot);
         }
     }
 
@@ -868,9 +886,10 @@ mod tests {
         Span { start, len: 1 }
     }
 
-    /// Hashes that all pick the first set.
+    /// Hashes that all pick the first set as both of their sets (in up to 2^15 sets), and differ
+    /// in the half that a slot keeps.
     fn first_set_hash(i: u64) -> u64 {
-        i << 40 | 1
+        i << 16 | 1
     }
 
     #[test]
@@ -936,22 +955,28 @@ mod tests {
     #[test]
     fn growing_keeps_every_remembered_key() {
         let mut recent = RecentKeys::new(1 << 20);
-        // Key i's first set is i modulo the sets: two keys per set fill every slot.
-        let keys: Vec<(u64, Vec<u8>)> = (0..2 * FIRST_RECENT_SETS as u64)
-            .map(|i| (i << 1 | 1, i.to_string().into_bytes()))
+        // As many keys as slots: most fit, a few crowd each other out.
+        let keys: Vec<(u64, Vec<u8>)> = (0..2 * FIRST_RECENT_SETS)
+            .map(|i| i.to_string().into_bytes())
+            .map(|key| (recent.hash(&key), key))
             .collect();
         for (i, (hash, key)) in keys.iter().enumerate() {
             recent.insert(*hash, key, span(i as u32), false);
         }
-        let remembered = |recent: &RecentKeys| {
+        let remembered = |recent: &RecentKeys| -> Vec<bool> {
             keys.iter()
-                .filter(|(hash, key)| recent.get(*hash, key).is_some())
-                .count()
+                .map(|(hash, key)| recent.get(*hash, key).is_some())
+                .collect()
         };
-        assert_eq!(remembered(&recent), keys.len());
+        let before = remembered(&recent);
+        assert!(before.iter().filter(|&&kept| kept).count() > keys.len() / 2);
         recent.grow();
         assert_eq!(recent.sets.len(), 2 * FIRST_RECENT_SETS);
-        assert_eq!(remembered(&recent), keys.len());
+        assert_eq!(
+            remembered(&recent),
+            before,
+            "the same keys, found by their hash"
+        );
     }
 
     #[test]
@@ -1023,6 +1048,42 @@ mod tests {
             once < 300,
             "{once} of the last 1 000 keys seen once remembered"
         );
+    }
+
+    #[test]
+    fn a_key_too_long_to_remember_leaves_the_remembered_keys_alone() {
+        let mut bindings = Bindings::new(ExchangeKind::Topic);
+        for user in 0..100 {
+            let pattern = ShortStr::try_from(format!("u.{user}.*")).expect("short");
+            bindings
+                .bind(&pattern, &FieldTable::new(), user)
+                .expect("topic");
+        }
+        let mut automaton = TopicAutomaton::new(8);
+        let mut out = Vec::new();
+        let mut route = |automaton: &mut TopicAutomaton<u8>, key: &str| {
+            out.clear();
+            automaton.route(&bindings, key.as_bytes(), None, &mut out);
+            out.clone()
+        };
+        // Each user's key reaches states of its own: the automaton fills and gives up.
+        for user in 0..20 {
+            route(&mut automaton, &format!("u.{user}.x"));
+        }
+        assert!(automaton.gave_up());
+        let busy = "u.1.busy";
+        for _ in 0..2 {
+            assert_eq!(route(&mut automaton, busy), [1]);
+        }
+        let walked = automaton.key_dests.len();
+        // More routes than `key_dests` takes destinations before it is emptied.
+        let long = format!("u.2.{}", "x".repeat(RECENT_KEY_BYTES));
+        for _ in 0..100 {
+            assert_eq!(route(&mut automaton, &long), [2]);
+        }
+        let hash = automaton.recent.hash(busy.as_bytes());
+        assert!(automaton.recent.get(hash, busy.as_bytes()).is_some());
+        assert_eq!(automaton.key_dests.len(), walked);
     }
 
     #[test]
