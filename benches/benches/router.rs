@@ -145,7 +145,12 @@ fn cycle<'a, T>(
     move || {
         out.clear();
         route(&inputs[next], &mut out);
-        next = (next + 1) % inputs.len();
+        // Not `% inputs.len()`: a division by a variable added 3-5 ns to every route measured
+        // (the literal set's learnt keys: 30-32 ns with it, 27 without).
+        next += 1;
+        if next == inputs.len() {
+            next = 0;
+        }
         black_box(out.len())
     }
 }
