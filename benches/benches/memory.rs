@@ -7,7 +7,7 @@
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
-use warren_benches::memory::pointer_chain;
+use warren_benches::memory::{pointer_chain, LINE};
 
 const KIB: usize = 1024;
 
@@ -26,9 +26,9 @@ fn memory_latency(c: &mut Criterion) {
     ] {
         let chain = pointer_chain(kib * KIB);
         let mut at = 0;
-        // Once round the cycle (a link per 64-byte line) first, so that the pages are mapped
-        // and the caches hold what they can.
-        for _ in 0..kib * KIB / 64 {
+        // Once round the cycle (a link per line) first, so that the pages are mapped and the
+        // caches hold what they can.
+        for _ in 0..kib * KIB / LINE {
             at = chain[at];
         }
         group.bench_function(BenchmarkId::new("dependent_load_kib", kib), |b| {

@@ -4,7 +4,7 @@
 use crate::rng::Rng;
 
 /// Bytes in a cache line: the chain puts one link in each.
-const LINE: usize = 64;
+pub const LINE: usize = 64;
 const LINKS_PER_LINE: usize = LINE / std::mem::size_of::<usize>();
 
 /// A chain of dependent loads through every cache line of `bytes` (at least two lines), in a

@@ -213,25 +213,23 @@ impl WordCache {
 /// `a == b` for two slices of the same length, at most 24 bytes, by two or three overlapping
 /// loads of 8 (or 4) bytes: `==` on slices calls `memcmp`, a third of a cached word's lookup.
 fn same_short(a: &[u8], b: &[u8]) -> bool {
-    fn u64_at(bytes: &[u8], at: usize) -> u64 {
-        let mut word = [0; 8];
-        word.copy_from_slice(&bytes[at..at + 8]);
-        u64::from_le_bytes(word)
-    }
-    fn u32_at(bytes: &[u8], at: usize) -> u32 {
-        let mut word = [0; 4];
-        word.copy_from_slice(&bytes[at..at + 4]);
-        u32::from_le_bytes(word)
+    /// Whether `a` and `b` have the same `N` bytes at each of `starts`: fixed-size arrays
+    /// compare as integers.
+    fn same_at<const N: usize>(a: &[u8], b: &[u8], starts: &[usize]) -> bool {
+        let at = |bytes: &[u8], start: usize| {
+            let mut chunk = [0; N];
+            chunk.copy_from_slice(&bytes[start..start + N]);
+            chunk
+        };
+        starts.iter().all(|&start| at(a, start) == at(b, start))
     }
     debug_assert!(a.len() == b.len() && a.len() <= 24);
     let n = a.len();
     match n {
         0..=3 => a.iter().zip(b).all(|(x, y)| x == y),
-        4..=7 => u32_at(a, 0) == u32_at(b, 0) && u32_at(a, n - 4) == u32_at(b, n - 4),
-        8..=16 => u64_at(a, 0) == u64_at(b, 0) && u64_at(a, n - 8) == u64_at(b, n - 8),
-        _ => [0, 8, n - 8]
-            .iter()
-            .all(|&at| u64_at(a, at) == u64_at(b, at)),
+        4..=7 => same_at::<4>(a, b, &[0, n - 4]),
+        8..=16 => same_at::<8>(a, b, &[0, n - 8]),
+        _ => same_at::<8>(a, b, &[0, 8, n - 8]),
     }
 }
 
