@@ -43,6 +43,10 @@ pub(crate) struct Channel {
     pub credit: Arc<Credit>,
     /// In confirm mode: the sequence number the next publish will get.
     pub next_publish_seq: Option<u64>,
+    /// In confirm mode: the first and last sequence numbers of the publishes accepted and not
+    /// yet acked to the client. RabbitMQ coalesces such acks: they go out as one `basic.ack`
+    /// (`multiple` when it covers more than one) once the input at hand is handled.
+    pub pending_acks: Option<(u64, u64)>,
     /// The queue named by an empty queue name (the last one declared on this channel).
     pub last_queue: Option<ShortStr>,
     /// The queue of this channel's direct reply-to consumer, which `reply_to:
@@ -140,6 +144,7 @@ impl Channel {
             consumer_prefetch: 0,
             credit: Arc::new(Credit::default()),
             next_publish_seq: None,
+            pending_acks: None,
             last_queue: None,
             reply_queue: None,
             tx: None,
@@ -174,19 +179,24 @@ impl Connection {
             };
         };
         if channel.closing {
-            if let Frame::Method {
-                method: Method::ChannelCloseOk(_) | Method::ChannelClose(_),
-                ..
-            } = frame
-            {
-                if let Frame::Method {
-                    method: Method::ChannelClose(_),
-                    ..
-                } = frame
-                {
-                    self.send(id, ChannelCloseOk::default().into());
+            // We sent channel.close and wait for its close-ok (RabbitMQ's `closing` state). A
+            // close from the client that crossed ours is answered and changes nothing: its
+            // close-ok for ours still comes (amqp091-go sends both). The channel is not free
+            // until then, so an open is a connection error; anything else is dropped.
+            let Frame::Method { method, .. } = frame else {
+                return Ok(());
+            };
+            match method {
+                Method::ChannelCloseOk(_) => {
+                    self.channels.remove(&id);
                 }
-                self.channels.remove(&id);
+                Method::ChannelClose(_) => self.send(id, ChannelCloseOk::default().into()),
+                Method::ChannelOpen(_) => {
+                    return Err(
+                        AmqpError::channel_error("second 'channel.open' seen").caused_by(&method)
+                    )
+                }
+                _ => {}
             }
             return Ok(());
         }
@@ -245,6 +255,8 @@ impl Connection {
             "closing channel: {}",
             error.reply_text()
         );
+        // The publishes confirmed before the error are acked before the channel closes.
+        self.send_pending_acks(id);
         self.release_channel(id);
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.closing = true;
@@ -264,6 +276,7 @@ impl Connection {
         match method {
             Method::ChannelOpen(_) => Err(AmqpError::channel_error("second 'channel.open' seen")),
             Method::ChannelClose(_) => {
+                self.send_pending_acks(id);
                 self.release_channel(id);
                 self.channels.remove(&id);
                 self.send(id, ChannelCloseOk::default().into());

@@ -51,8 +51,18 @@ pub enum Phase {
     Open,
     /// We sent `connection.close` and wait for `close-ok`; everything else is discarded.
     Closing,
+    /// We answered the client's `connection.close` with close-ok: the socket is the client's
+    /// to close (the spec: close-ok tells its recipient it may now close the socket).
+    AwaitSocketClose,
     /// Done: the server flushes the output and closes the socket.
     Closed,
+}
+
+impl Phase {
+    /// Whether frames from the client still mean something.
+    pub fn reads_frames(self) -> bool {
+        !matches!(self, Phase::AwaitSocketClose | Phase::Closed)
+    }
 }
 
 /// What the client said it understands, from `client-properties.capabilities`.
@@ -86,6 +96,8 @@ pub struct Connection {
     blocked: bool,
     /// Whether the client has published: only publishers are blocked by the memory alarm.
     pub(crate) has_published: bool,
+    /// Channels in confirm mode with acks held back (see `Connection::flush_confirms`).
+    pub(crate) confirming: Vec<u16>,
     /// Exclusive queues this connection declared: deleted when it closes.
     pub(crate) exclusive_queues: Vec<Arc<Queue>>,
     pub(crate) outbox: Arc<Outbox>,
@@ -123,6 +135,7 @@ impl Connection {
             channels: HashMap::new(),
             blocked: false,
             has_published: false,
+            confirming: Vec::new(),
             exclusive_queues: Vec::new(),
             outbox: Arc::new(Outbox::default()),
             out: BytesMut::with_capacity(16 * 1024),
@@ -194,7 +207,10 @@ impl Connection {
 
     /// A fault found below the state machine (an undecodable frame): close with its code.
     pub fn fail_connection(&mut self, error: AmqpError) {
-        if matches!(self.phase, Phase::Closing | Phase::Closed) {
+        if !matches!(
+            self.phase,
+            Phase::AwaitStartOk | Phase::AwaitTuneOk | Phase::AwaitOpen | Phase::Open
+        ) {
             return;
         }
         warn!(
@@ -278,7 +294,7 @@ impl Connection {
 
     fn dispatch_frame(&mut self, frame: Frame) -> AmqpResult<()> {
         match self.phase {
-            Phase::Closed => Ok(()),
+            Phase::Closed | Phase::AwaitSocketClose => Ok(()),
             Phase::Closing => {
                 match frame {
                     Frame::Method {
@@ -425,7 +441,7 @@ impl Connection {
                 );
                 self.release_all();
                 self.send(0, ConnectionCloseOk::default().into());
-                self.phase = Phase::Closed;
+                self.phase = Phase::AwaitSocketClose;
                 Ok(())
             }
             Method::ConnectionUpdateSecret(_) => {

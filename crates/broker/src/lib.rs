@@ -24,6 +24,7 @@ pub mod limits;
 pub mod message;
 mod names;
 pub mod queue;
+pub mod session;
 pub mod vhost;
 
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -36,6 +37,7 @@ pub use auth::User;
 pub use connection::{Connection, Phase, READ_BUFFER_SIZE};
 pub use error::{AmqpError, AmqpResult};
 pub use limits::{Limits, VHostLimits};
+pub use session::Session;
 use vhost::VHost;
 use warren_wire::ShortStr;
 

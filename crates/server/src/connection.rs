@@ -1,10 +1,12 @@
 //! One task per client connection: on an amqps listener it does the TLS handshake first, then
-//! (over TCP or TLS alike) it checks the protocol header and loops over the socket, the
-//! connection's outbox, its timers and the shutdown signal, feeding decoded frames to the
-//! broker's [`Connection`] state machine and writing what it produces. Until `connection.open`
-//! it holds a place among the connections in the handshake (see `handshakes.rs`).
+//! (over TCP or TLS alike) it checks the protocol header and pumps bytes between the socket and
+//! the broker's sans-I/O [`Session`]: what is read goes to `Session::receive`, what it
+//! transmits is written, and the task sleeps until the session's next timeout, its outbox's
+//! wake-up, the memory alarm or the shutdown signal. Every protocol decision (heartbeats,
+//! deadlines, blocking, what a bad frame leads to) is the session's. Until `connection.open`
+//! the task holds a place among the connections in the handshake (see `handshakes.rs`).
 //!
-//! Writes are batched: everything the state machine produced since the last write goes out
+//! Writes are batched: everything the session produced since the last write goes out
 //! in one `write` call. While a client does not read what we send (the pending output is over
 //! [`MAX_PENDING_OUTPUT`]), we stop reading its frames and stop taking deliveries, so a slow
 //! consumer holds the broker back by its prefetch window, not by unbounded memory.
@@ -21,17 +23,17 @@ use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::{sleep_until, Instant};
 use tokio_rustls::TlsAcceptor;
-use tracing::{debug, error, info, warn};
-use warren_broker::{AmqpError, Broker, Connection, Phase, READ_BUFFER_SIZE};
-use warren_wire::{decode_frame, Frame, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9};
+use tracing::{debug, info};
+use warren_broker::{Broker, Session, READ_BUFFER_SIZE};
+use warren_wire::{PROTOCOL_HEADER, PROTOCOL_HEADER_0_9};
 
 use crate::handshakes::HandshakeSlot;
 use crate::ConnectionSettings;
 
 /// Above this much unwritten output, the connection stops reading and taking deliveries.
 const MAX_PENDING_OUTPUT: usize = 4 * 1024 * 1024;
-/// How long we wait for `close-ok` after sending `connection.close`.
-const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long closing the socket may take (TLS sends what it holds, and its close_notify).
+const CLOSE_TIMEOUT: Duration = Duration::from_secs(3);
 
 enum Greeting {
     Amqp091,
@@ -101,24 +103,21 @@ where
         }
     }
     let memory_alarm = broker.memory_alarm();
-    let mut session = Session {
-        connection: Connection::new(broker, peer.ip()),
+    let now = Instant::now();
+    let session = Session::new(broker, peer.ip(), now.into_std(), deadline.into_std());
+    let mut pump = Pump {
+        session,
         memory_alarm,
         reader,
         writer,
         input,
         pending: BytesMut::with_capacity(READ_BUFFER_SIZE),
         unflushed: false,
-        last_received: Instant::now(),
-        last_sent: Instant::now(),
-        handshake_deadline: deadline,
         handshake: Some(handshake),
-        close_deadline: None,
-        stream_broken: false,
     };
-    debug!(%peer, connection = session.connection.id(), "accepted");
-    session.run(shutdown).await;
-    debug!(%peer, connection = session.connection.id(), "closed");
+    debug!(%peer, connection = pump.session.id(), "accepted");
+    pump.run(shutdown).await;
+    debug!(%peer, connection = pump.session.id(), "closed");
 }
 
 /// Reads until the 8-byte protocol header is complete, or until it cannot be one of the two
@@ -161,76 +160,68 @@ async fn flush_now(writer: &mut (impl AsyncWrite + Unpin)) -> Poll<std::io::Resu
     std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut *writer).poll_flush(cx))).await
 }
 
-struct Session<R, W> {
-    connection: Connection,
+/// Moves bytes between a socket and its [`Session`]: reads into `input`, writes what the
+/// session transmits, sleeps until its next timeout. It makes no protocol decision of its own
+/// beyond back-pressure: above [`MAX_PENDING_OUTPUT`] unwritten, it stops reading and stops
+/// taking deliveries.
+struct Pump<R, W> {
+    session: Session,
     /// While raised, connections that publish are blocked: not read from.
     memory_alarm: watch::Receiver<bool>,
     reader: R,
     writer: W,
     input: BytesMut,
-    /// Output being written; refilled from the state machine when empty.
+    /// Output being written; refilled from the session when empty.
     pending: BytesMut,
     /// Written but maybe not sent: TLS keeps what the socket did not take until a flush.
     unflushed: bool,
-    last_received: Instant,
-    last_sent: Instant,
-    handshake_deadline: Instant,
     /// Our place among the connections in the handshake, until `connection.open`.
     handshake: Option<HandshakeSlot>,
-    close_deadline: Option<Instant>,
-    /// The input could not be decoded: nothing more will be read from it.
-    stream_broken: bool,
 }
 
-impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
+impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
     async fn run(&mut self, mut shutdown: watch::Receiver<bool>) {
-        let outbox = Arc::clone(self.connection.outbox());
+        let outbox = Arc::clone(self.session.outbox());
+        self.session
+            .set_memory_alarm(*self.memory_alarm.borrow_and_update());
         let mut shutting_down = *shutdown.borrow();
         if shutting_down {
-            self.connection.close_for_shutdown();
+            self.session.close_for_shutdown(Instant::now().into_std());
         }
         loop {
-            if self.pending.is_empty() {
-                std::mem::swap(&mut self.pending, self.connection.output());
-            }
-            let phase = self.connection.phase();
-            if !matches!(
-                phase,
-                Phase::AwaitStartOk | Phase::AwaitTuneOk | Phase::AwaitOpen
-            ) {
+            let now = Instant::now().into_std();
+            self.session.poll_transmit(&mut self.pending, now);
+            if !self.session.in_handshake() {
                 self.handshake = None;
             }
-            if phase == Phase::Closed && self.pending.is_empty() {
+            if self.session.is_finished() && self.pending.is_empty() && !self.unflushed {
                 // Sends what TLS still holds, and its close_notify.
-                let _ = tokio::time::timeout(CLOSE_OK_TIMEOUT, self.writer.shutdown()).await;
+                let _ = tokio::time::timeout(CLOSE_TIMEOUT, self.writer.shutdown()).await;
                 return;
             }
-            if phase == Phase::Closing && self.close_deadline.is_none() {
-                self.close_deadline = Some(Instant::now() + CLOSE_OK_TIMEOUT);
-            }
-            let backlog = self.pending.len() + self.connection.output().len();
+            let backlog = self.pending.len() + self.session.unsent();
             let can_take_more = backlog < MAX_PENDING_OUTPUT;
-            // A blocked connection is read again once it is closing: close-ok must get through.
-            let blocked = self.connection.is_blocked() && phase == Phase::Open;
-            let reading =
-                can_take_more && !self.stream_broken && phase != Phase::Closed && !blocked;
-            let timer = self.next_timer();
+            let reading = can_take_more && self.session.wants_input();
+            let deliveries = can_take_more && self.session.wants_deliveries();
+            let timer = self
+                .session
+                .poll_timeout()
+                .map_or_else(far_future, Instant::from_std);
             tokio::select! {
                 biased;
                 _ = shutdown.changed(), if !shutting_down => {
                     shutting_down = true;
-                    self.connection.close_for_shutdown();
+                    self.session.close_for_shutdown(Instant::now().into_std());
                 }
                 written = write_or_flush(&mut self.writer, &self.pending), if !self.pending.is_empty() || self.unflushed => match written {
                     Ok(Some(n)) => {
                         self.pending.advance(n);
-                        self.last_sent = Instant::now();
                         // At once where the socket takes it (always over TCP), so a write
                         // costs no second turn of this loop; else the branch flushes later.
                         match flush_now(&mut self.writer).await {
                             Poll::Ready(Ok(())) => self.unflushed = false,
                             Poll::Ready(Err(error)) => {
-                                debug!(connection = self.connection.id(), %error, "flush failed; dropping the connection");
+                                debug!(connection = self.session.id(), %error, "flush failed; dropping the connection");
                                 return;
                             }
                             Poll::Pending => self.unflushed = true,
@@ -238,215 +229,38 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Session<R, W> {
                     }
                     Ok(None) => self.unflushed = false,
                     Err(error) => {
-                        debug!(connection = self.connection.id(), %error, "write failed; dropping the connection");
+                        debug!(connection = self.session.id(), %error, "write failed; dropping the connection");
                         return;
                     }
                 },
                 read = self.reader.read_buf(&mut self.input), if reading => match read {
                     Ok(0) => {
-                        if self.connection.phase() == Phase::Open {
-                            info!(connection = self.connection.id(), "client closed the TCP connection without connection.close");
-                        }
+                        self.session.on_eof();
                         return;
                     }
-                    Ok(_) => {
-                        self.last_received = Instant::now();
-                        self.handle_input();
-                    }
+                    Ok(_) => self.session.receive(&mut self.input, Instant::now().into_std()),
                     Err(error) => {
-                        debug!(connection = self.connection.id(), %error, "read failed; dropping the connection");
+                        debug!(connection = self.session.id(), %error, "read failed; dropping the connection");
                         return;
                     }
                 },
-                _ = outbox.notified(), if can_take_more && phase == Phase::Open => {
-                    self.guarded(Connection::drain_outbox);
+                _ = outbox.notified(), if deliveries => {
+                    self.session.take_deliveries(Instant::now().into_std());
                 }
                 _ = self.memory_alarm.changed() => {
-                    if !*self.memory_alarm.borrow_and_update() && self.connection.set_blocked(false, "") {
-                        info!(connection = self.connection.id(), "unblocked: memory is back under the watermark");
+                    let raised = *self.memory_alarm.borrow_and_update();
+                    if self.session.set_memory_alarm(raised) {
                         // Frames read before the block are waiting in the input buffer.
-                        self.handle_input();
+                        self.session.receive(&mut self.input, Instant::now().into_std());
                     }
                 }
-                _ = sleep_until(timer) => {
-                    if !self.on_timer() {
-                        return;
-                    }
-                }
+                _ = sleep_until(timer) => self.session.on_timeout(Instant::now().into_std()),
             }
-        }
-    }
-
-    /// Decodes and handles every whole frame in the input buffer, stopping when the connection
-    /// gets blocked (RabbitMQ blocks a publisher at its first publish under the memory alarm).
-    fn handle_input(&mut self) {
-        while self.connection.phase() != Phase::Closed {
-            let open = self.connection.phase() == Phase::Open;
-            if open && *self.memory_alarm.borrow() && self.connection.has_published() {
-                if self.connection.set_blocked(true, "low on memory") {
-                    warn!(
-                        connection = self.connection.id(),
-                        "blocked: memory alarm, not reading from this publisher"
-                    );
-                }
-                return;
-            }
-            match decode_frame(&mut self.input, self.connection.frame_max()) {
-                Ok(Some(frame)) => self.guarded(|connection| connection.handle_frame(frame)),
-                Ok(None) => return,
-                Err(error) => {
-                    self.stream_broken = true;
-                    self.input.clear();
-                    if error.abrupt {
-                        // RabbitMQ's reader crashes on these and the socket just closes.
-                        warn!(
-                            connection = self.connection.id(),
-                            code = error.reply_code,
-                            "dropping the connection: undecodable frame: {}",
-                            error.text
-                        );
-                        self.connection.abort();
-                        return;
-                    }
-                    let mut amqp = AmqpError::new(error.reply_code, &error.text);
-                    amqp.class_id = error.class_id;
-                    amqp.method_id = error.method_id;
-                    self.connection.fail_connection(amqp);
-                    return;
-                }
-            }
-        }
-    }
-
-    /// Runs one step of the state machine, see [`guarded`]; after a panic nothing more is read.
-    fn guarded(&mut self, step: impl FnOnce(&mut Connection)) {
-        if !guarded(&mut self.connection, step) {
-            self.stream_broken = true;
-        }
-    }
-
-    /// When something is due: a heartbeat to send, a silent peer to drop, a deadline.
-    fn next_timer(&self) -> Instant {
-        let far = Instant::now() + Duration::from_secs(3600);
-        let mut next = far;
-        if let Some(deadline) = self.close_deadline {
-            next = next.min(deadline);
-        }
-        match self.heartbeat() {
-            _ if self.connection.phase() != Phase::Open && self.close_deadline.is_none() => {
-                next = next.min(self.handshake_deadline);
-            }
-            Some(interval) => {
-                next = next
-                    .min(self.last_sent + interval / 2)
-                    .min(self.last_received + interval * 2);
-            }
-            None => {}
-        }
-        next
-    }
-
-    /// Returns false when the connection must be dropped.
-    fn on_timer(&mut self) -> bool {
-        let now = Instant::now();
-        if self.close_deadline.is_some_and(|d| now >= d) {
-            debug!(
-                connection = self.connection.id(),
-                "no close-ok in time; dropping the connection"
-            );
-            return false;
-        }
-        if self.connection.phase() != Phase::Open && self.close_deadline.is_none() {
-            if now >= self.handshake_deadline {
-                warn!(
-                    connection = self.connection.id(),
-                    "handshake not finished within the timeout; closing"
-                );
-                return false;
-            }
-            return true;
-        }
-        if self.connection.is_blocked() {
-            // Not reading, so not hearing the client either: RabbitMQ pauses its heartbeat
-            // monitor while a connection is blocked.
-            self.last_received = now;
-        }
-        if let Some(interval) = self.heartbeat() {
-            if now >= self.last_received + interval * 2 {
-                warn!(
-                    connection = self.connection.id(),
-                    "missed heartbeats from client, timeout: {}s",
-                    interval.as_secs()
-                );
-                return false;
-            }
-            if now >= self.last_sent + interval / 2 {
-                // Output already on its way proves we are alive as well as a heartbeat would.
-                if self.pending.is_empty() {
-                    Frame::Heartbeat { channel: 0 }.encode(self.connection.output());
-                }
-                // Counted as sent now, so the timer does not spin until the write happens.
-                self.last_sent = now;
-            }
-        }
-        true
-    }
-
-    fn heartbeat(&self) -> Option<Duration> {
-        match self.connection.heartbeat() {
-            0 => None,
-            secs => Some(Duration::from_secs(secs.into())),
         }
     }
 }
 
-/// Runs one step of the state machine; a panic in it (a bug of ours) closes this connection
-/// with 541 INTERNAL_ERROR, as RabbitMQ does when a channel process crashes, and leaves the
-/// broker and its other connections alone. Returns false after a panic.
-fn guarded(connection: &mut Connection, step: impl FnOnce(&mut Connection)) -> bool {
-    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(connection)));
-    if outcome.is_err() {
-        error!(
-            connection = connection.id(),
-            "internal error while handling this connection; closing it with 541"
-        );
-        connection.fail_connection(AmqpError::internal_error(""));
-    }
-    outcome.is_ok()
-}
-
-#[cfg(test)]
-mod tests {
-    use warren_broker::BrokerConfig;
-    use warren_wire::Method;
-
-    use super::*;
-
-    #[test]
-    fn a_panic_in_the_state_machine_closes_only_that_connection_with_541() {
-        let broker = Broker::new(BrokerConfig::default());
-        let localhost = std::net::Ipv4Addr::LOCALHOST.into();
-        let mut faulty = Connection::new(Arc::clone(&broker), localhost);
-        let mut other = Connection::new(Arc::clone(&broker), localhost);
-
-        assert!(!guarded(&mut faulty, |_| panic!("a bug in a handler")));
-        let mut output = faulty.output().split();
-        let mut close = None;
-        while let Ok(Some(frame)) = decode_frame(&mut output, 0) {
-            if let Frame::Method {
-                method: Method::ConnectionClose(c),
-                ..
-            } = frame
-            {
-                close = Some(c);
-            }
-        }
-        let close = close.expect("a connection.close after the panic");
-        assert_eq!(close.reply_code, 541);
-        assert!(close.reply_text.starts_with(b"INTERNAL_ERROR"));
-
-        assert!(guarded(&mut other, |c| c
-            .handle_frame(Frame::Heartbeat { channel: 0 })));
-        assert_ne!(other.phase(), Phase::Closing);
-    }
+/// A deadline that never comes, for a session with no timer running.
+fn far_future() -> Instant {
+    Instant::now() + Duration::from_secs(3600)
 }

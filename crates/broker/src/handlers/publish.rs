@@ -167,29 +167,59 @@ impl Connection {
         Ok(accepted)
     }
 
-    /// In confirm mode, settles the publish just handled.
+    /// In confirm mode, settles the publish just handled: an ack is held back to be coalesced
+    /// with the next ones (see [`Connection::flush_confirms`]); a nack goes out at once, after
+    /// the acks held before it.
     fn confirm(&mut self, channel: u16, accepted: bool) -> AmqpResult<()> {
-        let Some(seq) = self.channel_mut(channel)?.next_publish_seq.as_mut() else {
+        let state = self.channel_mut(channel)?;
+        let Some(seq) = state.next_publish_seq.as_mut() else {
             return Ok(());
         };
         let delivery_tag = *seq;
         *seq += 1;
-        let settle = if accepted {
-            BasicAck {
-                delivery_tag,
-                multiple: false,
+        if accepted {
+            match &mut state.pending_acks {
+                Some((_, last)) => *last = delivery_tag,
+                None => {
+                    state.pending_acks = Some((delivery_tag, delivery_tag));
+                    self.confirming.push(channel);
+                }
             }
-            .into()
-        } else {
-            BasicNack {
-                delivery_tag,
-                multiple: false,
-                requeue: false,
-            }
-            .into()
+            return Ok(());
+        }
+        self.send_pending_acks(channel);
+        let nack = BasicNack {
+            delivery_tag,
+            multiple: false,
+            requeue: false,
         };
-        self.send(channel, settle);
+        self.send(channel, nack.into());
         Ok(())
+    }
+
+    /// Sends the acks held back for `channel`, as one `basic.ack`.
+    pub(crate) fn send_pending_acks(&mut self, channel: u16) {
+        let pending = self.channels.get_mut(&channel);
+        let Some((first, last)) = pending.and_then(|c| c.pending_acks.take()) else {
+            return;
+        };
+        let ack = BasicAck {
+            delivery_tag: last,
+            multiple: last > first,
+        };
+        self.send(channel, ack.into());
+    }
+
+    /// Sends every ack held back: called once the frames at hand are handled, so that a burst
+    /// of publishes read together is confirmed by one `basic.ack` with `multiple`, as RabbitMQ
+    /// confirms them.
+    pub fn flush_confirms(&mut self) {
+        let mut channels = std::mem::take(&mut self.confirming);
+        for &channel in &channels {
+            self.send_pending_acks(channel);
+        }
+        channels.clear();
+        self.confirming = channels;
     }
 
     pub(crate) fn confirm_select(&mut self, channel: u16, no_wait: bool) -> AmqpResult<()> {
