@@ -18,11 +18,11 @@ use serde::Deserialize;
 use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
-use crate::access::{Pattern, Permissions, TopicPermission};
 use crate::auth::{HashingAlgorithm, PasswordHash, User};
-use crate::exchange::Destination;
 use crate::limits::VHostLimits;
-use crate::vhost::{ExchangeSpec, QueueSpec, VHost};
+use crate::model::access::{Pattern, Permissions, TopicPermission};
+use crate::model::exchange::Destination;
+use crate::model::vhost::{ExchangeSpec, QueueSpec, VHost};
 use crate::{BrokerConfig, UserPermissions};
 
 #[derive(Debug, Deserialize)]
@@ -470,7 +470,7 @@ fn user(definition: UserDefinition) -> Result<User, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::access::Permission;
+    use crate::model::access::Permission;
 
     /// What `rabbitmqctl export_definitions` writes (3.10), trimmed.
     const EXPORTED: &str = r#"{

@@ -1,44 +1,38 @@
-//! warren-broker: the broker core. Virtual hosts, exchanges, queues and consumers, and the
-//! connection and channel state machines that drive them. Decoded frames go in, encoded frames
-//! come out; this crate never touches a socket (that is `warren-server`).
+//! warren-broker: the broker, without I/O. Two halves:
 //!
-//! Where things are:
-//! - a message waits in [`queue::Queue`];
-//! - a key is routed by [`vhost::VHost::route`], over the bindings in [`exchange::Exchange`]
-//!   (the matching itself is `warren-router`);
-//! - a frame is acted on by [`connection::Connection::handle_frame`], then `channel.rs` and the
-//!   per-class `handlers/`.
+//! - [`model`]: vhosts, exchanges, bindings, queues, consumers and messages — the one owner of
+//!   shared state and locks, whose verbs (declare, bind, publish, consume, ack, get, purge,
+//!   delete) every door calls, with the same permission checks and RabbitMQ's reply texts;
+//! - [`session`]: the AMQP 0-9-1 door, a sans-I/O state machine (bytes in, bytes out, time
+//!   given) that is one client of the model. `warren-server` pumps its bytes.
+//!
+//! Beside them: [`Broker`] (the vhosts, configuration and memory alarm), [`auth`] (users,
+//! SASL, password hashes), [`definitions`] (RabbitMQ definitions files), [`limits`] and
+//! [`error`] (AMQP exceptions as values).
+//!
+//! Where things are: a frame is acted on in `session/connection.rs` and `session/channel.rs`,
+//! then `session/methods/`; a key is routed by [`model::vhost::VHost::route`] (the matching
+//! itself is `warren-router`); a message waits in [`model::queue::Queue`].
 
-pub mod access;
-pub mod arguments;
 pub mod auth;
-mod channel;
-pub mod connection;
-pub mod consumer;
-mod dead_letter;
 pub mod definitions;
 pub mod error;
-pub mod exchange;
-mod handlers;
 pub mod limits;
-pub mod message;
-mod names;
-pub mod queue;
+pub mod model;
 pub mod session;
-pub mod vhost;
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use foldhash::{HashMap, HashMapExt};
 
-pub use access::Permissions;
 pub use auth::User;
-pub use connection::{Connection, Phase, READ_BUFFER_SIZE};
 pub use error::{AmqpError, AmqpResult};
 pub use limits::{Limits, VHostLimits};
+pub use model::access::Permissions;
+use model::vhost::VHost;
+pub use session::connection::{Connection, Phase, READ_BUFFER_SIZE};
 pub use session::Session;
-use vhost::VHost;
 use warren_wire::ShortStr;
 
 /// What a broker is configured with.
@@ -160,7 +154,7 @@ impl Broker {
         self.memory_alarm.subscribe()
     }
 
-    pub(crate) fn next_connection_id(&self) -> queue::ConnectionId {
+    pub(crate) fn next_connection_id(&self) -> model::queue::ConnectionId {
         self.next_connection_id.fetch_add(1, Ordering::Relaxed)
     }
 }

@@ -8,11 +8,12 @@
 //! | [`VHostLimits::max_connections`] | vhost `max-connections` | none | 530 at `connection.open` |
 //! | [`VHostLimits::max_queues`] | vhost `max-queues` | none | 406 at `queue.declare` (channel) |
 
-use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::Arc;
-
 use crate::error::{AmqpError, AmqpResult};
-use crate::vhost::VHost;
+
+/// The `frame_max` Warren proposes in `connection.tune`, RabbitMQ's default.
+pub const FRAME_MAX: u32 = 131_072;
+/// The heartbeat interval Warren proposes in `connection.tune`, in seconds (RabbitMQ's default).
+pub const HEARTBEAT_SECS: u16 = 60;
 
 /// RabbitMQ's ceiling for `max_message_size` (512 MiB): larger settings are not accepted.
 pub const MAX_MESSAGE_SIZE_CEILING: u32 = 512 * 1024 * 1024;
@@ -83,47 +84,9 @@ impl Limits {
     }
 }
 
-/// The count of open connections in a vhost.
-#[derive(Debug, Default)]
-pub(crate) struct ConnectionCount(AtomicU32);
-
-/// A connection's place in its vhost's count, given back when dropped.
-#[derive(Debug)]
-pub(crate) struct VHostAdmission(Arc<VHost>);
-
-impl VHostAdmission {
-    /// Counts a connection into `vhost`, or refuses it as RabbitMQ does when the vhost's
-    /// `max-connections` is reached.
-    pub(crate) fn admit(vhost: Arc<VHost>, user: &str) -> AmqpResult<Self> {
-        let max = vhost.limits().max_connections;
-        let admitted = vhost
-            .connection_count()
-            .0
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                max.map_or(true, |max| open < max).then_some(open + 1)
-            })
-            .is_ok();
-        if !admitted {
-            return Err(AmqpError::not_allowed(format!(
-                "access to vhost '{}' refused for user '{user}': connection limit ({}) is reached",
-                vhost.name,
-                max.unwrap_or_default()
-            )));
-        }
-        Ok(VHostAdmission(vhost))
-    }
-}
-
-impl Drop for VHostAdmission {
-    fn drop(&mut self) {
-        self.0.connection_count().0.fetch_sub(1, Ordering::AcqRel);
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use warren_wire::ShortStr;
 
     #[test]
     fn message_size_refusals_read_as_rabbitmq_writes_them() {
@@ -147,23 +110,5 @@ mod tests {
         assert!(error
             .explanation
             .ends_with("is larger than max size 536870912"));
-    }
-
-    #[test]
-    fn a_vhost_admits_up_to_its_limit_and_frees_places_on_drop() {
-        let limits = VHostLimits {
-            max_connections: Some(2),
-            max_queues: None,
-        };
-        let vhost = VHost::new(ShortStr::from_static("/"), limits);
-        let first = VHostAdmission::admit(Arc::clone(&vhost), "guest").expect("first");
-        let _second = VHostAdmission::admit(Arc::clone(&vhost), "guest").expect("second");
-        let refused = VHostAdmission::admit(Arc::clone(&vhost), "guest").expect_err("third");
-        assert_eq!(
-            refused.reply_text(),
-            "NOT_ALLOWED - access to vhost '/' refused for user 'guest': connection limit (2) is reached"
-        );
-        drop(first);
-        assert!(VHostAdmission::admit(vhost, "guest").is_ok());
     }
 }

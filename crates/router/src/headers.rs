@@ -354,7 +354,7 @@ impl<D: Clone + Eq + Hash> HeadersIndex<D> {
 }
 
 /// RabbitMQ 3.x's `PV == DV` on two decoded values, type tags ignored (see the module doc).
-/// [`crate::reference`] checks the same thing through an Erlang-term model.
+/// The slow twin in `reference.rs` checks the same thing through an Erlang-term model.
 fn value_eq(a: &FieldValue, b: &FieldValue) -> bool {
     use FieldValue as V;
     if let (Some(x), Some(y)) = (Number::of(a), Number::of(b)) {

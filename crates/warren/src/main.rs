@@ -125,7 +125,7 @@ async fn serve(options: args::Options) -> ExitCode {
     let remote = options
         .addresses()
         .iter()
-        .any(|a| !warren_broker::access::is_loopback(a.ip()));
+        .any(|a| !warren_broker::model::access::is_loopback(a.ip()));
     let local_only: Vec<&str> = config
         .users
         .iter()

@@ -15,11 +15,11 @@ use warren_wire::{
 };
 
 use super::basic::DIRECT_REPLY_TO;
-use crate::access::{Permission, Resource};
-use crate::connection::{Connection, READ_BUFFER_SIZE};
 use crate::error::{AmqpError, AmqpResult};
-use crate::message::{parse_expiration, Message};
-use crate::queue::Enqueued;
+use crate::model::access::{Permission, Resource};
+use crate::model::message::{parse_expiration, Message};
+use crate::model::queue::Enqueued;
+use crate::session::connection::{Connection, READ_BUFFER_SIZE};
 
 impl Connection {
     pub(crate) fn basic_publish(&mut self, channel: u16, m: BasicPublish) -> AmqpResult<()> {
@@ -29,7 +29,8 @@ impl Connection {
         // The hot path: with the usual `.*`, this is one branch, no regex. Other expressions
         // cost one regex match (60-100 ns measured for prefix expressions, 1-2% of a message
         // at 200,000 msg/s), so no per-channel cache as RabbitMQ's.
-        self.check_access(Permission::Write, Resource::Exchange, m.exchange.as_bytes())?;
+        self.actor()?
+            .check_access(Permission::Write, Resource::Exchange, m.exchange.as_bytes())?;
         let vhost = self.open_vhost()?;
         let exchange = vhost.exchange(m.exchange.as_bytes())?;
         if exchange.internal {
@@ -38,7 +39,8 @@ impl Connection {
                 exchange.name, vhost.name
             )));
         }
-        self.check_topic_access(Permission::Write, &exchange, &m.routing_key)?;
+        self.actor()?
+            .check_topic_access(Permission::Write, &exchange, &m.routing_key)?;
         self.has_published = true;
         self.expect_content(channel, m);
         Ok(())

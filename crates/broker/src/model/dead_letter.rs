@@ -12,15 +12,12 @@
 //! A message that would go round a cycle of queues with no rejection in it is dropped instead
 //! (`is_cycle` in RabbitMQ), so expiry loops end.
 
-use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use warren_wire::{ContentHeader, FieldTable, FieldValue, ShortStr};
 
-use crate::message::{Message, QueuedMessage};
-use crate::queue::Queue;
-use crate::vhost::{RouteScratch, VHost};
+use crate::model::message::Message;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DeathReason {
@@ -39,44 +36,23 @@ impl DeathReason {
     }
 }
 
-impl VHost {
-    /// Republishes what `queue` let go of to its dead-letter exchange, if it has one.
-    pub(crate) fn dead_letter(&self, queue: &Queue, dead: Vec<(QueuedMessage, DeathReason)>) {
-        let Some(exchange_name) = &queue.settings.dead_letter_exchange else {
-            return;
-        };
-        // A dead-letter exchange that does not exist drops the messages, as in RabbitMQ.
-        let Ok(exchange) = self.exchange(exchange_name.as_bytes()) else {
-            return;
-        };
-        let (mut scratch, mut targets) = (RouteScratch::default(), Vec::new());
-        for (queued, reason) in dead {
-            let (message, header) = dead_lettered(&queued.message, queue, reason, exchange_name);
-            let mut message = Arc::new(message);
-            let headers = header.properties.headers.as_ref();
-            self.route(
-                &exchange,
-                &message.routing_key,
-                headers,
-                &mut scratch,
-                &mut targets,
-            );
-            for target in targets.drain(..) {
-                if reason == DeathReason::Rejected || !is_cycle(&target.name, headers) {
-                    target.publish(&mut message, false);
-                }
-            }
-        }
-    }
+/// Where a queue sends what it lets go of: its `x-dead-letter-exchange`, and the
+/// `x-dead-letter-routing-key` that replaces the message's own, if any.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct DeadLetterTarget<'a> {
+    pub queue: &'a ShortStr,
+    pub exchange: &'a ShortStr,
+    pub routing_key: Option<&'a ShortStr>,
 }
 
-/// `message` as it leaves `queue` for the dead-letter exchange, with its `x-death` history.
-fn dead_lettered(
+/// `message` as it leaves its queue for the dead-letter exchange, with its `x-death` history,
+/// and the decoded header, whose `headers` route it (so that they are not decoded again).
+pub(crate) fn dead_lettered(
     message: &Message,
-    queue: &Queue,
     reason: DeathReason,
-    exchange: &ShortStr,
+    target: DeadLetterTarget<'_>,
 ) -> (Message, ContentHeader) {
+    let queue = target.queue;
     let mut properties = message.properties();
     let mut headers = properties.headers.take().unwrap_or_default();
     let original_expiration = properties.expiration.take();
@@ -87,7 +63,7 @@ fn dead_lettered(
     let first_death = deaths.is_empty();
     let same = deaths
         .iter()
-        .position(|d| matches!(d, FieldValue::Table(t) if names(t, &queue.name, reason)));
+        .position(|d| matches!(d, FieldValue::Table(t) if names(t, queue, reason)));
     let entry = match same.map(|at| deaths.remove(at)) {
         Some(FieldValue::Table(mut previous)) => {
             let count = match previous.get(b"count") {
@@ -105,7 +81,7 @@ fn dead_lettered(
             if let Some(expiration) = &original_expiration {
                 entry.insert("original-expiration", text(expiration.as_bytes()));
             }
-            entry.insert("queue", text(queue.name.as_bytes()));
+            entry.insert("queue", text(queue.as_bytes()));
             entry.insert("reason", text(reason.name().as_bytes()));
             entry.insert(
                 "routing-keys",
@@ -120,24 +96,22 @@ fn dead_lettered(
     if first_death {
         let text = |s: &[u8]| FieldValue::LongStr(Bytes::copy_from_slice(s));
         headers.insert("x-first-death-exchange", text(message.exchange.as_bytes()));
-        headers.insert("x-first-death-queue", text(queue.name.as_bytes()));
+        headers.insert("x-first-death-queue", text(queue.as_bytes()));
         headers.insert("x-first-death-reason", text(reason.name().as_bytes()));
     }
     properties.headers = Some(headers);
-    let routing_key = queue
-        .settings
-        .dead_letter_routing_key
-        .clone()
+    let routing_key = target
+        .routing_key
+        .cloned()
         .unwrap_or_else(|| message.routing_key.clone());
     let header = ContentHeader::new(60, message.body_len(), properties); // 60: basic
     let message = Message::new(
-        exchange.clone(),
+        target.exchange.clone(),
         routing_key,
         &header,
         message.body.clone(),
         None,
     );
-    // The decoded header too, whose `headers` route the message: not decoded again.
     (message, header)
 }
 
@@ -150,7 +124,7 @@ fn names(death: &FieldTable, queue: &ShortStr, reason: DeathReason) -> bool {
 
 /// RabbitMQ's `is_cycle`: the message already died in `queue`, and no death since then (that
 /// one included) was a rejection.
-fn is_cycle(queue: &ShortStr, headers: Option<&FieldTable>) -> bool {
+pub(crate) fn is_cycle(queue: &ShortStr, headers: Option<&FieldTable>) -> bool {
     let Some(FieldValue::Array(deaths)) = headers.and_then(|h| h.get(b"x-death")) else {
         return false;
     };

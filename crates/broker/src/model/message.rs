@@ -18,7 +18,7 @@ use warren_wire::{
     BasicProperties, Compact, ContentHeader, EncodedHeader, ShortStr, FRAME_OVERHEAD,
 };
 
-use crate::connection::FRAME_MAX;
+use crate::limits::FRAME_MAX;
 
 /// The largest body that can have come in one frame, a view into a read buffer; a larger one
 /// was joined from its frames into an allocation of its own.

@@ -19,7 +19,7 @@ use parking_lot::{Mutex, RwLock, RwLockReadGuard};
 use warren_router::{Bindings, ExchangeKind, TopicAutomaton};
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
-use crate::queue::Queue;
+use crate::model::queue::Queue;
 
 #[derive(Debug)]
 pub struct Exchange {

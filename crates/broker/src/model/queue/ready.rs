@@ -8,7 +8,7 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
-use crate::message::QueuedMessage;
+use crate::model::message::QueuedMessage;
 
 #[derive(Debug)]
 pub(crate) struct Ready {

@@ -24,16 +24,72 @@ use std::time::Instant;
 use parking_lot::Mutex;
 use warren_wire::{FieldTable, ShortStr};
 
-use crate::arguments::{Overflow, QueueArguments};
-use crate::consumer::{Consumer, Outgoing};
-use crate::dead_letter::DeathReason;
 use crate::error::{AmqpError, AmqpResult};
-use crate::message::{Message, QueuedMessage};
-use crate::vhost::VHost;
+use crate::model::arguments::{Overflow, QueueArguments};
+use crate::model::consumer::Consumer;
+use crate::model::dead_letter::DeathReason;
+use crate::model::message::{Message, QueuedMessage};
 use ready::Ready;
 
 /// The identity of a connection, for exclusive queues.
 pub type ConnectionId = u64;
+
+/// A message a queue hands to one of its consumers, whose credit it has reserved already.
+#[derive(Debug)]
+pub struct Delivery {
+    pub consumer: Arc<Consumer>,
+    /// Where the delivery's settlement goes back to (ack, reject, requeue).
+    pub queue: Arc<Queue>,
+    pub message: QueuedMessage,
+}
+
+impl Delivery {
+    /// The consumer acknowledged it: its credit comes back, and the queue hands on what waited.
+    pub fn ack(self) {
+        self.consumer.release(1);
+        self.queue.dispatch();
+    }
+
+    /// The consumer gave it back: it returns to its place in the queue, marked redelivered.
+    pub fn requeue(self) {
+        self.consumer.release(1);
+        self.queue.requeue([self.message], true);
+    }
+
+    /// The consumer refused it: dead-lettered (reason `rejected`) or dropped.
+    pub fn reject(self) {
+        self.consumer.release(1);
+        self.queue.reject([self.message]);
+        self.queue.dispatch();
+    }
+}
+
+/// Where a consumer's deliveries go: its door (an AMQP session's outbox, a gateway session).
+/// Called under the queue's lock, so it must only hand the work on (and wake its door's task),
+/// never call back into the model.
+pub trait DeliverySink: Send + Sync + std::fmt::Debug {
+    fn deliver(&self, delivery: Delivery);
+    /// `consumer` was cancelled by the broker: its queue was deleted. AMQP tells the client
+    /// with `basic.cancel` if it asked for that (`consumer_cancel_notify`).
+    fn cancelled(&self, consumer: Arc<Consumer>);
+}
+
+/// A consumer attached to a queue, and the sink its deliveries go to.
+#[derive(Debug, Clone)]
+pub struct Attached {
+    pub consumer: Arc<Consumer>,
+    pub sink: Arc<dyn DeliverySink>,
+}
+
+/// What a queue needs of the vhost it lives in, which owns it: somewhere to dead-letter, and a
+/// clock for its TTLs. (A trait, so that the queue does not depend on the vhost that holds it.)
+pub trait QueueHost: Send + Sync + std::fmt::Debug {
+    /// Republishes what `queue` let go of to its dead-letter exchange. Called with no lock held.
+    fn dead_letter(&self, queue: &Queue, dead: Vec<(QueuedMessage, DeathReason)>);
+    /// Puts `queue` on the list the broker's sweep visits (it has or holds something that
+    /// expires). Called with no lock held.
+    fn watch_timed(&self, queue: &Arc<Queue>);
+}
 
 #[derive(Debug)]
 pub struct Queue {
@@ -45,8 +101,8 @@ pub struct Queue {
     pub arguments: FieldTable,
     /// The arguments Warren acts on.
     pub settings: QueueArguments,
-    /// Where dead letters are routed.
-    vhost: Weak<VHost>,
+    /// The vhost: where dead letters are routed, and who sweeps the queue's TTLs.
+    host: Weak<dyn QueueHost>,
     /// On the vhost's sweep list: it has a TTL, or has held a message that expires.
     timed: AtomicBool,
     state: Mutex<QueueState>,
@@ -57,7 +113,7 @@ struct QueueState {
     ready: Ready,
     /// By priority, highest first, and within a priority the next to serve first; in
     /// registration order for a single-active-consumer queue.
-    consumers: Vec<Arc<Consumer>>,
+    consumers: Vec<Attached>,
     next_seq: u64,
     deleted: bool,
     /// Last declare, consume or get: what `x-expires` counts from.
@@ -100,7 +156,7 @@ pub struct QueueOptions {
 }
 
 impl Queue {
-    pub fn new(options: QueueOptions, vhost: Weak<VHost>) -> Self {
+    pub fn new(options: QueueOptions, host: Weak<dyn QueueHost>) -> Self {
         let state = QueueState {
             ready: Ready::new(options.settings.max_priority),
             consumers: Vec::new(),
@@ -116,7 +172,7 @@ impl Queue {
             auto_delete: options.auto_delete,
             arguments: options.arguments,
             settings: options.settings,
-            vhost,
+            host,
             timed: AtomicBool::new(false),
             state: Mutex::new(state),
         }
@@ -134,8 +190,8 @@ impl Queue {
             (result, std::mem::take(&mut state.dead))
         };
         if !dead.is_empty() {
-            if let Some(vhost) = self.vhost.upgrade() {
-                vhost.dead_letter(self, dead);
+            if let Some(host) = self.host.upgrade() {
+                host.dead_letter(self, dead);
             }
         }
         result
@@ -149,8 +205,8 @@ impl Queue {
         // A per-message TTL needs the broker's clock even in a queue without one of its own
         // (registered outside the queue's lock: the sweep takes the list's lock, then ours).
         if message.ttl.is_some() && !self.timed.swap(true, Ordering::AcqRel) {
-            if let Some(vhost) = self.vhost.upgrade() {
-                vhost.watch_timed(self);
+            if let Some(host) = self.host.upgrade() {
+                host.watch_timed(self);
             }
         }
         self.locked(|state| {
@@ -274,22 +330,22 @@ impl Queue {
             };
             let Some(chosen) = state.consumers[..candidates]
                 .iter()
-                .position(|c| c.try_reserve())
+                .position(|c| c.consumer.try_reserve())
             else {
                 return;
             };
             let Some(message) = state.ready.pop_front() else {
                 return;
             };
-            let consumer = Arc::clone(&state.consumers[chosen]);
+            let Attached { consumer, sink } = state.consumers[chosen].clone();
             if !self.settings.single_active_consumer {
                 // Round-robin among equals: the chosen consumer goes behind the others of
                 // its priority.
-                let equals =
-                    state.consumers[chosen..].partition_point(|c| c.priority == consumer.priority);
+                let equals = state.consumers[chosen..]
+                    .partition_point(|c| c.consumer.priority == consumer.priority);
                 state.consumers[chosen..chosen + equals].rotate_left(1);
             }
-            consumer.outbox.clone().push(Outgoing::Deliver {
+            sink.deliver(Delivery {
                 consumer,
                 queue: Arc::clone(self),
                 message,
@@ -326,13 +382,18 @@ impl Queue {
         })
     }
 
-    /// Attaches a consumer, enforcing exclusive consumption as RabbitMQ does (403).
-    pub fn add_consumer(self: &Arc<Self>, consumer: Arc<Consumer>) -> AmqpResult<()> {
+    /// Attaches a consumer whose deliveries go to `sink`, enforcing exclusive consumption as
+    /// RabbitMQ does (403).
+    pub fn add_consumer(
+        self: &Arc<Self>,
+        consumer: Arc<Consumer>,
+        sink: Arc<dyn DeliverySink>,
+    ) -> AmqpResult<()> {
         self.locked(|state| {
             if state.deleted {
                 return Err(AmqpError::not_found(no_queue_text(&self.name)));
             }
-            let exclusive_taken = state.consumers.iter().any(|c| c.exclusive);
+            let exclusive_taken = state.consumers.iter().any(|c| c.consumer.exclusive);
             if exclusive_taken || (consumer.exclusive && !state.consumers.is_empty()) {
                 return Err(AmqpError::access_refused(format!(
                     "queue '{}' in vhost '/' in exclusive use",
@@ -346,9 +407,9 @@ impl Queue {
             } else {
                 state
                     .consumers
-                    .partition_point(|c| c.priority >= consumer.priority)
+                    .partition_point(|c| c.consumer.priority >= consumer.priority)
             };
-            state.consumers.insert(at, consumer);
+            state.consumers.insert(at, Attached { consumer, sink });
             let now = Instant::now();
             state.last_used = now;
             self.dispatch_locked(state, Some(now));
@@ -362,7 +423,7 @@ impl Queue {
             let Some(at) = state
                 .consumers
                 .iter()
-                .position(|c| Arc::ptr_eq(c, consumer))
+                .position(|c| Arc::ptr_eq(&c.consumer, consumer))
             else {
                 return ConsumerRemoved::NotFound;
             };
@@ -421,7 +482,7 @@ impl Queue {
 
     /// Marks the queue deleted and empties it; returns its consumers (to be told) and the
     /// number of ready messages dropped.
-    pub fn mark_deleted(&self) -> (Vec<Arc<Consumer>>, u32) {
+    pub fn mark_deleted(&self) -> (Vec<Attached>, u32) {
         Self::delete_locked(&mut self.state.lock())
     }
 
@@ -431,7 +492,7 @@ impl Queue {
         &self,
         if_unused: bool,
         if_empty: bool,
-    ) -> AmqpResult<(Vec<Arc<Consumer>>, u32)> {
+    ) -> AmqpResult<(Vec<Attached>, u32)> {
         let mut state = self.state.lock();
         if if_unused && !state.consumers.is_empty() {
             return Err(AmqpError::precondition_failed(format!(
@@ -448,7 +509,7 @@ impl Queue {
         Ok(Self::delete_locked(&mut state))
     }
 
-    fn delete_locked(state: &mut QueueState) -> (Vec<Arc<Consumer>>, u32) {
+    fn delete_locked(state: &mut QueueState) -> (Vec<Attached>, u32) {
         state.deleted = true;
         let dropped = count_u32(state.ready.len());
         state.ready.drain().for_each(drop);
@@ -467,8 +528,18 @@ fn count_u32(n: usize) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::consumer::{Credit, Outbox};
-    use crate::message::tests::received;
+    use crate::model::consumer::Credit;
+    use crate::model::message::tests::received;
+    use parking_lot::Mutex as TestMutex;
+
+    /// A queue on its own: nowhere to dead-letter, nobody sweeping.
+    #[derive(Debug)]
+    struct NoHost;
+
+    impl QueueHost for NoHost {
+        fn dead_letter(&self, _: &Queue, _: Vec<(QueuedMessage, DeathReason)>) {}
+        fn watch_timed(&self, _: &Arc<Queue>) {}
+    }
 
     fn queue(name: &'static str) -> Arc<Queue> {
         let options = QueueOptions {
@@ -479,12 +550,23 @@ mod tests {
             arguments: FieldTable::new(),
             settings: QueueArguments::default(),
         };
-        Arc::new(Queue::new(options, Weak::new()))
+        Arc::new(Queue::new(options, Weak::<NoHost>::new()))
     }
 
-    /// A consumer that may hold one delivery, and the outbox its deliveries go to.
-    fn consumer() -> (Arc<Consumer>, Arc<Outbox>) {
-        let outbox = Arc::new(Outbox::default());
+    /// A sink that keeps what it is handed.
+    #[derive(Debug, Default)]
+    struct Kept(TestMutex<Vec<Delivery>>);
+
+    impl DeliverySink for Kept {
+        fn deliver(&self, delivery: Delivery) {
+            self.0.lock().push(delivery);
+        }
+        fn cancelled(&self, _: Arc<Consumer>) {}
+    }
+
+    /// A consumer that may hold one delivery, and the sink its deliveries go to.
+    fn consumer() -> (Arc<Consumer>, Arc<Kept>) {
+        let outbox = Arc::new(Kept::default());
         let consumer = Consumer {
             tag: "c".into(),
             channel: 1,
@@ -494,7 +576,6 @@ mod tests {
             priority: 0,
             credit: Credit::with_limit(1),
             channel_credit: Arc::default(),
-            outbox: Arc::clone(&outbox),
             cancelled: Default::default(),
         };
         (Arc::new(consumer), outbox)
@@ -508,15 +589,14 @@ mod tests {
     fn queues_without_consumer_share_one_compact_copy() {
         let (live, audit, log) = (queue("live"), queue("audit"), queue("log"));
         let (consumer, outbox) = consumer();
-        live.add_consumer(consumer).expect("consumes");
+        live.add_consumer(consumer, outbox.clone())
+            .expect("consumes");
         let view = published();
         let mut message = Arc::clone(&view);
         for queue in [&live, &audit, &log] {
             queue.publish(&mut message, false);
         }
-        let mut outgoing = Vec::new();
-        outbox.take_into(&mut outgoing);
-        let Some(Outgoing::Deliver { message: sent, .. }) = outgoing.pop() else {
+        let Some(Delivery { message: sent, .. }) = outbox.0.lock().pop() else {
             panic!("live delivers at once");
         };
         assert!(Arc::ptr_eq(&sent.message, &view), "handed on as it is");
@@ -532,8 +612,9 @@ mod tests {
     #[test]
     fn what_waited_for_a_consumer_is_compacted_when_it_leaves() {
         let work = queue("work");
-        let (consumer, _outbox) = consumer();
-        work.add_consumer(Arc::clone(&consumer)).expect("consumes");
+        let (consumer, outbox) = consumer();
+        work.add_consumer(Arc::clone(&consumer), outbox)
+            .expect("consumes");
         let bodies: Vec<usize> = (0..2)
             .map(|_| {
                 let mut message = published();

@@ -1,6 +1,6 @@
-//! Channels: the per-channel state a connection keeps, content assembly, the channel class,
-//! and the routing of a channel's frames to the method handlers (one module per AMQP class in
-//! `handlers/`).
+//! Where a channel's frames go: `channel.open`/`close` and the closing handshake, content
+//! assembly (method, header, body frames, then the publish), and the method handlers of
+//! `methods/`; and what a channel lets go of when it closes.
 //!
 //! ```text
 //!  (absent) --channel.open--> Open --channel.close (client)--> (absent, close-ok sent)
@@ -11,152 +11,17 @@
 //! Content arrives as a method frame (basic.publish), one header frame, then body frames up to
 //! the size the header announced; any other frame in between is 505 UNEXPECTED_FRAME.
 
-use std::collections::BTreeMap;
-
-use foldhash::{HashMap, HashMapExt};
-use std::sync::Arc;
-
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use tracing::warn;
 use warren_wire::{
     BasicPublish, ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelOpenOk, ContentHeader, Frame,
-    Method, ShortStr,
+    Method,
 };
 
-use crate::connection::Connection;
-use crate::consumer::{Consumer, Credit};
 use crate::error::{AmqpError, AmqpResult};
-use crate::handlers::Transaction;
-use crate::message::QueuedMessage;
-use crate::queue::{ConsumerRemoved, Queue};
-
-pub(crate) struct Channel {
-    pub closing: bool,
-    content: Content,
-    pub consumers: HashMap<ShortStr, ChannelConsumer>,
-    /// Deliveries awaiting ack, by delivery tag (ascending, which `multiple` relies on).
-    pub unacked: BTreeMap<u64, Unacked>,
-    next_delivery_tag: u64,
-    /// `basic.qos` with `global=false`: the limit given to consumers created afterwards.
-    pub consumer_prefetch: u16,
-    /// `basic.qos` with `global=true`: one limit shared by all the channel's consumers.
-    pub credit: Arc<Credit>,
-    /// In confirm mode: the sequence number the next publish will get.
-    pub next_publish_seq: Option<u64>,
-    /// In confirm mode: the first and last sequence numbers of the publishes accepted and not
-    /// yet acked to the client. RabbitMQ coalesces such acks: they go out as one `basic.ack`
-    /// (`multiple` when it covers more than one) once the input at hand is handled.
-    pub pending_acks: Option<(u64, u64)>,
-    /// The queue named by an empty queue name (the last one declared on this channel).
-    pub last_queue: Option<ShortStr>,
-    /// The queue of this channel's direct reply-to consumer, which `reply_to:
-    /// amq.rabbitmq.reply-to` on a publish is replaced with.
-    pub reply_queue: Option<Arc<Queue>>,
-    /// Set by `tx.select`: publishes and settlements held until commit.
-    pub tx: Option<Transaction>,
-}
-
-pub(crate) struct ChannelConsumer {
-    pub consumer: Arc<Consumer>,
-    pub queue: Arc<Queue>,
-}
-
-pub(crate) struct Unacked {
-    pub queue: Arc<Queue>,
-    pub message: QueuedMessage,
-    /// None for `basic.get`, which takes no consumer credit.
-    pub consumer: Option<Arc<Consumer>>,
-}
-
-// One per channel and replaced in place, so the size difference between states costs nothing.
-#[allow(clippy::large_enum_variant)]
-enum Content {
-    Idle,
-    AwaitHeader(BasicPublish),
-    AwaitBody {
-        publish: BasicPublish,
-        header: ContentHeader,
-        body: Body,
-    },
-}
-
-/// A body in the making: the first frame's `Bytes` as it came, copied only when a second
-/// frame has to be joined to it.
-enum Body {
-    Empty,
-    One(Bytes),
-    Joined(BytesMut),
-}
-
-impl Body {
-    fn len(&self) -> usize {
-        match self {
-            Body::Empty => 0,
-            Body::One(b) => b.len(),
-            Body::Joined(b) => b.len(),
-        }
-    }
-
-    fn push(&mut self, part: Bytes) {
-        *self = match std::mem::replace(self, Body::Empty) {
-            Body::Empty => Body::One(part),
-            Body::One(first) => {
-                let mut joined = BytesMut::with_capacity(first.len() + part.len());
-                joined.extend_from_slice(&first);
-                joined.extend_from_slice(&part);
-                Body::Joined(joined)
-            }
-            Body::Joined(mut joined) => {
-                joined.extend_from_slice(&part);
-                Body::Joined(joined)
-            }
-        }
-    }
-
-    fn into_bytes(self) -> Bytes {
-        match self {
-            Body::Empty => Bytes::new(),
-            Body::One(b) => b,
-            Body::Joined(b) => b.freeze(),
-        }
-    }
-}
-
-impl Content {
-    /// The frame the assembly is waiting for, in RabbitMQ's words; None when idle.
-    fn expected(&self) -> Option<&'static str> {
-        match self {
-            Content::Idle => None,
-            Content::AwaitHeader(_) => Some("content header"),
-            Content::AwaitBody { .. } => Some("content body"),
-        }
-    }
-}
-
-impl Channel {
-    fn new() -> Self {
-        Channel {
-            closing: false,
-            content: Content::Idle,
-            consumers: HashMap::new(),
-            unacked: BTreeMap::new(),
-            next_delivery_tag: 1,
-            consumer_prefetch: 0,
-            credit: Arc::new(Credit::default()),
-            next_publish_seq: None,
-            pending_acks: None,
-            last_queue: None,
-            reply_queue: None,
-            tx: None,
-        }
-    }
-
-    pub fn next_delivery_tag(&mut self) -> u64 {
-        let tag = self.next_delivery_tag;
-        self.next_delivery_tag += 1;
-        tag
-    }
-}
+use crate::model::queue::ConsumerRemoved;
+use crate::session::channel::{requeue_unacked, Channel, ChannelConsumer};
+use crate::session::connection::Connection;
 
 impl Connection {
     pub(crate) fn channel_frame(&mut self, frame: Frame) -> AmqpResult<()> {
@@ -202,7 +67,7 @@ impl Connection {
         }
         let result = match frame {
             Frame::Method { method, .. } => {
-                if let Some(expected) = channel.content.expected() {
+                if let Some(expected) = channel.awaited_content() {
                     return Err(AmqpError::unexpected_frame(format!(
                         "expected {expected}, got non {expected} frame instead"
                     ))
@@ -260,7 +125,7 @@ impl Connection {
         self.release_channel(id);
         if let Some(channel) = self.channels.get_mut(&id) {
             channel.closing = true;
-            channel.content = Content::Idle;
+            channel.drop_content();
         }
         let close = ChannelClose {
             reply_code: error.code,
@@ -327,74 +192,29 @@ impl Connection {
     /// Starts content assembly after a `basic.publish` that passed its checks.
     pub(crate) fn expect_content(&mut self, id: u16, publish: BasicPublish) {
         if let Some(channel) = self.channels.get_mut(&id) {
-            channel.content = Content::AwaitHeader(publish);
+            channel.expect_content(publish);
         }
     }
 
     fn content_header(&mut self, id: u16, header: ContentHeader) -> AmqpResult<()> {
+        let limits = &self.broker.config.limits;
         let Some(channel) = self.channels.get_mut(&id) else {
             return Ok(());
         };
-        let Content::AwaitHeader(publish) = std::mem::replace(&mut channel.content, Content::Idle)
-        else {
-            return Err(AmqpError::unexpected_frame(
-                "expected method frame, got non method frame instead",
-            ));
-        };
-        if header.class_id != 60 {
-            return Err(AmqpError::frame_error(format!(
-                "content header for class {} instead of 60",
-                header.class_id
-            )));
+        match channel.content_header(header, limits)? {
+            Some((publish, header, body)) => self.publish_message(id, publish, header, body),
+            None => Ok(()),
         }
-        // Refused at the header, before the body takes any memory.
-        if let Err(error) = self
-            .broker
-            .config
-            .limits
-            .check_message_size(header.body_size)
-        {
-            return Err(error.caused_by(&publish.into()));
-        }
-        if header.body_size == 0 {
-            return self.publish_message(id, publish, header, Bytes::new());
-        }
-        channel.content = Content::AwaitBody {
-            publish,
-            header,
-            body: Body::Empty,
-        };
-        Ok(())
     }
 
     fn content_body(&mut self, id: u16, payload: Bytes) -> AmqpResult<()> {
         let Some(channel) = self.channels.get_mut(&id) else {
             return Ok(());
         };
-        let Content::AwaitBody { body, header, .. } = &mut channel.content else {
-            return Err(AmqpError::unexpected_frame(
-                "expected method frame, got non method frame instead",
-            ));
-        };
-        body.push(payload);
-        let (received, expected) = (body.len() as u64, header.body_size);
-        if received < expected {
-            return Ok(());
+        match channel.content_body(payload)? {
+            Some((publish, header, body)) => self.publish_message(id, publish, header, body),
+            None => Ok(()),
         }
-        let Content::AwaitBody {
-            publish,
-            header,
-            body,
-        } = std::mem::replace(&mut channel.content, Content::Idle)
-        else {
-            return Ok(());
-        };
-        if received > expected {
-            return Err(AmqpError::frame_error(format!(
-                "content body is {received} bytes, the header announced {expected}"
-            )));
-        }
-        self.publish_message(id, publish, header, body.into_bytes())
     }
 
     /// Detaches everything the channel holds: consumers leave their queues (which may delete
@@ -421,30 +241,9 @@ impl Connection {
     pub(crate) fn detach_consumer(&mut self, entry: &ChannelConsumer) {
         entry.consumer.cancel();
         if entry.queue.remove_consumer(&entry.consumer) == ConsumerRemoved::LastOfAutoDelete {
-            if let Some(vhost) = &self.vhost {
+            if let Ok(vhost) = self.open_vhost() {
                 vhost.remove_queue(&entry.queue);
             }
         }
-    }
-}
-
-/// Puts unacknowledged deliveries back on their queues (marked redelivered) and frees the
-/// credit they held, queue by queue so that each queue re-sorts and dispatches once.
-pub(crate) fn requeue_unacked(unacked: impl IntoIterator<Item = Unacked>) {
-    let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
-    for entry in unacked {
-        if let Some(consumer) = &entry.consumer {
-            consumer.release(1);
-        }
-        match by_queue
-            .iter_mut()
-            .find(|(q, _)| Arc::ptr_eq(q, &entry.queue))
-        {
-            Some((_, messages)) => messages.push(entry.message),
-            None => by_queue.push((entry.queue, vec![entry.message])),
-        }
-    }
-    for (queue, messages) in by_queue {
-        queue.requeue(messages, true);
     }
 }

@@ -13,15 +13,17 @@ use warren_wire::{
     BasicGetEmpty, BasicGetOk, BasicQos, BasicQosOk, FieldTable,
 };
 
-use crate::access::{Permission, Resource};
-use crate::channel::{requeue_unacked, ChannelConsumer, Unacked};
-use crate::connection::Connection;
-use crate::consumer::{Consumer, Credit, Outgoing, NO_ACK_WINDOW};
 use crate::error::{AmqpError, AmqpResult};
-use crate::message::QueuedMessage;
-use crate::names;
-use crate::queue::Queue;
-use crate::vhost::QueueSpec;
+use crate::model::access::{Permission, Resource};
+use crate::model::consumer::{Consumer, Credit, NO_ACK_WINDOW};
+use crate::model::message::QueuedMessage;
+use crate::model::names;
+use crate::model::queue::Delivery;
+use crate::model::queue::Queue;
+use crate::model::vhost::QueueSpec;
+use crate::session::channel::{requeue_unacked, ChannelConsumer, Unacked};
+use crate::session::connection::Connection;
+use crate::session::outbox::Outgoing;
 
 /// The pseudo-queue a client consumes from, and names as `reply_to`, for direct reply-to.
 pub(super) const DIRECT_REPLY_TO: &str = "amq.rabbitmq.reply-to";
@@ -69,7 +71,8 @@ impl Connection {
             self.direct_reply_queue(channel, m.no_ack)?
         } else {
             let name = self.queue_name(channel, m.queue)?;
-            self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+            self.actor()?
+                .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
             self.usable_queue(channel, name)?
         };
         let tag = if m.consumer_tag.is_empty() {
@@ -97,7 +100,6 @@ impl Connection {
                 state.consumer_prefetch
             }),
             channel_credit: Arc::clone(&state.credit),
-            outbox,
             cancelled: Default::default(),
         });
         let entry = ChannelConsumer {
@@ -107,7 +109,7 @@ impl Connection {
         state.consumers.insert(tag.clone(), entry);
         // consume-ok is written before any delivery: deliveries wait in the outbox, which is
         // drained after this frame.
-        if let Err(error) = queue.add_consumer(consumer) {
+        if let Err(error) = queue.add_consumer(consumer, outbox) {
             state.consumers.remove(&tag);
             return Err(error);
         }
@@ -168,7 +170,8 @@ impl Connection {
 
     pub(crate) fn basic_get(&mut self, channel: u16, m: BasicGet) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
-        self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+        self.actor()?
+            .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
         let queue = self.usable_queue(channel, name)?;
         let Some((message, message_count)) = queue.get() else {
             self.send(channel, BasicGetEmpty::default().into());
@@ -216,11 +219,11 @@ impl Connection {
         self.outbox.take_into(&mut items);
         for item in items.drain(..) {
             match item {
-                Outgoing::Deliver {
+                Outgoing::Deliver(Delivery {
                     consumer,
                     queue,
                     message,
-                } => {
+                }) => {
                     if self.deliver(&consumer, &queue, message) && consumer.no_ack {
                         // Written: room for the next one (see `NO_ACK_WINDOW`).
                         consumer.release(1);
@@ -229,7 +232,7 @@ impl Connection {
                         }
                     }
                 }
-                Outgoing::QueueDeleted { consumer } => self.consumer_lost_its_queue(&consumer),
+                Outgoing::QueueDeleted(consumer) => self.consumer_lost_its_queue(&consumer),
             }
         }
         for queue in written_no_ack.drain(..) {
@@ -310,11 +313,11 @@ impl Connection {
         let mut items = std::mem::take(&mut self.scratch_outgoing);
         self.outbox.take_into(&mut items);
         for item in items.drain(..) {
-            if let Outgoing::Deliver {
+            if let Outgoing::Deliver(Delivery {
                 consumer,
                 queue,
                 message,
-            } = item
+            }) = item
             {
                 consumer.release(1);
                 queue.requeue([message], false);

@@ -3,24 +3,11 @@
 //! rollback drops the publishes and hands the settled deliveries back to the channel, still
 //! unacknowledged. A channel is transactional or in confirm mode, never both.
 
-use std::sync::Arc;
-
 use warren_wire::{TxCommitOk, TxRollbackOk, TxSelectOk};
 
-use super::ack::Settlement;
-use crate::channel::Unacked;
-use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
-use crate::message::Message;
-
-/// What a transactional channel holds until commit.
-#[derive(Default)]
-pub(crate) struct Transaction {
-    /// Messages, with their `mandatory` flag, in publish order.
-    pub publishes: Vec<(bool, Arc<Message>)>,
-    /// Deliveries settled in the transaction, with their tags (to hand back on rollback).
-    pub settlements: Vec<(Vec<(u64, Unacked)>, Settlement)>,
-}
+use crate::session::channel::Transaction;
+use crate::session::connection::Connection;
 
 impl Connection {
     pub(crate) fn tx_select(&mut self, channel: u16) -> AmqpResult<()> {

@@ -3,20 +3,10 @@
 
 use std::sync::Arc;
 
-use crate::channel::{requeue_unacked, Unacked};
-use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
-use crate::queue::Queue;
-
-/// What the client decided for some deliveries.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Settlement {
-    Ack,
-    /// Back to the queue, marked redelivered.
-    Requeue,
-    /// Rejected without requeue: dead-lettered or dropped.
-    Discard,
-}
+use crate::model::queue::Queue;
+use crate::session::channel::{requeue_unacked, Settlement, Unacked};
+use crate::session::connection::Connection;
 
 impl Connection {
     pub(crate) fn basic_ack(

@@ -30,9 +30,16 @@ use bytes::BytesMut;
 use tracing::{error, info, warn};
 use warren_wire::{decode_frame, Frame};
 
-use crate::consumer::Outbox;
+pub mod channel;
+pub mod connection;
+mod dispatch;
+mod methods;
+pub mod outbox;
+
 use crate::error::AmqpError;
-use crate::{Broker, Connection, Phase};
+use crate::Broker;
+use connection::{Connection, Phase};
+use outbox::Outbox;
 
 /// How long we wait for `close-ok` after sending `connection.close`.
 pub const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
@@ -78,7 +85,7 @@ impl Session {
         }
     }
 
-    pub fn id(&self) -> crate::queue::ConnectionId {
+    pub fn id(&self) -> crate::model::queue::ConnectionId {
         self.connection.id()
     }
 

@@ -1,12 +1,7 @@
 //! A virtual host: its exchanges, its queues and the rules for declaring, binding and deleting
 //! them, with the reply codes and texts RabbitMQ uses.
 //!
-//! Lock order (never taken the other way round, never held across an `.await`):
-//! `exchanges` map → `queues` map → one exchange's bindings → its automaton (publishers only
-//! try it) → one queue's state → an outbox.
-//! `timed_queues` is only ever held alone.
-//! Deletions that cascade (a queue's bindings, then an auto-delete exchange that lost its last
-//! binding) collect what to delete under a lock and act on it after releasing it.
+//! The locks it holds are in the model's one lock order (`model/mod.rs`).
 
 use std::sync::{Arc, Weak};
 use std::time::Instant;
@@ -16,13 +11,15 @@ use parking_lot::{Mutex, RwLock};
 use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
-use crate::arguments::QueueArguments;
-use crate::consumer::{Consumer, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::{Destination, Exchange};
-use crate::limits::{ConnectionCount, VHostLimits};
-use crate::names;
-use crate::queue::{no_queue_text, ConnectionId, Queue, QueueOptions};
+use crate::limits::VHostLimits;
+use crate::model::admission::{Admission, ConnectionCount};
+use crate::model::arguments::QueueArguments;
+use crate::model::dead_letter::{dead_lettered, is_cycle, DeadLetterTarget, DeathReason};
+use crate::model::exchange::{Destination, Exchange};
+use crate::model::message::QueuedMessage;
+use crate::model::names;
+use crate::model::queue::{no_queue_text, Attached, ConnectionId, Queue, QueueHost, QueueOptions};
 
 /// The exchanges every vhost starts with: RabbitMQ's standard ones, and the two the Wazo bus
 /// expects to exist before anyone declares them (Asterisk publishes to `wazo-headers` unasked).
@@ -78,7 +75,7 @@ pub struct VHost {
     /// This vhost, for its queues to dead-letter through.
     this: Weak<VHost>,
     limits: VHostLimits,
-    connections: ConnectionCount,
+    connections: Arc<ConnectionCount>,
 }
 
 impl VHost {
@@ -99,7 +96,7 @@ impl VHost {
             timed_queues: Mutex::default(),
             this: this.clone(),
             limits,
-            connections: ConnectionCount::default(),
+            connections: Arc::default(),
         })
     }
 
@@ -107,8 +104,10 @@ impl VHost {
         self.limits
     }
 
-    pub(crate) fn connection_count(&self) -> &ConnectionCount {
-        &self.connections
+    /// Counts a connection of `user` into the vhost, unless its `max-connections` is reached.
+    pub fn admit(&self, user: &str) -> AmqpResult<Admission> {
+        let max = self.limits.max_connections;
+        Admission::admit(&self.connections, max, &self.name.to_string(), user)
     }
 
     pub fn exchange(&self, name: &[u8]) -> AmqpResult<Arc<Exchange>> {
@@ -137,25 +136,28 @@ impl VHost {
     }
 
     /// Expires messages whose TTL ran out and deletes queues whose `x-expires` did. The list
-    /// is copied first: sweeping dead-letters, which may publish to (and register) other
-    /// timed queues.
+    /// is copied first and no queue's lock is taken while it is held (see the lock order in
+    /// `model`): sweeping dead-letters, which may publish to (and register) other timed queues.
     pub fn sweep(&self, now: Instant) {
         let timed: Vec<Arc<Queue>> = {
             let mut list = self.timed_queues.lock();
-            list.retain(|weak| weak.upgrade().is_some_and(|q| !q.is_deleted()));
+            list.retain(|weak| weak.strong_count() > 0);
             list.iter().filter_map(Weak::upgrade).collect()
         };
+        let mut deleted = Vec::new();
         for queue in timed {
-            if queue.sweep(now) {
+            if queue.is_deleted() {
+                deleted.push(queue);
+            } else if queue.sweep(now) {
                 tracing::info!(queue = %queue.name, "deleting queue: unused for its x-expires");
                 self.remove_queue(&queue);
             }
         }
-    }
-
-    /// Puts a queue on the sweep list (once): it has a TTL or holds messages that expire.
-    pub(crate) fn watch_timed(&self, queue: &Arc<Queue>) {
-        self.timed_queues.lock().push(Arc::downgrade(queue));
+        if !deleted.is_empty() {
+            let gone =
+                |weak: &Weak<Queue>| deleted.iter().any(|q| Weak::as_ptr(weak) == Arc::as_ptr(q));
+            self.timed_queues.lock().retain(|weak| !gone(weak));
+        }
     }
 
     pub fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> AmqpResult<()> {
@@ -272,7 +274,8 @@ impl VHost {
             arguments: spec.arguments.detached(),
             settings,
         };
-        let queue = Arc::new(Queue::new(options, self.this.clone()));
+        let host: Weak<dyn QueueHost> = self.this.clone();
+        let queue = Arc::new(Queue::new(options, host));
         queues.insert(queue.name.clone(), Arc::clone(&queue));
         if timed {
             queue.mark_timed();
@@ -332,7 +335,7 @@ impl VHost {
         self.forget_queue(queue, consumers);
     }
 
-    fn forget_queue(&self, queue: &Arc<Queue>, consumers: Vec<Arc<Consumer>>) {
+    fn forget_queue(&self, queue: &Arc<Queue>, consumers: Vec<Attached>) {
         {
             let mut queues = self.queues.write();
             if queues
@@ -342,12 +345,9 @@ impl VHost {
                 queues.remove(queue.name.as_bytes());
             }
         }
-        for consumer in consumers {
+        for Attached { consumer, sink } in consumers {
             consumer.cancel();
-            consumer
-                .outbox
-                .clone()
-                .push(Outgoing::QueueDeleted { consumer });
+            sink.cancelled(consumer);
         }
         self.remove_destination(&Destination::Queue(Arc::clone(queue)));
     }
@@ -533,6 +533,47 @@ impl VHost {
             Ok(name) => no_queue_text(&name),
             Err(_) => String::from("no queue"),
         }
+    }
+}
+
+impl QueueHost for VHost {
+    /// Republishes what `queue` let go of to its dead-letter exchange, if it has one.
+    fn dead_letter(&self, queue: &Queue, dead: Vec<(QueuedMessage, DeathReason)>) {
+        let Some(exchange_name) = &queue.settings.dead_letter_exchange else {
+            return;
+        };
+        // A dead-letter exchange that does not exist drops the messages, as in RabbitMQ.
+        let Ok(exchange) = self.exchange(exchange_name.as_bytes()) else {
+            return;
+        };
+        let target = DeadLetterTarget {
+            queue: &queue.name,
+            exchange: exchange_name,
+            routing_key: queue.settings.dead_letter_routing_key.as_ref(),
+        };
+        let (mut scratch, mut targets) = (RouteScratch::default(), Vec::new());
+        for (queued, reason) in dead {
+            let (message, header) = dead_lettered(&queued.message, reason, target);
+            let mut message = Arc::new(message);
+            let headers = header.properties.headers.as_ref();
+            self.route(
+                &exchange,
+                &message.routing_key,
+                headers,
+                &mut scratch,
+                &mut targets,
+            );
+            for target in targets.drain(..) {
+                if reason == DeathReason::Rejected || !is_cycle(&target.name, headers) {
+                    target.publish(&mut message, false);
+                }
+            }
+        }
+    }
+
+    /// Puts a queue on the sweep list (once): it has a TTL or holds messages that expire.
+    fn watch_timed(&self, queue: &Arc<Queue>) {
+        self.timed_queues.lock().push(Arc::downgrade(queue));
     }
 }
 

@@ -8,11 +8,11 @@ use warren_wire::{
     ExchangeDeleteOk, ExchangeUnbind, ExchangeUnbindOk,
 };
 
-use crate::access::{Permission, Resource};
-use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::Destination;
-use crate::vhost::ExchangeSpec;
+use crate::model::access::{Permission, Resource};
+use crate::model::exchange::Destination;
+use crate::model::vhost::ExchangeSpec;
+use crate::session::connection::Connection;
 
 impl Connection {
     pub(crate) fn exchange_declare(&mut self, channel: u16, m: ExchangeDeclare) -> AmqpResult<()> {
@@ -30,7 +30,7 @@ impl Connection {
             }
         };
         if !m.passive && !m.exchange.is_empty() {
-            self.check_access(
+            self.actor()?.check_access(
                 Permission::Configure,
                 Resource::Exchange,
                 m.exchange.as_bytes(),
@@ -43,8 +43,13 @@ impl Connection {
                 .and_then(|v| v.as_bytes())
                 .filter(|_| vhost.exchange(m.exchange.as_bytes()).is_err());
             if let Some(alternate) = alternate {
-                self.check_access(Permission::Read, Resource::Exchange, m.exchange.as_bytes())?;
-                self.check_access(Permission::Write, Resource::Exchange, alternate)?;
+                self.actor()?.check_access(
+                    Permission::Read,
+                    Resource::Exchange,
+                    m.exchange.as_bytes(),
+                )?;
+                self.actor()?
+                    .check_access(Permission::Write, Resource::Exchange, alternate)?;
             }
         }
         let spec = ExchangeSpec {
@@ -65,7 +70,7 @@ impl Connection {
     pub(crate) fn exchange_delete(&mut self, channel: u16, m: ExchangeDelete) -> AmqpResult<()> {
         // The default and `amq.*` exchanges are refused first, whatever the permissions.
         if !m.exchange.is_empty() && !m.exchange.starts_with(b"amq.") {
-            self.check_access(
+            self.actor()?.check_access(
                 Permission::Configure,
                 Resource::Exchange,
                 m.exchange.as_bytes(),
@@ -80,7 +85,7 @@ impl Connection {
     }
 
     pub(crate) fn exchange_bind(&mut self, channel: u16, m: ExchangeBind) -> AmqpResult<()> {
-        self.check_binding_access(
+        self.actor()?.check_binding_access(
             m.source.as_bytes(),
             Resource::Exchange,
             m.destination.as_bytes(),
@@ -101,7 +106,7 @@ impl Connection {
     }
 
     pub(crate) fn exchange_unbind(&mut self, channel: u16, m: ExchangeUnbind) -> AmqpResult<()> {
-        self.check_binding_access(
+        self.actor()?.check_binding_access(
             m.source.as_bytes(),
             Resource::Exchange,
             m.destination.as_bytes(),

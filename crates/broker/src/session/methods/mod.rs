@@ -7,5 +7,3 @@ mod exchange;
 mod publish;
 mod queue;
 mod tx;
-
-pub(crate) use tx::Transaction;

@@ -1,20 +1,14 @@
-//! Consumers, the credit that bounds what they may hold unacknowledged, and the outbox through
-//! which a queue hands a message to the connection that owns the consumer.
+//! Consumers, and the credit that bounds what they may hold unacknowledged.
 //!
 //! Queues dispatch on whatever task made a message available (a publisher's, an acker's): the
-//! queue picks a consumer with credit, then pushes the delivery into that consumer's connection
-//! outbox and wakes the connection's task, which assigns the delivery tag and writes the frames.
-//! Delivery tags therefore stay the business of the one task that owns the channel.
+//! queue picks a consumer with credit and hands the delivery to the consumer's door through
+//! the delivery sink it attached with (see `queue.rs`). The door (an AMQP
+//! session, a gateway session) gives the credit back when the delivery is settled.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::sync::Arc;
 
-use parking_lot::Mutex;
-use tokio::sync::Notify;
 use warren_wire::ShortStr;
-
-use crate::message::QueuedMessage;
-use crate::queue::Queue;
 
 /// How many deliveries a no-ack consumer may have between its queue and its socket.
 pub const NO_ACK_WINDOW: u16 = 1000;
@@ -64,8 +58,9 @@ impl Credit {
     }
 }
 
-/// One `basic.consume`, as its queue sees it.
-#[derive(Debug)]
+/// One consumer (a `basic.consume`, or a door's own subscription), as its queue sees it. The
+/// default takes everything (no prefetch limit) and has priority 0.
+#[derive(Debug, Default)]
 pub struct Consumer {
     pub tag: ShortStr,
     pub channel: u16,
@@ -78,12 +73,21 @@ pub struct Consumer {
     pub credit: Credit,
     /// Per-channel prefetch (`basic.qos` with `global=true`), shared by the channel's consumers.
     pub channel_credit: Arc<Credit>,
-    pub outbox: Arc<Outbox>,
     /// Set when the consumer is cancelled, so deliveries already on their way are requeued.
     pub(crate) cancelled: AtomicBool,
 }
 
 impl Consumer {
+    /// A consumer of priority 0 that may hold `prefetch` unacknowledged deliveries (0: no
+    /// limit), as a door that is not AMQP makes one.
+    pub fn new(tag: ShortStr, prefetch: u16) -> Self {
+        Consumer {
+            tag,
+            credit: Credit::with_limit(prefetch),
+            ..Consumer::default()
+        }
+    }
+
     /// Reserves room for one delivery. A no-ack consumer has no prefetch (RabbitMQ ignores it
     /// for them) but its `credit` holds [`NO_ACK_WINDOW`] deliveries on their way to the socket,
     /// given back as each is written, so a client that does not read holds messages in the
@@ -114,44 +118,5 @@ impl Consumer {
 
     pub fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
-    }
-}
-
-/// Work that other tasks hand to a connection.
-#[derive(Debug)]
-pub enum Outgoing {
-    /// A queue chose this consumer for a message; the consumer's room is already reserved.
-    Deliver {
-        consumer: Arc<Consumer>,
-        queue: Arc<Queue>,
-        message: QueuedMessage,
-    },
-    /// The consumer's queue was deleted: the client is told with `basic.cancel` if it said it
-    /// understands it (`consumer_cancel_notify`).
-    QueueDeleted { consumer: Arc<Consumer> },
-}
-
-/// A connection's inbox for work from other tasks, with a wake-up for its task.
-#[derive(Debug, Default)]
-pub struct Outbox {
-    items: Mutex<Vec<Outgoing>>,
-    notify: Notify,
-}
-
-impl Outbox {
-    pub fn push(&self, item: Outgoing) {
-        self.items.lock().push(item);
-        self.notify.notify_one();
-    }
-
-    /// Moves everything waiting into `into` (emptied first), keeping the allocation of both.
-    pub fn take_into(&self, into: &mut Vec<Outgoing>) {
-        into.clear();
-        std::mem::swap(&mut *self.items.lock(), into);
-    }
-
-    /// Resolves when something was pushed since the last call (a push before the call counts).
-    pub async fn notified(&self) {
-        self.notify.notified().await
     }
 }

@@ -25,20 +25,18 @@ use warren_wire::{
     ConnectionClose, ConnectionCloseOk, ConnectionOpenOk, ConnectionStart, ConnectionTune,
 };
 
-use crate::access::{self, Permissions};
 use crate::auth::{self, SaslError};
-use crate::channel::Channel;
-use crate::consumer::{Outbox, Outgoing};
 use crate::error::{AmqpError, AmqpResult};
-use crate::limits::VHostAdmission;
-use crate::queue::{ConnectionId, Queue};
-use crate::vhost::{RouteScratch, VHost};
+use crate::limits::{FRAME_MAX, HEARTBEAT_SECS};
+use crate::model::access;
+use crate::model::actor::Actor;
+use crate::model::admission::Admission;
+use crate::model::queue::{ConnectionId, Queue};
+use crate::model::vhost::{RouteScratch, VHost};
+use crate::session::channel::Channel;
+use crate::session::outbox::{Outbox, Outgoing};
 use crate::Broker;
 
-/// The limits Warren proposes in `connection.tune`, RabbitMQ's defaults (`channel_max` is
-/// configured: [`crate::Limits::channel_max`]).
-pub const FRAME_MAX: u32 = 131_072;
-pub const HEARTBEAT_SECS: u16 = 60;
 /// The size of the buffers the server reads a connection's frames into: what a message that
 /// is a view into one keeps allocated (see `message.rs`).
 pub const READ_BUFFER_SIZE: usize = 64 * 1024;
@@ -77,16 +75,15 @@ pub struct Connection {
     pub(crate) id: ConnectionId,
     pub(crate) broker: Arc<Broker>,
     pub(crate) phase: Phase,
-    pub(crate) vhost: Option<Arc<VHost>>,
+    /// Who this connection acts as in its vhost, from `connection.open` on.
+    pub(crate) actor: Option<Actor>,
     /// This connection's place in its vhost's connection count.
-    admission: Option<VHostAdmission>,
+    admission: Option<Admission>,
     pub(crate) user: ShortStr,
     /// The user has RabbitMQ's `impersonator` tag: may publish with another `user-id`.
     pub(crate) impersonator: bool,
     /// The client's address: some users may only log in over loopback.
     peer: IpAddr,
-    /// The user's permissions in the open vhost.
-    pub(crate) permissions: Option<Arc<Permissions>>,
     pub(crate) capabilities: ClientCapabilities,
     pub(crate) channel_max: u16,
     pub(crate) frame_max: u32,
@@ -121,12 +118,11 @@ impl Connection {
             id,
             broker,
             phase: Phase::AwaitStartOk,
-            vhost: None,
+            actor: None,
             admission: None,
             user: ShortStr::default(),
             impersonator: false,
             peer,
-            permissions: None,
             capabilities: ClientCapabilities::default(),
             channel_max,
             // RabbitMQ's `initial_frame_max`: until tune-ok, no frame may exceed the minimum.
@@ -380,8 +376,7 @@ impl Connection {
                     })?;
                 // RabbitMQ checks that the vhost exists, then its connection limit, then the
                 // user's access to it.
-                let admission = VHostAdmission::admit(Arc::clone(&vhost), &self.user.to_string())
-                    .map_err(caused_by)?;
+                let admission = vhost.admit(&self.user.to_string()).map_err(caused_by)?;
                 self.admission = Some(admission);
                 let permissions = self
                     .broker
@@ -394,8 +389,12 @@ impl Connection {
                         ))
                         .caused_by(&method)
                     })?;
-                self.permissions = Some(permissions);
-                self.vhost = Some(vhost);
+                self.actor = Some(Actor {
+                    vhost,
+                    user: self.user.clone(),
+                    permissions,
+                    connection: self.id,
+                });
                 self.phase = Phase::Open;
                 self.send(0, ConnectionOpenOk::default().into());
                 info!(connection = self.id, user = %self.user, "connection open");
@@ -460,10 +459,15 @@ impl Connection {
         }
     }
 
-    pub(crate) fn open_vhost(&self) -> AmqpResult<Arc<VHost>> {
-        self.vhost
-            .clone()
+    /// Who the connection acts as: known once it is open.
+    pub(crate) fn actor(&self) -> AmqpResult<&Actor> {
+        self.actor
+            .as_ref()
             .ok_or_else(|| AmqpError::internal_error("connection has no vhost"))
+    }
+
+    pub(crate) fn open_vhost(&self) -> AmqpResult<Arc<VHost>> {
+        self.actor().map(|actor| Arc::clone(&actor.vhost))
     }
 
     pub(crate) fn channel_mut(&mut self, id: u16) -> AmqpResult<&mut Channel> {
@@ -479,7 +483,7 @@ impl Connection {
         for id in ids {
             self.release_channel(id);
         }
-        if let Some(vhost) = self.vhost.clone() {
+        if let Ok(vhost) = self.open_vhost() {
             for queue in std::mem::take(&mut self.exclusive_queues) {
                 vhost.remove_queue(&queue);
             }

@@ -16,13 +16,6 @@ use std::fmt;
 use std::net::IpAddr;
 
 use regex::bytes::Regex;
-use warren_router::ExchangeKind;
-use warren_wire::ShortStr;
-
-use crate::connection::Connection;
-use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::Exchange;
-use crate::vhost::default_exchange_refused;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Permission {
@@ -32,7 +25,7 @@ pub enum Permission {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Resource {
+pub enum Resource {
     Exchange,
     Queue,
 }
@@ -136,94 +129,6 @@ pub fn is_loopback(address: IpAddr) -> bool {
         IpAddr::V6(v6) => {
             v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
         }
-    }
-}
-
-impl Connection {
-    /// Refuses (403, closing the channel) what the user's permissions in this vhost do not
-    /// allow, in RabbitMQ's words.
-    pub(crate) fn check_access(
-        &self,
-        permission: Permission,
-        resource: Resource,
-        name: &[u8],
-    ) -> AmqpResult<()> {
-        let name = if resource == Resource::Exchange && name.is_empty() {
-            b"amq.default"
-        } else {
-            name
-        };
-        let Some(permissions) = &self.permissions else {
-            return Err(AmqpError::internal_error("connection has no vhost"));
-        };
-        if permissions.allows(permission, name) {
-            return Ok(());
-        }
-        let vhost = self.vhost.as_ref().map(|v| v.name.to_string());
-        Err(AmqpError::access_refused(format!(
-            "access to {resource} '{}' in vhost '{}' refused for user '{}'",
-            String::from_utf8_lossy(name),
-            vhost.unwrap_or_default(),
-            self.user
-        )))
-    }
-
-    /// `queue.bind`/`unbind`, `exchange.bind`/`unbind`: write access to the destination, then
-    /// read access to the source, with the default exchange refused in between (RabbitMQ's
-    /// `binding_action` order).
-    /// Then, for a topic exchange, read access to the binding key (topic permissions).
-    pub(crate) fn check_binding_access(
-        &self,
-        source: &[u8],
-        destination_kind: Resource,
-        destination: &[u8],
-        routing_key: &ShortStr,
-    ) -> AmqpResult<()> {
-        self.check_access(Permission::Write, destination_kind, destination)?;
-        if source.is_empty() || (destination_kind == Resource::Exchange && destination.is_empty()) {
-            return Err(default_exchange_refused());
-        }
-        self.check_access(Permission::Read, Resource::Exchange, source)?;
-        if self
-            .permissions
-            .as_ref()
-            .is_some_and(|p| !p.topics.is_empty())
-        {
-            if let Ok(exchange) = self.open_vhost()?.exchange(source) {
-                self.check_topic_access(Permission::Read, &exchange, routing_key)?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Topic permissions: `routing_key` on a topic exchange, for publishing (write) or binding
-    /// (read). Costs one branch for users without topic permissions.
-    pub(crate) fn check_topic_access(
-        &self,
-        permission: Permission,
-        exchange: &Exchange,
-        routing_key: &ShortStr,
-    ) -> AmqpResult<()> {
-        let Some(permissions) = self.permissions.as_deref() else {
-            return Err(AmqpError::internal_error("connection has no vhost"));
-        };
-        if permissions.topics.is_empty()
-            || exchange.kind != ExchangeKind::Topic
-            || permissions.allows_topic(
-                permission,
-                exchange.name.as_bytes(),
-                routing_key.as_bytes(),
-            )
-        {
-            return Ok(());
-        }
-        let vhost = self.vhost.as_ref().map(|v| v.name.to_string());
-        Err(AmqpError::access_refused(format!(
-            "access to topic '{routing_key}' in exchange '{}' in vhost '{}' refused for user '{}'",
-            exchange.name,
-            vhost.unwrap_or_default(),
-            self.user
-        )))
     }
 }
 

@@ -7,13 +7,13 @@ use warren_wire::{
     QueuePurgeOk, QueueUnbind, QueueUnbindOk, ShortStr,
 };
 
-use crate::access::{Permission, Resource};
-use crate::connection::Connection;
 use crate::error::{AmqpError, AmqpResult};
-use crate::exchange::Destination;
-use crate::names;
-use crate::queue::Queue;
-use crate::vhost::QueueSpec;
+use crate::model::access::{Permission, Resource};
+use crate::model::exchange::Destination;
+use crate::model::names;
+use crate::model::queue::Queue;
+use crate::model::vhost::QueueSpec;
+use crate::session::connection::Connection;
 use warren_wire::reply_code::{NOT_FOUND, RESOURCE_LOCKED};
 
 impl Connection {
@@ -31,7 +31,8 @@ impl Connection {
             } else {
                 m.queue
             };
-            self.check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
+            self.actor()?
+                .check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
             // Creating a queue that dead-letters: as RabbitMQ, read on the queue and write on
             // the dead-letter exchange.
             let dead_letter = m
@@ -40,8 +41,10 @@ impl Connection {
                 .and_then(|v| v.as_bytes())
                 .filter(|_| vhost.queue(name.as_bytes()).is_err());
             if let Some(exchange) = dead_letter {
-                self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
-                self.check_access(Permission::Write, Resource::Exchange, exchange)?;
+                self.actor()?
+                    .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+                self.actor()?
+                    .check_access(Permission::Write, Resource::Exchange, exchange)?;
             }
             let spec = QueueSpec {
                 name,
@@ -74,7 +77,7 @@ impl Connection {
     pub(crate) fn queue_bind(&mut self, channel: u16, m: QueueBind) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue.clone())?;
         let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
-        self.check_binding_access(
+        self.actor()?.check_binding_access(
             m.exchange.as_bytes(),
             Resource::Queue,
             name.as_bytes(),
@@ -97,7 +100,7 @@ impl Connection {
         let vhost = self.open_vhost()?;
         let name = self.queue_name(channel, m.queue.clone())?;
         let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
-        self.check_binding_access(
+        self.actor()?.check_binding_access(
             m.exchange.as_bytes(),
             Resource::Queue,
             name.as_bytes(),
@@ -142,7 +145,8 @@ impl Connection {
 
     pub(crate) fn queue_purge(&mut self, channel: u16, m: QueuePurge) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
-        self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+        self.actor()?
+            .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
         let purged = self.usable_queue(channel, name)?.purge();
         if !m.no_wait {
             self.send(
@@ -158,7 +162,8 @@ impl Connection {
 
     pub(crate) fn queue_delete(&mut self, channel: u16, m: QueueDelete) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
-        self.check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
+        self.actor()?
+            .check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
         let dropped =
             self.open_vhost()?
                 .delete_queue(name.as_bytes(), self.id, m.if_unused, m.if_empty)?;

@@ -1,0 +1,265 @@
+//! A channel's own state: its consumers, the deliveries it awaits acks for and their tags, its
+//! prefetch, confirm and tx modes, and the assembly of a message from its frames (a method
+//! frame, one header frame, then body frames up to the size the header announced). Where the
+//! frames come from and go to is `dispatch.rs`.
+
+use std::collections::BTreeMap;
+
+use foldhash::{HashMap, HashMapExt};
+use std::sync::Arc;
+
+use bytes::{Bytes, BytesMut};
+use warren_wire::{BasicPublish, ContentHeader, ShortStr};
+
+use crate::error::{AmqpError, AmqpResult};
+use crate::limits::Limits;
+use crate::model::consumer::{Consumer, Credit};
+use crate::model::message::{Message, QueuedMessage};
+use crate::model::queue::Queue;
+
+pub(crate) struct Channel {
+    pub closing: bool,
+    content: Content,
+    pub consumers: HashMap<ShortStr, ChannelConsumer>,
+    /// Deliveries awaiting ack, by delivery tag (ascending, which `multiple` relies on).
+    pub unacked: BTreeMap<u64, Unacked>,
+    next_delivery_tag: u64,
+    /// `basic.qos` with `global=false`: the limit given to consumers created afterwards.
+    pub consumer_prefetch: u16,
+    /// `basic.qos` with `global=true`: one limit shared by all the channel's consumers.
+    pub credit: Arc<Credit>,
+    /// In confirm mode: the sequence number the next publish will get.
+    pub next_publish_seq: Option<u64>,
+    /// In confirm mode: the first and last sequence numbers of the publishes accepted and not
+    /// yet acked to the client. RabbitMQ coalesces such acks: they go out as one `basic.ack`
+    /// (`multiple` when it covers more than one) once the input at hand is handled.
+    pub pending_acks: Option<(u64, u64)>,
+    /// The queue named by an empty queue name (the last one declared on this channel).
+    pub last_queue: Option<ShortStr>,
+    /// The queue of this channel's direct reply-to consumer, which `reply_to:
+    /// amq.rabbitmq.reply-to` on a publish is replaced with.
+    pub reply_queue: Option<Arc<Queue>>,
+    /// Set by `tx.select`: publishes and settlements held until commit.
+    pub tx: Option<Transaction>,
+}
+
+pub(crate) struct ChannelConsumer {
+    pub consumer: Arc<Consumer>,
+    pub queue: Arc<Queue>,
+}
+
+pub(crate) struct Unacked {
+    pub queue: Arc<Queue>,
+    pub message: QueuedMessage,
+    /// None for `basic.get`, which takes no consumer credit.
+    pub consumer: Option<Arc<Consumer>>,
+}
+
+// One per channel and replaced in place, so the size difference between states costs nothing.
+#[allow(clippy::large_enum_variant)]
+enum Content {
+    Idle,
+    AwaitHeader(BasicPublish),
+    AwaitBody {
+        publish: BasicPublish,
+        header: ContentHeader,
+        body: Body,
+    },
+}
+
+/// A body in the making: the first frame's `Bytes` as it came, copied only when a second
+/// frame has to be joined to it.
+enum Body {
+    Empty,
+    One(Bytes),
+    Joined(BytesMut),
+}
+
+impl Body {
+    fn len(&self) -> usize {
+        match self {
+            Body::Empty => 0,
+            Body::One(b) => b.len(),
+            Body::Joined(b) => b.len(),
+        }
+    }
+
+    fn push(&mut self, part: Bytes) {
+        *self = match std::mem::replace(self, Body::Empty) {
+            Body::Empty => Body::One(part),
+            Body::One(first) => {
+                let mut joined = BytesMut::with_capacity(first.len() + part.len());
+                joined.extend_from_slice(&first);
+                joined.extend_from_slice(&part);
+                Body::Joined(joined)
+            }
+            Body::Joined(mut joined) => {
+                joined.extend_from_slice(&part);
+                Body::Joined(joined)
+            }
+        }
+    }
+
+    fn into_bytes(self) -> Bytes {
+        match self {
+            Body::Empty => Bytes::new(),
+            Body::One(b) => b,
+            Body::Joined(b) => b.freeze(),
+        }
+    }
+}
+
+impl Content {
+    /// The frame the assembly is waiting for, in RabbitMQ's words; None when idle.
+    fn expected(&self) -> Option<&'static str> {
+        match self {
+            Content::Idle => None,
+            Content::AwaitHeader(_) => Some("content header"),
+            Content::AwaitBody { .. } => Some("content body"),
+        }
+    }
+}
+
+/// A whole message: the publish, its header and its body.
+pub(crate) type Assembled = (BasicPublish, ContentHeader, Bytes);
+
+impl Channel {
+    pub fn new() -> Self {
+        Channel {
+            closing: false,
+            content: Content::Idle,
+            consumers: HashMap::new(),
+            unacked: BTreeMap::new(),
+            next_delivery_tag: 1,
+            consumer_prefetch: 0,
+            credit: Arc::new(Credit::default()),
+            next_publish_seq: None,
+            pending_acks: None,
+            last_queue: None,
+            reply_queue: None,
+            tx: None,
+        }
+    }
+
+    pub fn next_delivery_tag(&mut self) -> u64 {
+        let tag = self.next_delivery_tag;
+        self.next_delivery_tag += 1;
+        tag
+    }
+
+    /// The frame content assembly waits for, in RabbitMQ's words; None when idle.
+    pub fn awaited_content(&self) -> Option<&'static str> {
+        self.content.expected()
+    }
+
+    /// Starts content assembly after a `basic.publish` that passed its checks.
+    pub fn expect_content(&mut self, publish: BasicPublish) {
+        self.content = Content::AwaitHeader(publish);
+    }
+
+    /// Forgets a message half received (the channel is closing).
+    pub fn drop_content(&mut self) {
+        self.content = Content::Idle;
+    }
+
+    /// A content header: the whole message if it has no body. A body over the size limit is
+    /// refused here, before it takes any memory.
+    pub fn content_header(
+        &mut self,
+        header: ContentHeader,
+        limits: &Limits,
+    ) -> AmqpResult<Option<Assembled>> {
+        let Content::AwaitHeader(publish) = std::mem::replace(&mut self.content, Content::Idle)
+        else {
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        if header.class_id != 60 {
+            return Err(AmqpError::frame_error(format!(
+                "content header for class {} instead of 60",
+                header.class_id
+            )));
+        }
+        if let Err(error) = limits.check_message_size(header.body_size) {
+            return Err(error.caused_by(&publish.into()));
+        }
+        if header.body_size == 0 {
+            return Ok(Some((publish, header, Bytes::new())));
+        }
+        self.content = Content::AwaitBody {
+            publish,
+            header,
+            body: Body::Empty,
+        };
+        Ok(None)
+    }
+
+    /// A body frame: the whole message once the body has the size its header announced.
+    pub fn content_body(&mut self, payload: Bytes) -> AmqpResult<Option<Assembled>> {
+        let Content::AwaitBody { body, header, .. } = &mut self.content else {
+            return Err(AmqpError::unexpected_frame(
+                "expected method frame, got non method frame instead",
+            ));
+        };
+        body.push(payload);
+        let (received, expected) = (body.len() as u64, header.body_size);
+        if received < expected {
+            return Ok(None);
+        }
+        let Content::AwaitBody {
+            publish,
+            header,
+            body,
+        } = std::mem::replace(&mut self.content, Content::Idle)
+        else {
+            return Ok(None);
+        };
+        if received > expected {
+            return Err(AmqpError::frame_error(format!(
+                "content body is {received} bytes, the header announced {expected}"
+            )));
+        }
+        Ok(Some((publish, header, body.into_bytes())))
+    }
+}
+
+/// What a transactional channel holds until commit.
+#[derive(Default)]
+pub(crate) struct Transaction {
+    /// Messages, with their `mandatory` flag, in publish order.
+    pub publishes: Vec<(bool, Arc<Message>)>,
+    /// Deliveries settled in the transaction, with their tags (to hand back on rollback).
+    pub settlements: Vec<(Vec<(u64, Unacked)>, Settlement)>,
+}
+
+/// What the client decided for some deliveries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Settlement {
+    Ack,
+    /// Back to the queue, marked redelivered.
+    Requeue,
+    /// Rejected without requeue: dead-lettered or dropped.
+    Discard,
+}
+
+/// Puts unacknowledged deliveries back on their queues (marked redelivered) and frees the
+/// credit they held, queue by queue so that each queue re-sorts and dispatches once.
+pub(crate) fn requeue_unacked(unacked: impl IntoIterator<Item = Unacked>) {
+    let mut by_queue: Vec<(Arc<Queue>, Vec<QueuedMessage>)> = Vec::new();
+    for entry in unacked {
+        if let Some(consumer) = &entry.consumer {
+            consumer.release(1);
+        }
+        match by_queue
+            .iter_mut()
+            .find(|(q, _)| Arc::ptr_eq(q, &entry.queue))
+        {
+            Some((_, messages)) => messages.push(entry.message),
+            None => by_queue.push((entry.queue, vec![entry.message])),
+        }
+    }
+    for (queue, messages) in by_queue {
+        queue.requeue(messages, true);
+    }
+}
