@@ -1,4 +1,4 @@
-"""Issue 5, faults: clients that go silent, vanish mid-frame, mid-publish or mid-confirm, stop
+"""Faults: clients that go silent, vanish mid-frame, mid-publish or mid-confirm, stop
 reading their socket, or flood; the broker loses nothing it took, half-received publishes are
 never delivered, and everyone else goes on.
 

@@ -1,4 +1,4 @@
-"""Issue 5, security: users with hashed passwords, vhosts and permissions from a RabbitMQ
+"""Security: users with hashed passwords, vhosts and permissions from a RabbitMQ
 definitions file (security_definitions.json, beside this file).
 
 The users of that file: guest/guest (everything on `/`), sec-app/app-pw (on `/` only: configure

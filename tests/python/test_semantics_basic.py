@@ -1,4 +1,4 @@
-"""Issue 3, basic.* and extensions: publisher confirms, mandatory/immediate, QoS (per consumer,
+"""basic.* semantics and extensions: publisher confirms, mandatory/immediate, QoS (per consumer,
 global, both), basic.recover, consumer priorities, exclusive consumers, consumer tags, tx.
 
 Every expectation here was recorded against RabbitMQ 3.10 (tests/rabbitmq-reference.sh)."""

@@ -1,4 +1,4 @@
-"""Issue 3, connection: the exact server capabilities table, connection.blocked announced by a
+"""Connection semantics: the exact server capabilities table, connection.blocked announced by a
 client, connection.update-secret.
 
 Every expectation here was recorded against RabbitMQ 3.10 (tests/rabbitmq-reference.sh)."""

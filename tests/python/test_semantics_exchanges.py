@@ -1,4 +1,4 @@
-"""Issue 3, exchanges: alternate exchanges, internal exchanges, the reserved `amq.` prefix, every
+"""Exchange semantics: alternate exchanges, internal exchanges, the reserved `amq.` prefix, every
 redeclare-equivalence rule, headers-matching corner cases at the wire-type level, deep e2e chains.
 
 Every expectation here was recorded against RabbitMQ 3.10 (tests/rabbitmq-reference.sh)."""

@@ -1,4 +1,4 @@
-"""Issue 3, queues: message TTL corners, per-message expiration, max-length / max-length-bytes and
+"""Queue semantics: message TTL corners, per-message expiration, max-length / max-length-bytes and
 overflow modes, dead-lettering with x-death, priority queues, single active consumer, argument
 validation, exclusive-queue locking, auto-delete, and consumer cancellation on queue deletion.
 

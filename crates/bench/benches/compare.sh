@@ -71,7 +71,7 @@ scenario_args() {
         fanout-1000) echo "fanout --queues 1000 --rate 50 --consumer-connections 4" ;;
         bindings) echo "bindings --queues 100 --bindings 10 --consumer-connections 100" ;;
         churn) echo "churn --connections 4 --channels 1" ;;
-        # Issue 4's targets, as the issue words them (docs/benchmarks.md, "Issue 4's targets").
+        # Issue 4's targets, as the issue words them (docs/benchmarks.md, "Throughput, fan-out and latency").
         # 1 publisher -> topic exchange -> 1 queue -> 1 consumer, 300-byte Wazo events.
         target-autoack) echo "throughput --publishers 1 --consumers 1 --size 300 --autoack" ;;
         target-ack-confirm)
