@@ -4,12 +4,13 @@
 //! `#[path]`, so CI replays the committed corpus through the very same code on stable Rust.
 //!
 //! The bytes are fed as `crates/server/src/connection.rs` feeds a socket's: appended to the
-//! connection's read buffer, cut into frames by `decode_frame` with the connection's
-//! negotiated `frame_max`, each frame given to `handle_frame`; a decode fault ends reading and
-//! becomes `fail_connection` (or `abort` when RabbitMQ would just drop the socket); a
-//! connection that reaches `Closed` is dropped. Between frames every open connection drains
-//! its outbox, so a message published on one is delivered on the other. A panic is a bug: the
-//! server would survive it (it closes the connection with 541), but it must not happen.
+//! session's read buffer and given to `Session::receive`, the very entry point the server
+//! uses (which cuts frames, answers decode faults, blocks publishers under the memory alarm);
+//! a session that is finished is dropped. After each record every open session takes its
+//! deliveries, so a message published on one is delivered on the other, and its timers run
+//! at the record's time (a record advances the clock by `len` seconds, so heartbeats, the
+//! close-ok deadline and the linger after close-ok fire too). A panic is a bug: the session
+//! would survive it (it closes the connection with 541), but it must not happen.
 //!
 //! Input: a sequence of records `ctl: u8, len: u8, len bytes` (a short last record takes what
 //! is left). The bits of `ctl`:
@@ -24,7 +25,7 @@
 //! | 5   | afterwards shut the slot's connection down as the server does when it stops (320) |
 //!
 //! A slot whose connection was dropped gets a new one, up to [`MAX_CONNECTIONS`] per input.
-//! Work per input is bounded by [`MAX_INPUT_LEN`] and [`MAX_FRAMES`].
+//! Work per input is bounded by [`MAX_INPUT_LEN`].
 //!
 //! Every byte the broker writes must decode as frames within the connection's `frame_max`, and
 //! once every client is gone no queue may keep a consumer.
@@ -33,7 +34,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
-use warren_broker::{AmqpError, Broker, BrokerConfig, Connection, Phase};
+use warren_broker::{Broker, BrokerConfig, Session};
 use warren_wire::{
     decode_frame, encode_method_frame, ChannelOpen, ConnectionOpen, ConnectionStartOk,
     ConnectionTuneOk, FieldTable, FieldValue, Frame, Method, ShortStr,
@@ -44,8 +45,6 @@ const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOC
 
 /// Input beyond this is ignored.
 pub const MAX_INPUT_LEN: usize = 64 * 1024;
-/// Frames handled per input, over all connections.
-pub const MAX_FRAMES: usize = 2_000;
 /// Connections opened per input, the first two included.
 pub const MAX_CONNECTIONS: usize = 8;
 
@@ -68,9 +67,6 @@ pub fn run(data: &[u8]) {
         let (chunk, tail) = tail.split_at(usize::from(*len).min(tail.len()));
         rest = tail;
         world.record(*ctl, chunk);
-        if world.frames >= MAX_FRAMES {
-            break;
-        }
     }
     world.close_all();
 }
@@ -144,18 +140,16 @@ pub fn handshake_bytes() -> BytesMut {
 
 /// One client connection as the server task holds it.
 struct Client {
-    connection: Connection,
+    session: Session,
     input: BytesMut,
-    /// The input could not be decoded: nothing more is read (the server then drops the
-    /// connection once `close-ok` comes or its timeout passes; here, at once).
-    broken: bool,
 }
 
 struct World {
     broker: Arc<Broker>,
     slots: [Option<Client>; 2],
     opened: usize,
-    frames: usize,
+    /// The clock the sessions are given.
+    now: Instant,
     alarm: bool,
     /// The queues the broker declared (from `queue.declare-ok`), to check at the end.
     queues: Vec<ShortStr>,
@@ -167,16 +161,15 @@ impl World {
             broker: Broker::new(BrokerConfig::default()),
             slots: [None, None],
             opened: 0,
-            frames: 0,
+            now: Instant::now(),
             alarm: false,
             queues: Vec::new(),
         };
         for slot in 0..2 {
             world.connect(slot, false);
             let client = world.slots[slot].as_ref().expect("just connected");
-            assert_eq!(
-                client.connection.phase(),
-                Phase::Open,
+            assert!(
+                !client.session.in_handshake() && !client.session.is_finished(),
                 "the handshake opens"
             );
         }
@@ -187,10 +180,11 @@ impl World {
     /// handshake frames go through the same path as the fuzz input.
     fn connect(&mut self, slot: usize, raw: bool) {
         self.opened += 1;
+        let deadline = self.now + Duration::from_secs(10);
+        let broker = Arc::clone(&self.broker);
         self.slots[slot] = Some(Client {
-            connection: Connection::new(Arc::clone(&self.broker), LOCALHOST),
+            session: Session::new(broker, LOCALHOST, self.now, deadline),
             input: BytesMut::new(),
-            broken: false,
         });
         self.check_output(slot);
         if !raw {
@@ -208,6 +202,14 @@ impl World {
             self.connect(slot, ctl & RAW != 0);
         }
         self.feed(slot, chunk);
+        self.drain_all();
+        self.now += Duration::from_secs(chunk.len() as u64);
+        for slot in 0..2 {
+            if let Some(client) = self.slots[slot].as_mut() {
+                client.session.on_timeout(self.now);
+                self.check_output(slot);
+            }
+        }
         if ctl & SWEEP_AFTER != 0 {
             self.broker
                 .sweep(Instant::now() + Duration::from_secs(3600));
@@ -216,21 +218,21 @@ impl World {
         if ctl & FLIP_ALARM_AFTER != 0 {
             self.alarm = !self.alarm;
             self.broker.set_memory_alarm(self.alarm);
-            if !self.alarm {
-                for slot in 0..2 {
-                    let unblocked = self.slots[slot]
-                        .as_mut()
-                        .is_some_and(|c| c.connection.set_blocked(false, ""));
-                    if unblocked {
-                        // Frames read before the block are waiting in the input buffer.
-                        self.handle_input(slot);
-                    }
+            for slot in 0..2 {
+                let Some(client) = self.slots[slot].as_mut() else {
+                    continue;
+                };
+                if client.session.set_memory_alarm(self.alarm) {
+                    // Frames read before the block are waiting in the input buffer.
+                    client.session.receive(&mut client.input, self.now);
+                    self.check_output(slot);
                 }
             }
+            self.drain_all();
         }
         if ctl & SHUTDOWN_AFTER != 0 {
             if let Some(client) = self.slots[slot].as_mut() {
-                client.connection.close_for_shutdown();
+                client.session.close_for_shutdown(self.now);
                 self.check_output(slot);
             }
         }
@@ -242,62 +244,20 @@ impl World {
         let Some(client) = self.slots[slot].as_mut() else {
             return;
         };
-        if client.broken || client.connection.phase() == Phase::Closed {
+        if !client.session.wants_input() {
             return;
         }
         client.input.extend_from_slice(chunk);
-        self.handle_input(slot);
-    }
-
-    /// `Session::handle_input` of the server.
-    fn handle_input(&mut self, slot: usize) {
-        loop {
-            let Some(client) = self.slots[slot].as_mut() else {
-                return;
-            };
-            let connection = &mut client.connection;
-            if connection.phase() == Phase::Closed || client.broken {
-                return;
-            }
-            let open = connection.phase() == Phase::Open;
-            if open && self.alarm && connection.has_published() {
-                connection.set_blocked(true, "low on memory");
-                self.check_output(slot);
-                return;
-            }
-            if self.frames >= MAX_FRAMES {
-                return;
-            }
-            match decode_frame(&mut client.input, connection.frame_max()) {
-                Ok(Some(frame)) => {
-                    self.frames += 1;
-                    connection.handle_frame(frame);
-                }
-                Ok(None) => return,
-                Err(error) => {
-                    client.broken = true;
-                    client.input.clear();
-                    if error.abrupt {
-                        connection.abort();
-                    } else {
-                        let mut amqp = AmqpError::new(error.reply_code, &error.text);
-                        amqp.class_id = error.class_id;
-                        amqp.method_id = error.method_id;
-                        connection.fail_connection(amqp);
-                    }
-                }
-            }
-            self.check_output(slot);
-            self.drain_all();
-        }
+        client.session.receive(&mut client.input, self.now);
+        self.check_output(slot);
     }
 
     /// Every open connection takes the deliveries other connections (or its own) queued.
     fn drain_all(&mut self) {
         for slot in 0..2 {
             if let Some(client) = self.slots[slot].as_mut() {
-                if client.connection.phase() == Phase::Open {
-                    client.connection.drain_outbox();
+                if client.session.wants_deliveries() {
+                    client.session.take_deliveries(self.now);
                     self.check_output(slot);
                 }
             }
@@ -310,8 +270,9 @@ impl World {
         let Some(client) = self.slots[slot].as_mut() else {
             return;
         };
-        let frame_max = client.connection.frame_max();
-        let mut output = client.connection.output().split();
+        let frame_max = client.session.frame_max();
+        let mut output = BytesMut::new();
+        client.session.poll_transmit(&mut output, self.now);
         while let Some(frame) = decode_frame(&mut output, frame_max)
             .unwrap_or_else(|e| panic!("the broker wrote an undecodable frame: {e}"))
         {
@@ -348,9 +309,7 @@ impl World {
     fn reap(&mut self) {
         let mut dropped = false;
         for slot in &mut self.slots {
-            let done = slot
-                .as_ref()
-                .is_some_and(|c| c.broken || c.connection.phase() == Phase::Closed);
+            let done = slot.as_ref().is_some_and(|c| c.session.is_finished());
             if done {
                 *slot = None;
                 dropped = true;

@@ -89,6 +89,11 @@ impl Session {
         self.connection.id()
     }
 
+    /// The largest frame the client may send, and we send (the negotiated `frame_max`).
+    pub fn frame_max(&self) -> u32 {
+        self.connection.frame_max()
+    }
+
     /// Where queues hand this session its deliveries; wait on it, then call
     /// [`Session::take_deliveries`].
     pub fn outbox(&self) -> &Arc<Outbox> {
