@@ -126,7 +126,7 @@ for s in $SCENARIOS; do scenario_args "$s" >/dev/null; done
 
 if [ ! -x "$WARREN_BIN" ] || [ ! -x "$BENCH_BIN" ]; then
     echo "compare: building warren and warren-bench (release) into $TARGET" >&2
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren -p warren-bench >&2)
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren-cli -p warren-bench >&2)
 fi
 
 if [ -z "$OUT" ]; then

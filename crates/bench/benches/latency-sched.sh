@@ -34,7 +34,7 @@ while [ $# -gt 0 ]; do
 done
 if [ ! -x "$WARREN_BIN" ] || [ ! -x "$BENCH_BIN" ]; then
     echo "latency-sched: building warren and warren-bench (release) into $TARGET" >&2
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren -p warren-bench >&2)
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren-cli -p warren-bench >&2)
 fi
 [ -n "$OUT" ] || OUT="$(mktemp /tmp/warren-latency-sched.XXXXXX.jsonl)"
 : >"$OUT"

@@ -5,7 +5,7 @@ use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use warren_server::{Limits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT};
+use warren::{Limits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT};
 
 pub const USAGE: &str = "\
 usage: warren [--bind ADDR]... [--port N] [--user NAME] [--password SECRET]
@@ -326,8 +326,8 @@ where
 }
 
 fn parse_message_size(text: &str, source: &str) -> Result<u32, String> {
-    let ceiling = warren_broker::limits::MAX_MESSAGE_SIZE_CEILING;
-    match warren_server::parse_size(text) {
+    let ceiling = warren::MAX_MESSAGE_SIZE_CEILING;
+    match warren::parse_size(text) {
         Some(size) if size <= u64::from(ceiling) => Ok(size as u32),
         Some(_) => Err(format!(
             "{source}: '{text}' is over {ceiling} bytes (512MiB), RabbitMQ's ceiling for max_message_size"

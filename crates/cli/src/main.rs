@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
+use warren::{BrokerConfig, Server, TlsConfig};
 use warren_broker::auth::{HashingAlgorithm, PasswordHash};
-use warren_broker::BrokerConfig;
-use warren_server::{Server, TlsConfig};
 
 /// jemalloc hands freed memory back to the system (glibc's malloc kept a drained backlog's
-/// 1.3 GB for good). The binary's choice only: `warren::start_local()` leaves it to its user.
+/// 1.3 GB for good). The binary's choice only, which is why it is a package of its own: the
+/// `warren` library (`warren::start_local()`) leaves the allocator to its user.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -90,7 +90,7 @@ fn broker_config(options: &args::Options) -> Result<BrokerConfig, String> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read the definitions file {}: {e}", path.display()))?;
-            let loaded = warren_broker::definitions::parse(&text)
+            let loaded = warren::definitions::parse(&text)
                 .map_err(|e| format!("definitions file {}: {e}", path.display()))?;
             for warning in &loaded.warnings {
                 warn!("definitions file {}: {warning}", path.display());
