@@ -1,278 +1,270 @@
-//! Command-line arguments and their environment variables.
+//! Command-line arguments and their environment variables, read by clap: a flag wins over its
+//! `WARREN_*` variable, which wins over the default. A variable set to the empty string counts
+//! as unset (as `WARREN_USER=` in a compose file means "no user given").
 
+use std::ffi::OsString;
+use std::fmt::Display;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::ops::RangeInclusive;
 use std::path::PathBuf;
 use std::str::FromStr;
 
-use warren::{Limits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT};
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
+use warren::{
+    Limits, VHostLimits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT,
+    MAX_MESSAGE_SIZE_CEILING,
+};
 
-pub const USAGE: &str = "\
-usage: warren [--bind ADDR]... [--port N] [--user NAME] [--password SECRET]
-              [--definitions FILE] [--loopback-users NAMES]
-              [--memory-high-watermark LIMIT] [LIMITS] [TLS]
-       warren hash-password [PASSWORD]
-
-Serves AMQP 0-9-1 until SIGINT or SIGTERM.
-
-  --bind ADDR        address to listen on, repeatable (env WARREN_BIND, comma-separated);
-                     default: 127.0.0.1 and ::1
-  --port N           port (env WARREN_PORT); default: 5672
-  --user NAME        the one user (env WARREN_USER); default: guest
-  --password SECRET  its password (env WARREN_PASSWORD); default: guest
-  --definitions FILE users, vhosts and permissions from a RabbitMQ definitions file (JSON, as
-                     `rabbitmqctl export_definitions` writes) instead of --user/--password
-                     (env WARREN_DEFINITIONS)
-  --loopback-users NAMES
-                     users who may connect only from this machine, comma-separated, or `none`
-                     (env WARREN_LOOPBACK_USERS); default: guest, as RabbitMQ
-  --memory-high-watermark LIMIT
-                     above this resident memory, publishers are blocked until it falls back:
-                     a fraction of RAM (0.4) or a size (512MiB) (env WARREN_MEMORY_HIGH_WATERMARK);
-                     default: 0.4, as RabbitMQ
-  --version, --help
-
-hash-password prints the password_hash of a definitions file for PASSWORD (read from standard
-input if not given), as rabbit_password_hashing_sha256 with a random salt.
-
-Limits (refused as RabbitMQ refuses them; defaults are RabbitMQ's):
-  --channel-max N    channels per connection, proposed in connection.tune (env
-                     WARREN_CHANNEL_MAX); default: 2047
-  --max-message-size SIZE
-                     largest message body, at most 512MiB (env WARREN_MAX_MESSAGE_SIZE);
-                     default: 128MiB
-  --consumer-max-per-channel N
-                     consumers per channel (env WARREN_CONSUMER_MAX_PER_CHANNEL); default: none
-  --max-connections N
-                     open connections per vhost, as the vhost limit max-connections (env
-                     WARREN_MAX_CONNECTIONS); default: none
-  --max-queues N     queues per vhost, as the vhost limit max-queues (env WARREN_MAX_QUEUES);
-                     default: none
-  --max-handshakes N connections between TCP accept and connection.open; newer ones are
-                     closed at once (env WARREN_MAX_HANDSHAKES); default: 1000
-
-TLS (amqps; off unless a certificate and key are given):
-  --tls-cert FILE    PEM certificate chain, server certificate first (env WARREN_TLS_CERT)
-  --tls-key FILE     its PEM private key (env WARREN_TLS_KEY)
-  --tls-port N       amqps port (env WARREN_TLS_PORT); default: 5671
-  --tls-bind ADDR    amqps address, repeatable (env WARREN_TLS_BIND, comma-separated);
-                     default: the --bind addresses
-
-Logging: WARREN_LOG=debug (tracing's filter syntax; default info).";
-
+/// What the command line asks for.
 // Made once per process: the size of the variants does not matter.
 #[allow(clippy::large_enum_variant)]
+#[derive(Debug)]
 pub enum Command {
     Serve(Options),
     /// `hash-password`: the password, or None to read it from standard input.
     HashPassword(Option<String>),
-    Help,
-    Version,
 }
 
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Parser)]
+#[command(
+    name = "warren",
+    version,
+    about = "Serves AMQP 0-9-1 until SIGINT or SIGTERM.",
+    after_help = "Logging: WARREN_LOG=debug (tracing's filter syntax; default info).",
+    args_conflicts_with_subcommands = true,
+    disable_help_subcommand = true,
+    max_term_width = 100
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Subcommands>,
+    #[command(flatten)]
+    serve: Options,
+}
+
+#[derive(Debug, Subcommand)]
+enum Subcommands {
+    /// Prints the password_hash of a definitions file for PASSWORD, as
+    /// rabbit_password_hashing_sha256 with a random salt
+    HashPassword {
+        /// The password [default: the first line of standard input]
+        #[arg(value_name = "PASSWORD")]
+        password: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Args)]
 pub struct Options {
-    /// Addresses asked for explicitly; empty means the defaults.
+    /// Address to listen on, repeatable (comma-separated in WARREN_BIND) [default: 127.0.0.1
+    /// and ::1]
+    #[arg(long, value_name = "ADDR", env = "WARREN_BIND", value_delimiter = ',', value_parser = parse_ip)]
     pub bind: Vec<IpAddr>,
+    /// Port
+    #[arg(long, value_name = "N", env = "WARREN_PORT", default_value_t = 5672, value_parser = port)]
     pub port: u16,
-    /// The one user, when given (guest otherwise, unless a definitions file says).
+    /// The one user [default: guest]
+    #[arg(long, value_name = "NAME", env = "WARREN_USER")]
     pub user: Option<String>,
+    /// Its password [default: guest]
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "WARREN_PASSWORD",
+        hide_env_values = true
+    )]
     pub password: Option<String>,
-    pub definitions: Option<std::path::PathBuf>,
-    pub loopback_users: Vec<String>,
+    /// Users, vhosts and permissions from a RabbitMQ definitions file (JSON, as `rabbitmqctl
+    /// export_definitions` writes) instead of --user/--password
+    #[arg(long, value_name = "FILE", env = "WARREN_DEFINITIONS")]
+    pub definitions: Option<PathBuf>,
+    /// Users who may connect only from this machine, comma-separated, or `none` (as RabbitMQ)
+    #[arg(long, value_name = "NAMES", env = "WARREN_LOOPBACK_USERS", default_value = "guest", value_parser = parse_names)]
+    pub loopback_users: Names,
+    /// Above this resident memory, publishers are blocked until it falls back: a fraction of
+    /// RAM (0.4, as RabbitMQ) or a size (512MiB)
+    #[arg(long, value_name = "LIMIT", env = "WARREN_MEMORY_HIGH_WATERMARK", default_value = "0.4", value_parser = Watermark::parse)]
     pub memory_high_watermark: Watermark,
-    pub limits: Limits,
+    #[command(
+        flatten,
+        next_help_heading = "Limits (refused as RabbitMQ refuses them; the defaults are RabbitMQ's)"
+    )]
+    pub limits: LimitOptions,
+    #[command(
+        flatten,
+        next_help_heading = "TLS (amqps; off unless a certificate and its key are given)"
+    )]
+    pub tls: TlsOptions,
+}
+
+/// Comma-separated user names; `none` is the empty list.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Names(pub Vec<String>);
+
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct LimitOptions {
+    /// Channels per connection, proposed in connection.tune
+    #[arg(long, value_name = "N", env = "WARREN_CHANNEL_MAX", default_value_t = Limits::default().channel_max, value_parser = whole("a whole number", 1..=u16::MAX))]
+    pub channel_max: u16,
+    /// Largest message body, at most 512MiB
+    #[arg(long, value_name = "SIZE", env = "WARREN_MAX_MESSAGE_SIZE", default_value = "128MiB", value_parser = message_size)]
+    pub max_message_size: u32,
+    /// Consumers per channel [default: none]
+    #[arg(long, value_name = "N", env = "WARREN_CONSUMER_MAX_PER_CHANNEL", value_parser = whole("a whole number", 0..=u32::MAX))]
+    pub consumer_max_per_channel: Option<u32>,
+    /// Open connections per vhost, as the vhost limit max-connections [default: none]
+    #[arg(long, value_name = "N", env = "WARREN_MAX_CONNECTIONS", value_parser = whole("a whole number", 0..=u32::MAX))]
+    pub max_connections: Option<u32>,
+    /// Queues per vhost, as the vhost limit max-queues [default: none]
+    #[arg(long, value_name = "N", env = "WARREN_MAX_QUEUES", value_parser = whole("a whole number", 0..=u32::MAX))]
+    pub max_queues: Option<u32>,
+    /// Connections between TCP accept and connection.open; newer ones are closed at once
+    #[arg(long, value_name = "N", env = "WARREN_MAX_HANDSHAKES", default_value_t = DEFAULT_MAX_HANDSHAKES, value_parser = whole("a whole number", 1..=u32::MAX as usize))]
     pub max_handshakes: usize,
+}
+
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct TlsOptions {
+    /// PEM certificate chain, server certificate first
+    #[arg(long, value_name = "FILE", env = "WARREN_TLS_CERT")]
     pub tls_cert: Option<PathBuf>,
+    /// Its PEM private key (PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", env = "WARREN_TLS_KEY")]
     pub tls_key: Option<PathBuf>,
+    /// amqps port
+    #[arg(long, value_name = "N", env = "WARREN_TLS_PORT", default_value_t = DEFAULT_TLS_PORT, value_parser = port)]
     pub tls_port: u16,
-    /// amqps addresses asked for explicitly; empty means those of `bind`.
+    /// amqps address, repeatable (comma-separated in WARREN_TLS_BIND) [default: the --bind
+    /// addresses]
+    #[arg(long, value_name = "ADDR", env = "WARREN_TLS_BIND", value_delimiter = ',', value_parser = parse_ip)]
     pub tls_bind: Vec<IpAddr>,
 }
 
-/// The settings of limits and TLS, which read the same from a flag and from the
-/// environment: (flag, environment variable).
-const SETTINGS: &[(&str, &str)] = &[
-    ("--channel-max", "WARREN_CHANNEL_MAX"),
-    ("--max-message-size", "WARREN_MAX_MESSAGE_SIZE"),
-    (
-        "--consumer-max-per-channel",
-        "WARREN_CONSUMER_MAX_PER_CHANNEL",
-    ),
-    ("--max-connections", "WARREN_MAX_CONNECTIONS"),
-    ("--max-queues", "WARREN_MAX_QUEUES"),
-    ("--max-handshakes", "WARREN_MAX_HANDSHAKES"),
-    ("--tls-cert", "WARREN_TLS_CERT"),
-    ("--tls-key", "WARREN_TLS_KEY"),
-    ("--tls-port", "WARREN_TLS_PORT"),
-    ("--tls-bind", "WARREN_TLS_BIND"),
-];
+/// Reads the command line (without the program name) and the environment.
+pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, clap::Error> {
+    let args: Vec<OsString> = args.into_iter().collect();
+    let mut command = command();
+    let program = std::iter::once(OsString::from("warren"));
+    let matches = command
+        .try_get_matches_from_mut(program.chain(args.iter().cloned()))
+        .map_err(|e| name_the_variable(e, &command, &args))?;
+    let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
+    match cli.command {
+        Some(Subcommands::HashPassword { password }) => Ok(Command::HashPassword(password)),
+        None => match cli.serve.check() {
+            Ok(()) => Ok(Command::Serve(cli.serve)),
+            Err(message) => Err(command.error(ErrorKind::ArgumentConflict, message)),
+        },
+    }
+}
+
+/// The clap command, without the variables that are set to the empty string.
+fn command() -> clap::Command {
+    Cli::command().mut_args(|arg| {
+        let empty = arg
+            .get_env()
+            .and_then(std::env::var_os)
+            .is_some_and(|value| value.is_empty());
+        if empty {
+            arg.env(None::<&'static str>)
+        } else {
+            arg
+        }
+    })
+}
+
+/// clap names the flag of a bad value; when the value came from the flag's variable, say so.
+fn name_the_variable(
+    mut error: clap::Error,
+    command: &clap::Command,
+    args: &[OsString],
+) -> clap::Error {
+    if !matches!(
+        error.kind(),
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue
+    ) {
+        return error;
+    }
+    let Some(ContextValue::String(invalid)) = error.get(ContextKind::InvalidArg) else {
+        return error;
+    };
+    // "--port <N>"
+    let flag = invalid.split(' ').next().unwrap_or_default().to_owned();
+    let given = args.iter().any(|a| {
+        a.to_str()
+            .is_some_and(|a| a == flag || a.starts_with(&format!("{flag}=")))
+    });
+    let variable = command
+        .get_arguments()
+        .find(|arg| {
+            arg.get_long()
+                .is_some_and(|long| flag == format!("--{long}"))
+        })
+        .and_then(|arg| arg.get_env())
+        .map(|name| name.to_string_lossy().into_owned());
+    if let (false, Some(variable)) = (given, variable) {
+        error.insert(
+            ContextKind::Suggested,
+            ContextValue::StyledStrs(vec![format!(
+                "the value comes from {variable}: correct or unset it, or give {flag}"
+            )
+            .into()]),
+        );
+    }
+    error
+}
 
 impl Options {
-    /// Arguments win over the environment, which wins over the defaults.
-    pub fn from_env_and_args(args: impl IntoIterator<Item = String>) -> Result<Command, String> {
-        let env = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
-        let mut options = Options {
-            bind: match env("WARREN_BIND") {
-                Some(list) => list
-                    .split(',')
-                    .map(|a| parse_ip(a.trim(), "WARREN_BIND"))
-                    .collect::<Result<_, _>>()?,
-                None => Vec::new(),
-            },
-            port: match env("WARREN_PORT") {
-                Some(port) => parse_port(&port, "WARREN_PORT")?,
-                None => 5672,
-            },
-            user: env("WARREN_USER"),
-            password: env("WARREN_PASSWORD"),
-            definitions: env("WARREN_DEFINITIONS").map(Into::into),
-            loopback_users: parse_names(
-                &env("WARREN_LOOPBACK_USERS").unwrap_or_else(|| "guest".into()),
-            ),
-            memory_high_watermark: match env("WARREN_MEMORY_HIGH_WATERMARK") {
-                Some(text) => Watermark::parse(&text)
-                    .map_err(|e| format!("WARREN_MEMORY_HIGH_WATERMARK: {e}"))?,
-                None => Watermark::default(),
-            },
-            limits: Limits::default(),
-            max_handshakes: DEFAULT_MAX_HANDSHAKES,
-            tls_cert: None,
-            tls_key: None,
-            tls_port: DEFAULT_TLS_PORT,
-            tls_bind: Vec::new(),
-        };
-        for &(flag, variable) in SETTINGS {
-            if let Some(value) = env(variable) {
-                options.apply(flag, &value, variable)?;
-            }
-        }
-        let mut tls_bind_from_args = false;
-        let mut from_args = Vec::new();
-        let mut args = args.into_iter().peekable();
-        if args.peek().is_some_and(|a| a == "hash-password") {
-            args.next();
-            let password = args.next();
-            if let Some(extra) = args.next() {
-                return Err(format!(
-                    "hash-password takes one password, not also '{extra}'"
-                ));
-            }
-            return Ok(Command::HashPassword(password));
-        }
-        while let Some(arg) = args.next() {
-            let (flag, inline) = match arg.split_once('=') {
-                Some((flag, value)) if flag.starts_with("--") => {
-                    (flag.to_string(), Some(value.to_string()))
-                }
-                _ => (arg.clone(), None),
-            };
-            let mut value = || {
-                inline
-                    .clone()
-                    .or_else(|| args.next())
-                    .ok_or_else(|| format!("{flag} needs a value"))
-            };
-            match flag.as_str() {
-                "--bind" => from_args.push(parse_ip(&value()?, "--bind")?),
-                "--port" => options.port = parse_port(&value()?, "--port")?,
-                "--user" => options.user = Some(value()?),
-                "--password" => options.password = Some(value()?),
-                "--definitions" => options.definitions = Some(value()?.into()),
-                "--loopback-users" => options.loopback_users = parse_names(&value()?),
-                "--memory-high-watermark" => {
-                    options.memory_high_watermark = Watermark::parse(&value()?)
-                        .map_err(|e| format!("--memory-high-watermark: {e}"))?
-                }
-                "--tls-bind" if !tls_bind_from_args => {
-                    // Flags replace the environment's list.
-                    tls_bind_from_args = true;
-                    options.tls_bind.clear();
-                    options.apply(&flag, &value()?, &flag)?
-                }
-                setting if SETTINGS.iter().any(|&(f, _)| f == setting) => {
-                    options.apply(&flag, &value()?, &flag)?
-                }
-                "-h" | "--help" => return Ok(Command::Help),
-                "-V" | "--version" => return Ok(Command::Version),
-                other => return Err(format!("unknown argument '{other}'")),
-            }
-        }
-        if !from_args.is_empty() {
-            options.bind = from_args;
-        }
-        if options.definitions.is_some() && (options.user.is_some() || options.password.is_some()) {
+    /// What clap cannot say alone: which settings exclude or need each other.
+    fn check(&self) -> Result<(), &'static str> {
+        if self.definitions.is_some() && (self.user.is_some() || self.password.is_some()) {
             return Err(
                 "--definitions (WARREN_DEFINITIONS) defines the users: drop --user and \
-                        --password (WARREN_USER, WARREN_PASSWORD), or add the user to the file"
-                    .into(),
+                 --password (WARREN_USER, WARREN_PASSWORD), or add the user to the file",
             );
         }
-        options.check_tls()?;
-        Ok(Command::Serve(options))
-    }
-
-    /// Sets a limit or TLS setting from `value`, read from `source` (a flag or a variable).
-    fn apply(&mut self, flag: &str, value: &str, source: &str) -> Result<(), String> {
-        let limits = &mut self.limits;
-        match flag {
-            "--channel-max" => limits.channel_max = parse_number(value, source, 1..=u16::MAX)?,
-            "--max-message-size" => limits.max_message_size = parse_message_size(value, source)?,
-            "--consumer-max-per-channel" => {
-                limits.consumers_per_channel = Some(parse_number(value, source, 0..=u32::MAX)?)
-            }
-            "--max-connections" => {
-                limits.vhost.max_connections = Some(parse_number(value, source, 0..=u32::MAX)?)
-            }
-            "--max-queues" => {
-                limits.vhost.max_queues = Some(parse_number(value, source, 0..=u32::MAX)?)
-            }
-            "--max-handshakes" => {
-                self.max_handshakes = parse_number(value, source, 1..=u32::MAX as usize)?
-            }
-            "--tls-cert" => self.tls_cert = Some(PathBuf::from(value)),
-            "--tls-key" => self.tls_key = Some(PathBuf::from(value)),
-            "--tls-port" => self.tls_port = parse_port(value, source)?,
-            "--tls-bind" => {
-                for address in value.split(',') {
-                    self.tls_bind.push(parse_ip(address.trim(), source)?);
-                }
-            }
-            other => return Err(format!("unknown argument '{other}'")),
-        }
-        Ok(())
-    }
-
-    /// A certificate needs its key, and the amqps settings need both.
-    fn check_tls(&self) -> Result<(), String> {
-        match (&self.tls_cert, &self.tls_key) {
+        let tls = &self.tls;
+        match (&tls.tls_cert, &tls.tls_key) {
             (Some(_), Some(_)) => Ok(()),
             (Some(_), None) | (None, Some(_)) => Err(
                 "--tls-cert and --tls-key (WARREN_TLS_CERT, WARREN_TLS_KEY) go together: give \
-                 both to serve amqps, or neither"
-                    .into(),
+                 both to serve amqps, or neither",
             ),
-            (None, None) if !self.tls_bind.is_empty() || self.tls_port != DEFAULT_TLS_PORT => {
-                Err("--tls-port and --tls-bind need --tls-cert and --tls-key".into())
+            (None, None) if !tls.tls_bind.is_empty() || tls.tls_port != DEFAULT_TLS_PORT => {
+                Err("--tls-port and --tls-bind need --tls-cert and --tls-key")
             }
             (None, None) => Ok(()),
         }
     }
 
-    /// The certificate and key files, when amqps is on.
-    pub fn tls_files(&self) -> Option<(&PathBuf, &PathBuf)> {
-        self.tls_cert.as_ref().zip(self.tls_key.as_ref())
+    /// The limits the broker enforces.
+    pub fn limits(&self) -> Limits {
+        let l = &self.limits;
+        Limits {
+            channel_max: l.channel_max,
+            max_message_size: l.max_message_size,
+            consumers_per_channel: l.consumer_max_per_channel,
+            vhost: VHostLimits {
+                max_connections: l.max_connections,
+                max_queues: l.max_queues,
+            },
+        }
     }
 
-    /// Where amqps listens: `tls_bind`, or the plain listeners' addresses.
+    /// The certificate and key files, when amqps is on.
+    pub fn tls_files(&self) -> Option<(&PathBuf, &PathBuf)> {
+        self.tls.tls_cert.as_ref().zip(self.tls.tls_key.as_ref())
+    }
+
+    /// Where amqps listens: `--tls-bind`, or the plain listeners' addresses.
     pub fn tls_addresses(&self) -> Vec<SocketAddr> {
-        let ips = if self.tls_bind.is_empty() {
+        let ips = if self.tls.tls_bind.is_empty() {
             self.ips()
         } else {
-            self.tls_bind.clone()
+            self.tls.tls_bind.clone()
         };
         ips.into_iter()
-            .map(|ip| SocketAddr::new(ip, self.tls_port))
+            .map(|ip| SocketAddr::new(ip, self.tls.tls_port))
             .collect()
     }
 
@@ -298,77 +290,105 @@ impl Options {
     /// an address asked for may not.
     pub fn is_optional(&self, address: &SocketAddr) -> bool {
         let ip = address.ip();
-        address.is_ipv6() && !self.bind.contains(&ip) && !self.tls_bind.contains(&ip)
+        address.is_ipv6() && !self.bind.contains(&ip) && !self.tls.tls_bind.contains(&ip)
     }
 }
 
-fn parse_ip(text: &str, source: &str) -> Result<IpAddr, String> {
-    text.trim_matches(|c| c == '[' || c == ']')
+fn parse_ip(text: &str) -> Result<IpAddr, String> {
+    text.trim()
+        .trim_matches(|c| c == '[' || c == ']')
         .parse()
         .map_err(|_| {
-            format!("{source}: '{text}' is not an IP address (for example 127.0.0.1 or ::1)")
+            "not an IP address: give one such as 127.0.0.1 or ::1 (host names are not resolved)"
+                .into()
         })
 }
 
-/// A whole number in `range`.
-fn parse_number<T>(text: &str, source: &str, range: RangeInclusive<T>) -> Result<T, String>
+/// A value parser for a whole number in `range`; `what` names it in the error.
+fn whole<T>(
+    what: &'static str,
+    range: RangeInclusive<T>,
+) -> impl Fn(&str) -> Result<T, String> + Clone + Send + Sync + 'static
 where
-    T: FromStr + PartialOrd + std::fmt::Display,
+    T: FromStr + PartialOrd + Display + Clone + Send + Sync + 'static,
 {
-    match text.trim().parse::<T>() {
+    move |text| match text.trim().parse::<T>() {
         Ok(n) if range.contains(&n) => Ok(n),
         _ => Err(format!(
-            "{source}: '{text}' is not a whole number from {} to {}",
+            "not {what} from {} to {}",
             range.start(),
             range.end()
         )),
     }
 }
 
-fn parse_message_size(text: &str, source: &str) -> Result<u32, String> {
-    let ceiling = warren::MAX_MESSAGE_SIZE_CEILING;
+fn port(text: &str) -> Result<u16, String> {
+    whole("a port number", 0..=u16::MAX)(text)
+}
+
+fn message_size(text: &str) -> Result<u32, String> {
     match warren::parse_size(text) {
-        Some(size) if size <= u64::from(ceiling) => Ok(size as u32),
+        Some(size) if size <= u64::from(MAX_MESSAGE_SIZE_CEILING) => Ok(size as u32),
         Some(_) => Err(format!(
-            "{source}: '{text}' is over {ceiling} bytes (512MiB), RabbitMQ's ceiling for max_message_size"
+            "over {MAX_MESSAGE_SIZE_CEILING} bytes (512MiB), RabbitMQ's ceiling for max_message_size"
         )),
-        None => Err(format!(
-            "{source}: '{text}' is not a size: give bytes (134217728) or a size such as 128MiB"
-        )),
+        None => Err(
+            "not a size: give bytes (134217728) or a number with kB, KiB, MB, MiB, GB or GiB \
+             (128MiB)"
+                .into(),
+        ),
     }
 }
 
-/// A comma-separated list of names; `none` is the empty list.
-fn parse_names(text: &str) -> Vec<String> {
+fn parse_names(text: &str) -> Result<Names, String> {
     if text.trim() == "none" {
-        return Vec::new();
+        return Ok(Names(Vec::new()));
     }
-    text.split(',')
-        .map(str::trim)
-        .filter(|n| !n.is_empty())
-        .map(String::from)
-        .collect()
-}
-
-fn parse_port(text: &str, source: &str) -> Result<u16, String> {
-    text.parse()
-        .map_err(|_| format!("{source}: '{text}' is not a port number (0-65535)"))
+    Ok(Names(
+        text.split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(String::from)
+            .collect(),
+    ))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn parse(args: &[&str]) -> Result<Options, String> {
-        match Options::from_env_and_args(args.iter().map(|s| s.to_string()))? {
+    fn parse_args(args: &[&str]) -> Result<Command, String> {
+        parse(args.iter().map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    fn serve(args: &[&str]) -> Result<Options, String> {
+        match parse_args(args)? {
             Command::Serve(options) => Ok(options),
-            _ => Err("not serve".into()),
+            Command::HashPassword(_) => Err("not serve".into()),
         }
     }
 
     #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn defaults_are_the_libraries() {
+        let options = serve(&[]).expect("valid");
+        assert_eq!(options.port, 5672);
+        assert_eq!(options.limits(), Limits::default());
+        assert_eq!(options.limits.max_handshakes, DEFAULT_MAX_HANDSHAKES);
+        assert_eq!(options.memory_high_watermark, Watermark::default());
+        assert_eq!(options.loopback_users, Names(vec!["guest".into()]));
+        assert_eq!(options.tls.tls_port, DEFAULT_TLS_PORT);
+        assert_eq!(options.addresses().len(), 2, "127.0.0.1 and ::1");
+        assert!(options.is_optional(&"[::1]:5672".parse().expect("addr")));
+    }
+
+    #[test]
     fn flags_override_defaults() {
-        let options = parse(&[
+        let options = serve(&[
             "--bind",
             "0.0.0.0",
             "--port=5673",
@@ -386,11 +406,14 @@ mod tests {
             (options.user.as_deref(), options.password.as_deref()),
             (Some("u"), Some("p"))
         );
+        let options = serve(&["--bind", "127.0.0.1", "--bind", "[::1]"]).expect("valid");
+        assert_eq!(options.bind.len(), 2);
+        assert!(!options.is_optional(&"[::1]:5672".parse().expect("addr")));
     }
 
     #[test]
     fn limits_and_tls_flags_are_read() {
-        let options = parse(&[
+        let options = serve(&[
             "--channel-max=16",
             "--max-message-size",
             "1MiB",
@@ -402,6 +425,8 @@ mod tests {
             "100",
             "--max-handshakes",
             "10",
+            "--memory-high-watermark",
+            "512MiB",
             "--tls-cert",
             "cert.pem",
             "--tls-key",
@@ -410,13 +435,14 @@ mod tests {
             "127.0.0.1",
         ])
         .expect("valid");
-        let limits = &options.limits;
+        let limits = options.limits();
         assert_eq!(limits.channel_max, 16);
         assert_eq!(limits.max_message_size, 1 << 20);
         assert_eq!(limits.consumers_per_channel, Some(8));
         assert_eq!(limits.vhost.max_connections, Some(0));
         assert_eq!(limits.vhost.max_queues, Some(100));
-        assert_eq!(options.max_handshakes, 10);
+        assert_eq!(options.limits.max_handshakes, 10);
+        assert_eq!(options.memory_high_watermark, Watermark::Bytes(512 << 20));
         assert!(options.tls_files().is_some());
         assert_eq!(
             options.tls_addresses(),
@@ -426,16 +452,25 @@ mod tests {
 
     #[test]
     fn bad_limits_and_tls_settings_say_what_is_wrong() {
-        assert!(parse(&["--max-message-size", "1GiB"])
-            .expect_err("over the ceiling")
-            .contains("RabbitMQ's ceiling"));
-        assert!(parse(&["--channel-max", "0"])
-            .expect_err("no channel")
-            .contains("not a whole number from 1 to 65535"));
-        assert!(parse(&["--tls-cert", "cert.pem"])
+        let error = serve(&["--max-message-size", "1GiB"]).expect_err("over the ceiling");
+        assert!(error.contains("'--max-message-size <SIZE>'"), "{error}");
+        assert!(error.contains("RabbitMQ's ceiling"), "{error}");
+        assert!(serve(&["--max-message-size", "big"])
+            .expect_err("not a size")
+            .contains("not a size: give bytes"));
+        let error = serve(&["--channel-max", "0"]).expect_err("no channel");
+        assert!(error.contains("'--channel-max <N>'"), "{error}");
+        assert!(
+            error.contains("not a whole number from 1 to 65535"),
+            "{error}"
+        );
+        assert!(serve(&["--memory-high-watermark", "lots"])
+            .expect_err("not a watermark")
+            .contains("give a fraction of RAM such as 0.4, or a size such as 512MiB"));
+        assert!(serve(&["--tls-cert", "cert.pem"])
             .expect_err("no key")
             .contains("go together"));
-        assert!(parse(&["--tls-port", "5999"])
+        assert!(serve(&["--tls-port", "5999"])
             .expect_err("no certificate")
             .contains("need --tls-cert"));
     }
@@ -443,34 +478,51 @@ mod tests {
     #[test]
     fn definitions_loopback_users_and_hash_password() {
         let options =
-            parse(&["--definitions", "defs.json", "--loopback-users", "a, b"]).expect("valid");
+            serve(&["--definitions", "defs.json", "--loopback-users", "a, b"]).expect("valid");
         assert_eq!(options.definitions, Some("defs.json".into()));
-        assert_eq!(options.loopback_users, ["a", "b"]);
-        let options = parse(&["--loopback-users=none"]).expect("valid");
-        assert!(options.loopback_users.is_empty());
-        assert!(parse(&["--definitions", "d.json", "--user", "u"])
+        assert_eq!(options.loopback_users, Names(vec!["a".into(), "b".into()]));
+        let options = serve(&["--loopback-users=none"]).expect("valid");
+        assert!(options.loopback_users.0.is_empty());
+        assert!(serve(&["--definitions", "d.json", "--user", "u"])
             .expect_err("must be refused")
             .contains("drop --user"));
-        let args = ["hash-password", "s3cret"].map(String::from);
         assert!(matches!(
-            Options::from_env_and_args(args),
+            parse_args(&["hash-password", "s3cret"]),
             Ok(Command::HashPassword(Some(p))) if p == "s3cret"
         ));
+        assert!(matches!(
+            parse_args(&["hash-password"]),
+            Ok(Command::HashPassword(None))
+        ));
+        assert!(
+            parse_args(&["hash-password", "a", "b"]).is_err(),
+            "one password"
+        );
+        assert!(
+            parse_args(&["--port", "1", "hash-password", "a"]).is_err(),
+            "flags are for serving"
+        );
     }
 
     #[test]
     fn bad_values_say_what_is_wrong() {
-        assert!(parse(&["--port", "http"])
-            .expect_err("must be refused")
-            .contains("not a port number"));
-        assert!(parse(&["--bind", "localhost"])
+        let error = serve(&["--port", "http"]).expect_err("must be refused");
+        assert!(
+            error.contains("invalid value 'http' for '--port <N>'"),
+            "{error}"
+        );
+        assert!(
+            error.contains("not a port number from 0 to 65535"),
+            "{error}"
+        );
+        assert!(serve(&["--bind", "localhost"])
             .expect_err("must be refused")
             .contains("not an IP address"));
-        assert!(parse(&["--frobnicate"])
+        assert!(serve(&["--frobnicate"])
             .expect_err("must be refused")
-            .contains("unknown argument"));
-        assert!(parse(&["--port"])
+            .contains("unexpected argument '--frobnicate'"));
+        assert!(serve(&["--port"])
             .expect_err("must be refused")
-            .contains("needs a value"));
+            .contains("a value is required for '--port <N>'"));
     }
 }

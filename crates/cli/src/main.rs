@@ -24,20 +24,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let options = match args::Options::from_env_and_args(std::env::args().skip(1)) {
+    let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(args::Command::Serve(options)) => options,
-        Ok(args::Command::Help) => {
-            println!("{}", args::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Ok(args::Command::Version) => {
-            println!("warren {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
         Ok(args::Command::HashPassword(password)) => return hash_password(password),
-        Err(message) => {
-            eprintln!("warren: {message}\n\n{}", args::USAGE);
-            return ExitCode::from(2);
+        // --help and --version too: clap prints them on stdout and exits 0, errors on stderr
+        // and exits 2.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     // Without its background thread, jemalloc returns pages only while the process allocates:
@@ -110,7 +104,7 @@ fn broker_config(options: &args::Options) -> Result<BrokerConfig, String> {
             options.password.as_deref().unwrap_or("guest"),
         ),
     };
-    config.loopback_users.clone_from(&options.loopback_users);
+    config.loopback_users.clone_from(&options.loopback_users.0);
     Ok(config)
 }
 
@@ -142,8 +136,8 @@ async fn serve(options: args::Options) -> ExitCode {
     let mut builder = Server::builder()
         .config(config)
         .memory_high_watermark(options.memory_high_watermark)
-        .limits(options.limits.clone())
-        .max_handshakes(options.max_handshakes);
+        .limits(options.limits())
+        .max_handshakes(options.limits.max_handshakes);
     let Some(listeners) = bind(&options, options.addresses(), "--port or WARREN_PORT").await else {
         return ExitCode::FAILURE;
     };

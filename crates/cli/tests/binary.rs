@@ -9,8 +9,14 @@ use warren_wire::Method;
 
 /// Starts the binary on a free port and returns it with the address from its ready line.
 fn start_warren() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--bind", "127.0.0.1", "--port", "0"])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warren"));
+    command.args(["--bind", "127.0.0.1", "--port", "0"]);
+    start(command)
+}
+
+/// Starts `command` and returns it with the address from its ready line.
+fn start(mut command: Command) -> (Child, String) {
+    let mut child = command
         .env("WARREN_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -30,6 +36,19 @@ fn start_warren() -> (Child, String) {
     // Keep draining the log so the broker never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (child, address)
+}
+
+/// Runs the binary to its end with these arguments and environment: (exit code, stderr).
+fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+    let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("runs");
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
 }
 
 fn signal(child: &Child, name: &str) {
@@ -73,16 +92,87 @@ fn sigint_closes_clients_with_320_and_exits_0() {
 
 #[test]
 fn a_bad_port_is_refused_with_a_readable_message() {
-    let output = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--port", "amqp"])
-        .output()
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
+    let (code, stderr) = run(&["--port", "amqp"], &[]);
+    assert_eq!(code, Some(2));
     assert!(
-        stderr.contains("--port: 'amqp' is not a port number"),
+        stderr.contains("invalid value 'amqp' for '--port <N>'")
+            && stderr.contains("not a port number from 0 to 65535"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_bad_value_names_its_flag_and_what_is_accepted() {
+    for (args, expected) in [
+        (
+            ["--max-message-size", "1GiB"],
+            [
+                "'--max-message-size <SIZE>'",
+                "RabbitMQ's ceiling for max_message_size",
+            ],
+        ),
+        (
+            ["--memory-high-watermark", "lots"],
+            [
+                "'--memory-high-watermark <LIMIT>'",
+                "a fraction of RAM such as 0.4, or a size such as 512MiB",
+            ],
+        ),
+        (
+            ["--channel-max", "0"],
+            ["'--channel-max <N>'", "not a whole number from 1 to 65535"],
+        ),
+    ] {
+        let (code, stderr) = run(&args, &[]);
+        assert_eq!(code, Some(2), "{args:?}");
+        for text in expected {
+            assert!(stderr.contains(text), "{args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn the_environment_sets_what_flags_leave_unset() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warren"));
+    command
+        .env("WARREN_BIND", "127.0.0.1")
+        .env("WARREN_PORT", "0")
+        // Empty counts as unset: the default user.
+        .env("WARREN_USER", "");
+    let (mut child, address) = start(command);
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    RawClient::open(&address, &[]);
+    signal(&child, "TERM");
+    assert!(child.wait().expect("warren exits").success());
+
+    // A flag wins over its variable.
+    let (code, stderr) = run(&["--port", "amqp"], &[("WARREN_PORT", "0")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("'--port <N>'"), "{stderr}");
+    // A bad value from a variable names the flag and the variable.
+    let (code, stderr) = run(&[], &[("WARREN_MAX_HANDSHAKES", "many")]);
+    assert_eq!(code, Some(2));
+    assert!(
+        stderr.contains("invalid value 'many' for '--max-handshakes <N>'")
+            && stderr.contains("the value comes from WARREN_MAX_HANDSHAKES"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn help_and_version_go_to_stdout_and_exit_0() {
+    for (flag, expected) in [
+        ("--help", "--memory-high-watermark <LIMIT>"),
+        ("--version", concat!("warren ", env!("CARGO_PKG_VERSION"))),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .arg(flag)
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{flag}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(expected), "{flag}: {stdout}");
+    }
 }
 
 #[test]
