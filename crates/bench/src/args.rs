@@ -1,98 +1,54 @@
-//! The command line: `warren-bench SCENARIO [--option value]...`, parsed by hand (`--opt v` or
-//! `--opt=v`). Defaults depend on the scenario (`latency` has a rate, `fanout` ten queues...).
+//! The command line: `warren-bench SCENARIO [OPTIONS] [-- BROKER COMMAND]`, read by clap.
+//! Some defaults depend on the scenario (`latency` has a rate, `fanout` ten queues...): clap
+//! leaves those options unset and [`Options`] fills them in for the scenario.
 
+use std::ffi::OsString;
 use std::time::Duration;
 
-use crate::error::{Error, Result};
+use clap::error::ErrorKind;
+use clap::{CommandFactory, Parser, ValueEnum};
+
+use crate::error::Result;
 use crate::url::AmqpUrl;
 
-pub const USAGE: &str = "\
-usage: warren-bench SCENARIO [OPTIONS]
-
-Load tool for AMQP 0-9-1 brokers (Warren, RabbitMQ...). Prints one JSON line per run on stdout;
-exits 1 when a check fails (lost, duplicated, reordered, misrouted or unconfirmed messages), 2 on
-a usage error. Only loopback addresses are accepted.
-
-scenarios:
-  throughput  P publishers -> exchange -> one queue -> C consumers, as fast as possible
-  latency     like throughput at a fixed --rate (default 10000 msg/s); publish->deliver percentiles
-  fanout      one routing key matched by --queues queues, one consumer each
-  bindings    --queues queues x --bindings Wazo-like topic bindings each; every delivery is checked
-              against its queue's patterns
-  churn       connections (and --channels channels each) opened and closed, per second
-  soak        --connections connections x --channels channels (half publish with confirms to
-              --queues queues, half consume with manual acks) for --duration, while a chaos loop
-              drops a random connection's socket every ~--kill-interval; dropped connections
-              reconnect. Fails on a confirmed message never delivered and acked, a message
-              delivered twice without `redelivered`, or a broker-side error
-  idle-connections
-              --connections connections opened (handshake, --channels channels) and held: the
-              broker's RSS per connection (needs `ulimit -n` above --connections)
-  backlog     --max-messages messages of --size published with confirms into a queue without
-              consumer (the broker's RSS per queued message), then drained and checked
-  retention   --max-messages messages of --size published with confirms to a topic exchange: one in
-              --retain-every to a queue without consumer, the rest to a queue with one consumer;
-              the broker's RSS per retained message, 10 s after the drain. Checks the retained
-              count (queue.declare passive) and every consumed message
-  startup     starts the broker command given after `--`, reports the milliseconds until
-              --url's port accepts and until an AMQP handshake completes, and its idle RSS
-              (of --pid-file's pid, else the command's); then stops it with SIGTERM
-  selftest    throughput against an in-process trivial sink: the tool's own ceiling
-  sink        serve the trivial sink on 127.0.0.1:--port until SIGINT or SIGTERM
-
-options (default):
-  --url URL                 broker (amqp://guest:guest@127.0.0.1:5672/%2F)
-  --duration SECS           publishing time, decimals allowed (10)
-  --max-messages N          stop publishing after N messages in all (10000000)
-  --drain-timeout SECS      after publishing, wait this long without progress for the rest (5)
-  --publishers P            publishing connections, one channel each (1)
-  --consumers C             consumers on the queue, one connection each (1; throughput/latency)
-  --size BYTES              body size, at least 54; a Wazo call_created JSON event padded (300)
-  --rate MSGS               total msg/s over all publishers; 0 = unlimited (0; latency: 10000)
-  --confirm WINDOW          publisher confirms, at most WINDOW unconfirmed per publisher
-  --autoack                 consume with no-ack (default: manual ack, multiple=true every
-                            prefetch/4 deliveries)
-  --prefetch N              basic.qos prefetch per consumer with manual ack (1000)
-  --exchange-type T         topic|direct|fanout|headers (topic)
-  --exchange NAME           exchange to declare and publish to (warren-bench.T)
-  --routing-key KEY         (calls.call.created)
-  --binding-key KEY         (topic: calls.#; direct: the routing key; fanout/headers: empty)
-  --queues N                fanout: queues (10); bindings: queues (100)
-  --retain-every R          retention: one message in R goes to the queue nobody consumes (100)
-  --bindings K              bindings: bindings per queue (10)
-  --active-users N          bindings: publish only the keys of the first N users, as a bus
-                            where few of the bound users are busy (all)
-  --consumer-connections N  fanout/bindings: connections the consumers are spread over (4)
-  --connections N           churn: concurrent open/close loops (4); soak: connections (20);
-                            idle-connections: connections held (10000)
-  --channels K              churn: channels opened and closed per connection (1); soak:
-                            channels per connection (4); idle-connections: (0)
-  --kill-interval SECS      soak: mean time between two connection kills; 0: no chaos (0.5)
-  --pid-file PATH           startup: read the broker's pid from this file (RabbitMQ's)
-  --batch N                 most messages per socket write (256)
-  --threads N               runtime worker threads (the number of CPUs)
-  --broker-pid PID          report the broker's CPU seconds per message and RSS from /proc/PID
-  --label TEXT              copied into the JSON line (e.g. the broker's name)
-  --port N                  sink: port to listen on (0: any; the address goes to stderr)
-  --help
-
-Defaults differ for soak (--duration 60 --queues 4 --rate 5000 --confirm 256 --prefetch 100)
-and backlog and retention (--max-messages 1000000 --confirm 1000 --duration 600: publishing
-stops at the first of the two).";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// What `warren-bench` runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Scenario {
+    /// P publishers -> exchange -> one queue -> C consumers, as fast as possible
     Throughput,
+    /// Like throughput at a fixed --rate (default 10000 msg/s); publish->deliver percentiles
     Latency,
+    /// One routing key matched by --queues queues, one consumer each
     Fanout,
+    /// --queues queues x --bindings Wazo-like topic bindings each; every delivery is checked
+    /// against its queue's patterns
     Bindings,
+    /// Connections (and --channels channels each) opened and closed, per second
     Churn,
+    /// Throughput against an in-process trivial sink: the tool's own ceiling
     Selftest,
+    /// Serve the trivial sink on 127.0.0.1:--port until SIGINT or SIGTERM
     Sink,
+    /// --connections connections x --channels channels (half publish with confirms to
+    /// --queues queues, half consume with manual acks) for --duration, while a chaos loop drops
+    /// a random connection's socket every ~--kill-interval; dropped connections reconnect.
+    /// Fails on a confirmed message never delivered and acked, a message delivered twice
+    /// without `redelivered`, or a broker-side error
     Soak,
+    /// --connections connections opened (handshake, --channels channels) and held: the
+    /// broker's RSS per connection (needs `ulimit -n` above --connections)
     IdleConnections,
+    /// --max-messages messages of --size published with confirms into a queue without
+    /// consumer (the broker's RSS per queued message), then drained and checked
     Backlog,
+    /// --max-messages messages of --size published with confirms to a topic exchange: one in
+    /// --retain-every to a queue without consumer, the rest to a queue with one consumer; the
+    /// broker's RSS per retained message, 10 s after the drain. Checks the retained count
+    /// (queue.declare passive) and every consumed message
     Retention,
+    /// Starts the broker command given after `--`, reports the milliseconds until --url's port
+    /// accepts and until an AMQP handshake completes, and its idle RSS (of --pid-file's pid,
+    /// else the command's); then stops it with SIGTERM
     Startup,
 }
 
@@ -113,27 +69,9 @@ impl Scenario {
             Scenario::Startup => "startup",
         }
     }
-
-    fn parse(s: &str) -> Option<Scenario> {
-        Some(match s {
-            "throughput" => Scenario::Throughput,
-            "latency" => Scenario::Latency,
-            "fanout" => Scenario::Fanout,
-            "bindings" => Scenario::Bindings,
-            "churn" => Scenario::Churn,
-            "selftest" => Scenario::Selftest,
-            "sink" => Scenario::Sink,
-            "soak" => Scenario::Soak,
-            "idle-connections" => Scenario::IdleConnections,
-            "backlog" => Scenario::Backlog,
-            "retention" => Scenario::Retention,
-            "startup" => Scenario::Startup,
-            _ => return None,
-        })
-    }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ExchangeKind {
     Topic,
     Direct,
@@ -193,214 +131,294 @@ pub struct Options {
     pub command: Vec<String>,
 }
 
-#[derive(Debug)]
-pub enum Command {
-    Run(Box<Options>),
-    Help,
-}
-
 pub const DEFAULT_URL: &str = "amqp://guest:guest@127.0.0.1:5672/%2F";
 pub const DEFAULT_ROUTING_KEY: &str = "calls.call.created";
 
+/// The most publishers, and the most consumers, a run may have.
+const MAX_CLIENTS: u64 = 1000;
+
+/// The command line as clap reads it; `None`: the scenario's default.
+#[derive(Debug, Parser)]
+#[command(
+    name = "warren-bench",
+    version,
+    about = "Load tool for AMQP 0-9-1 brokers (Warren, RabbitMQ...).",
+    long_about = "Load tool for AMQP 0-9-1 brokers (Warren, RabbitMQ...). Prints one JSON line \
+                  per run on stdout; exits 1 when a check fails (lost, duplicated, reordered, \
+                  misrouted or unconfirmed messages), 2 on a usage error. Only loopback \
+                  addresses are accepted.",
+    after_help = "Defaults differ for soak (--duration 60 --queues 4 --rate 5000 --confirm 256 \
+                  --prefetch 100) and backlog and retention (--max-messages 1000000 --confirm \
+                  1000 --duration 600: publishing stops at the first of the two).",
+    args_override_self = true,
+    max_term_width = 100
+)]
+struct Cli {
+    /// What to run
+    #[arg(value_enum, value_name = "SCENARIO")]
+    scenario: Scenario,
+    /// startup: the broker's command line, after `--`
+    #[arg(last = true, value_name = "BROKER_COMMAND")]
+    command: Vec<String>,
+    /// Broker
+    #[arg(long, value_name = "URL", default_value = DEFAULT_URL, value_parser = url)]
+    url: AmqpUrl,
+    /// Publishing time, decimals allowed [default: 10]
+    #[arg(long, value_name = "SECS", value_parser = seconds)]
+    duration: Option<Duration>,
+    /// Stop publishing after N messages in all [default: 10000000]
+    #[arg(long, value_name = "N", value_parser = whole::<u64>(1, u64::MAX))]
+    max_messages: Option<u64>,
+    /// After publishing, wait this long without progress for the rest
+    #[arg(long, value_name = "SECS", default_value = "5", value_parser = seconds)]
+    drain_timeout: Duration,
+    /// Publishing connections, one channel each
+    #[arg(long, value_name = "P", default_value = "1", value_parser = whole::<usize>(1, MAX_CLIENTS))]
+    publishers: usize,
+    /// Consumers on the queue, one connection each (throughput/latency)
+    #[arg(long, value_name = "C", default_value = "1", value_parser = whole::<usize>(1, MAX_CLIENTS))]
+    consumers: usize,
+    /// Body size, at least 54: a Wazo call_created JSON event padded
+    #[arg(long, value_name = "BYTES", default_value = "300", value_parser = whole::<usize>(crate::payload::MIN_SIZE as u64, u64::MAX))]
+    size: usize,
+    /// Total msg/s over all publishers; 0 = unlimited [default: 0; latency: 10000]
+    #[arg(long, value_name = "MSGS", value_parser = whole::<u64>(0, u64::MAX))]
+    rate: Option<u64>,
+    /// Publisher confirms, at most WINDOW unconfirmed per publisher [default: none]
+    #[arg(long, value_name = "WINDOW", value_parser = whole::<u32>(1, u64::MAX))]
+    confirm: Option<u32>,
+    /// Consume with no-ack [default: manual ack, multiple=true every prefetch/4 deliveries]
+    #[arg(long)]
+    autoack: bool,
+    /// basic.qos prefetch per consumer with manual ack [default: 1000]
+    #[arg(long, value_name = "N", value_parser = whole::<u16>(0, u64::MAX))]
+    prefetch: Option<u16>,
+    /// Exchange type
+    #[arg(long = "exchange-type", value_name = "T", value_enum, default_value_t = ExchangeKind::Topic)]
+    exchange_kind: ExchangeKind,
+    /// Exchange to declare and publish to [default: warren-bench.T]
+    #[arg(long, value_name = "NAME", value_parser = short_string)]
+    exchange: Option<String>,
+    /// Routing key of the publishes
+    #[arg(long, value_name = "KEY", default_value = DEFAULT_ROUTING_KEY, value_parser = short_string)]
+    routing_key: String,
+    /// Binding key of the queues [default: topic: calls.#; direct: the routing key;
+    /// fanout/headers: empty]
+    #[arg(long, value_name = "KEY", value_parser = short_string)]
+    binding_key: Option<String>,
+    /// fanout: queues [default: 10]; bindings: queues [default: 100]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>(1, u64::MAX))]
+    queues: Option<usize>,
+    /// retention: one message in R goes to the queue nobody consumes
+    #[arg(long, value_name = "R", default_value = "100", value_parser = whole::<u64>(2, u64::MAX))]
+    retain_every: u64,
+    /// bindings: bindings per queue
+    #[arg(long, value_name = "K", default_value = "10", value_parser = whole::<usize>(1, u64::MAX))]
+    bindings: usize,
+    /// bindings: publish only the keys of the first N users, as a bus where few of the bound
+    /// users are busy [default: all]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>(1, u64::MAX))]
+    active_users: Option<usize>,
+    /// fanout/bindings: connections the consumers are spread over
+    #[arg(long, value_name = "N", default_value = "4", value_parser = whole::<usize>(1, u64::MAX))]
+    consumer_connections: usize,
+    /// churn: concurrent open/close loops [default: 4]; soak: connections [default: 20];
+    /// idle-connections: connections held [default: 10000]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>(1, u64::MAX))]
+    connections: Option<usize>,
+    /// churn: channels opened and closed per connection [default: 1]; soak: channels per
+    /// connection [default: 4]; idle-connections: [default: 0]
+    #[arg(long, value_name = "K", value_parser = whole::<usize>(0, u64::MAX))]
+    channels: Option<usize>,
+    /// soak: mean time between two connection kills; 0: no chaos
+    #[arg(long, value_name = "SECS", default_value = "0.5", value_parser = seconds)]
+    kill_interval: Duration,
+    /// startup: read the broker's pid from this file (RabbitMQ's)
+    #[arg(long, value_name = "PATH")]
+    pid_file: Option<String>,
+    /// Most messages per socket write
+    #[arg(long, value_name = "N", default_value = "256", value_parser = whole::<usize>(1, u64::MAX))]
+    batch: usize,
+    /// Runtime worker threads [default: the number of CPUs]
+    #[arg(long, value_name = "N", value_parser = whole::<usize>(1, u64::MAX))]
+    threads: Option<usize>,
+    /// Report the broker's CPU seconds per message and RSS from /proc/PID
+    #[arg(long, value_name = "PID", value_parser = whole::<u32>(1, u64::MAX))]
+    broker_pid: Option<u32>,
+    /// Copied into the JSON line (e.g. the broker's name)
+    #[arg(long, value_name = "TEXT")]
+    label: Option<String>,
+    /// sink: port to listen on (0: any; the address goes to stderr)
+    #[arg(long, value_name = "N", default_value = "0", value_parser = whole::<u16>(0, u64::MAX))]
+    port: u16,
+}
+
 impl Options {
+    /// The options of `scenario` when none is given.
     pub fn defaults(scenario: Scenario) -> Result<Options> {
-        let soak = scenario == Scenario::Soak;
+        let cli = Cli::try_parse_from(["warren-bench", scenario.name()])
+            .map_err(|e| crate::error::Error::usage(e.to_string()))?;
+        Ok(cli.options())
+    }
+}
+
+impl Cli {
+    /// The options, with the scenario's defaults where none was given.
+    fn options(self) -> Options {
+        let scenario = self.scenario;
         // Bounded by a message count, with confirms: every message counts in the memory.
         let counted = matches!(scenario, Scenario::Backlog | Scenario::Retention);
-        Ok(Options {
+        let exchange_kind = self.exchange_kind;
+        Options {
             scenario,
-            url: AmqpUrl::parse(DEFAULT_URL)?,
-            duration: Duration::from_secs(match scenario {
+            url: self.url,
+            duration: self.duration.unwrap_or(Duration::from_secs(match scenario {
                 Scenario::Soak => 60,
                 _ if counted => 600,
                 _ => 10,
-            }),
-            max_messages: if counted { 1_000_000 } else { 10_000_000 },
-            drain_timeout: Duration::from_secs(5),
-            publishers: 1,
-            consumers: 1,
-            size: 300,
-            rate: match scenario {
-                Scenario::Latency => Some(10_000),
-                Scenario::Soak => Some(5_000),
-                _ => None,
+            })),
+            max_messages: self
+                .max_messages
+                .unwrap_or(if counted { 1_000_000 } else { 10_000_000 }),
+            drain_timeout: self.drain_timeout,
+            publishers: self.publishers,
+            consumers: self.consumers,
+            size: self.size,
+            rate: match self.rate {
+                Some(rate) => Some(rate).filter(|&r| r > 0),
+                None => match scenario {
+                    Scenario::Latency => Some(10_000),
+                    Scenario::Soak => Some(5_000),
+                    _ => None,
+                },
             },
-            confirm: match scenario {
+            confirm: self.confirm.or(match scenario {
                 Scenario::Soak => Some(256),
                 _ if counted => Some(1000),
                 _ => None,
-            },
-            autoack: false,
-            prefetch: if soak { 100 } else { 1000 },
-            exchange_kind: ExchangeKind::Topic,
-            exchange: String::new(),
-            routing_key: DEFAULT_ROUTING_KEY.to_owned(),
-            binding_key: String::new(),
-            queues: match scenario {
+            }),
+            autoack: self.autoack,
+            prefetch: self.prefetch.unwrap_or(if scenario == Scenario::Soak {
+                100
+            } else {
+                1000
+            }),
+            exchange_kind,
+            exchange: self
+                .exchange
+                .unwrap_or_else(|| format!("warren-bench.{}", exchange_kind.name())),
+            binding_key: self.binding_key.unwrap_or_else(|| match exchange_kind {
+                ExchangeKind::Topic => "calls.#".to_owned(),
+                ExchangeKind::Direct => self.routing_key.clone(),
+                ExchangeKind::Fanout | ExchangeKind::Headers => String::new(),
+            }),
+            routing_key: self.routing_key,
+            queues: self.queues.unwrap_or(match scenario {
                 Scenario::Bindings => 100,
                 Scenario::Soak => 4,
                 _ => 10,
-            },
-            retain_every: 100,
-            bindings: 10,
-            active_users: None,
-            consumer_connections: 4,
-            connections: match scenario {
+            }),
+            retain_every: self.retain_every,
+            bindings: self.bindings,
+            active_users: self.active_users,
+            consumer_connections: self.consumer_connections,
+            connections: self.connections.unwrap_or(match scenario {
                 Scenario::Soak => 20,
                 Scenario::IdleConnections => 10_000,
                 _ => 4,
-            },
-            channels: match scenario {
+            }),
+            channels: self.channels.unwrap_or(match scenario {
                 Scenario::Soak => 4,
                 Scenario::IdleConnections => 0,
                 _ => 1,
-            },
-            batch: 256,
-            threads: None,
-            broker_pid: None,
-            label: None,
-            port: 0,
-            kill_interval: Duration::from_millis(500),
-            pid_file: None,
-            command: Vec::new(),
-        })
+            }),
+            batch: self.batch,
+            threads: self.threads,
+            broker_pid: self.broker_pid,
+            label: self.label,
+            port: self.port,
+            kill_interval: self.kill_interval,
+            pid_file: self.pid_file,
+            command: self.command,
+        }
     }
 }
 
-/// Parses the arguments after the program name.
-pub fn parse(args: impl IntoIterator<Item = String>) -> Result<Command> {
-    let mut args = args.into_iter();
-    let first = match args.next() {
-        None => return Err(Error::usage("no scenario given")),
-        Some(a) if a == "--help" || a == "-h" || a == "help" => return Ok(Command::Help),
-        Some(a) => a,
-    };
-    let scenario = Scenario::parse(&first)
-        .ok_or_else(|| Error::usage(format!("unknown scenario '{first}'")))?;
-    let mut o = Options::defaults(scenario)?;
-    let mut binding_key = None;
-    let mut exchange = None;
-    while let Some(arg) = args.next() {
-        if arg == "--" {
-            o.command = args.by_ref().collect();
-            break;
-        }
-        let (name, inline) = match arg.split_once('=') {
-            Some((n, v)) if n.starts_with("--") => (n.to_owned(), Some(v.to_owned())),
-            _ => (arg.clone(), None),
-        };
-        let is_flag = matches!(name.as_str(), "--autoack" | "--help" | "-h");
-        if is_flag {
-            if inline.is_some() {
-                return Err(Error::usage(format!("{name} takes no value")));
-            }
-            match name.as_str() {
-                "--autoack" => o.autoack = true,
-                _ => return Ok(Command::Help),
-            }
-            continue;
-        }
-        let value = match inline {
-            Some(v) => v,
-            None => args
-                .next()
-                .ok_or_else(|| Error::usage(format!("{name} needs a value")))?,
-        };
-        match name.as_str() {
-            "--url" => o.url = AmqpUrl::parse(&value)?,
-            "--duration" => o.duration = seconds(&name, &value)?,
-            "--drain-timeout" => o.drain_timeout = seconds(&name, &value)?,
-            "--max-messages" => o.max_messages = number(&name, &value, 1)?,
-            "--publishers" => o.publishers = number(&name, &value, 1)?,
-            "--consumers" => o.consumers = number(&name, &value, 1)?,
-            "--size" => o.size = number(&name, &value, crate::payload::MIN_SIZE as u64)?,
-            "--rate" => o.rate = Some(number(&name, &value, 0)?).filter(|&r| r > 0),
-            "--confirm" => o.confirm = Some(number(&name, &value, 1)?),
-            "--prefetch" => o.prefetch = number(&name, &value, 0)?,
-            "--exchange-type" => {
-                o.exchange_kind = match value.as_str() {
-                    "topic" => ExchangeKind::Topic,
-                    "direct" => ExchangeKind::Direct,
-                    "fanout" => ExchangeKind::Fanout,
-                    "headers" => ExchangeKind::Headers,
-                    _ => return Err(Error::usage(format!("unknown exchange type '{value}'"))),
-                }
-            }
-            "--exchange" => exchange = Some(value),
-            "--routing-key" => o.routing_key = value,
-            "--binding-key" => binding_key = Some(value),
-            "--queues" => o.queues = number(&name, &value, 1)?,
-            "--retain-every" => o.retain_every = number(&name, &value, 2)?,
-            "--bindings" => o.bindings = number(&name, &value, 1)?,
-            "--active-users" => o.active_users = Some(number(&name, &value, 1)?),
-            "--consumer-connections" => o.consumer_connections = number(&name, &value, 1)?,
-            "--connections" => o.connections = number(&name, &value, 1)?,
-            "--channels" => o.channels = number(&name, &value, 0)?,
-            "--batch" => o.batch = number(&name, &value, 1)?,
-            "--threads" => o.threads = Some(number(&name, &value, 1)?),
-            "--broker-pid" => o.broker_pid = Some(number(&name, &value, 1)?),
-            "--label" => o.label = Some(value),
-            "--port" => o.port = number(&name, &value, 0)?,
-            "--kill-interval" => o.kill_interval = seconds(&name, &value)?,
-            "--pid-file" => o.pid_file = Some(value),
-            _ => return Err(Error::usage(format!("unknown option '{name}'"))),
-        }
-    }
-    o.exchange = exchange.unwrap_or_else(|| format!("warren-bench.{}", o.exchange_kind.name()));
-    o.binding_key = binding_key.unwrap_or_else(|| match o.exchange_kind {
-        ExchangeKind::Topic => "calls.#".to_owned(),
-        ExchangeKind::Direct => o.routing_key.clone(),
-        ExchangeKind::Fanout | ExchangeKind::Headers => String::new(),
-    });
-    for (what, s) in [
-        ("--exchange", &o.exchange),
-        ("--routing-key", &o.routing_key),
-        ("--binding-key", &o.binding_key),
-    ] {
-        if s.len() > 255 {
-            return Err(Error::usage(format!("{what} is longer than 255 bytes")));
-        }
-    }
-    if o.consumers > 1000 || o.publishers > 1000 {
-        return Err(Error::usage("at most 1000 publishers and 1000 consumers"));
-    }
-    if o.command.is_empty() == (o.scenario == Scenario::Startup) {
-        return Err(Error::usage(
+/// Reads the arguments after the program name. `--help` and `--version` are errors of their
+/// own kind, which clap prints on stdout (exit code 0).
+pub fn parse(
+    args: impl IntoIterator<Item = OsString>,
+) -> std::result::Result<Options, clap::Error> {
+    let program = std::iter::once(OsString::from("warren-bench"));
+    let options = Cli::try_parse_from(program.chain(args))?.options();
+    if options.command.is_empty() == (options.scenario == Scenario::Startup) {
+        return Err(Cli::command().error(
+            ErrorKind::ArgumentConflict,
             "startup needs the broker's command after `--`; no other scenario takes one",
         ));
     }
-    Ok(Command::Run(Box::new(o)))
+    Ok(options)
 }
 
-fn number<T: TryFrom<u64>>(name: &str, value: &str, min: u64) -> Result<T> {
-    let n: u64 = value
-        .replace('_', "")
-        .parse()
-        .map_err(|_| Error::usage(format!("{name}: '{value}' is not a whole number")))?;
-    if n < min {
-        return Err(Error::usage(format!("{name}: at least {min}")));
-    }
-    T::try_from(n).map_err(|_| Error::usage(format!("{name}: {value} is too large")))
+fn url(text: &str) -> std::result::Result<AmqpUrl, String> {
+    AmqpUrl::parse(text).map_err(|e| e.to_string())
 }
 
-fn seconds(name: &str, value: &str) -> Result<Duration> {
-    let secs: f64 = value
-        .parse()
-        .map_err(|_| Error::usage(format!("{name}: '{value}' is not a number of seconds")))?;
-    if !(0.0..=86_400.0).contains(&secs) {
-        return Err(Error::usage(format!("{name}: between 0 and 86400 seconds")));
+/// A value parser for a whole number from `min` to `max` (and what fits a `T`); `_` may
+/// separate digits (`1_000_000`).
+fn whole<T: TryFrom<u64>>(
+    min: u64,
+    max: u64,
+) -> impl Fn(&str) -> std::result::Result<T, String> + Clone + Send + Sync + 'static {
+    move |text| {
+        let n: u64 = text
+            .replace('_', "")
+            .parse()
+            .map_err(|_| "not a whole number (digits, `_` allowed: 1_000_000)".to_owned())?;
+        if n < min {
+            return Err(format!("at least {min}"));
+        }
+        if n > max {
+            return Err(format!("at most {max}"));
+        }
+        T::try_from(n).map_err(|_| "too large".to_owned())
     }
-    Ok(Duration::from_secs_f64(secs))
+}
+
+fn seconds(text: &str) -> std::result::Result<Duration, String> {
+    match text.parse::<f64>() {
+        Ok(secs) if (0.0..=86_400.0).contains(&secs) => Ok(Duration::from_secs_f64(secs)),
+        Ok(_) => Err("between 0 and 86400 seconds".to_owned()),
+        Err(_) => Err("not a number of seconds (decimals allowed: 1.5)".to_owned()),
+    }
+}
+
+/// An AMQP short string: an exchange name or a routing key.
+fn short_string(text: &str) -> std::result::Result<String, String> {
+    if text.len() > 255 {
+        return Err("longer than 255 bytes, AMQP's limit for names and keys".to_owned());
+    }
+    Ok(text.to_owned())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn run(args: &[&str]) -> Result<Options> {
-        match parse(args.iter().map(|s| s.to_string()))? {
-            Command::Run(o) => Ok(*o),
-            Command::Help => Err(Error::usage("help")),
+    fn run(args: &[&str]) -> std::result::Result<Options, String> {
+        parse(args.iter().map(OsString::from)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn the_command_is_well_formed() {
+        Cli::command().debug_assert();
+        for scenario in Scenario::value_variants() {
+            let value = scenario.to_possible_value().expect("not skipped");
+            assert_eq!(value.get_name(), scenario.name());
+        }
+        for kind in ExchangeKind::value_variants() {
+            let value = kind.to_possible_value().expect("not skipped");
+            assert_eq!(value.get_name(), kind.name());
         }
     }
 
@@ -415,6 +433,10 @@ mod tests {
         assert_eq!(o.routing_key, "calls.call.created");
         assert_eq!(o.binding_key, "calls.#");
         assert_eq!(o.url.vhost, "/");
+        assert_eq!(
+            o,
+            Options::defaults(Scenario::Throughput).expect("defaults")
+        );
     }
 
     #[test]
@@ -447,8 +469,11 @@ mod tests {
         assert!(o.autoack);
         assert_eq!(o.confirm, Some(500));
         assert_eq!(o.exchange_kind, ExchangeKind::Direct);
+        assert_eq!(o.exchange, "warren-bench.direct");
         assert_eq!(o.binding_key, "k", "direct binds the routing key");
         assert_eq!(o.broker_pid, Some(42));
+        let o = run(&["throughput", "--rate", "5", "--rate", "7"]).expect("parses");
+        assert_eq!(o.rate, Some(7), "the last one wins, as scripts expect");
     }
 
     #[test]
@@ -460,6 +485,10 @@ mod tests {
         let soak = run(&["soak"]).expect("parses");
         assert_eq!((soak.connections, soak.channels, soak.queues), (20, 4, 4));
         assert_eq!((soak.confirm, soak.rate), (Some(256), Some(5000)));
+        assert_eq!(
+            (soak.duration, soak.prefetch),
+            (Duration::from_secs(60), 100)
+        );
         let backlog = run(&["backlog"]).expect("parses");
         assert_eq!(
             (backlog.max_messages, backlog.confirm),
@@ -499,23 +528,26 @@ mod tests {
     }
 
     #[test]
-    fn errors_and_help() {
-        assert!(run(&[]).is_err());
-        assert!(run(&["nope"]).is_err());
+    fn errors_name_the_option_and_say_what_is_accepted() {
+        let error = |args: &[&str]| run(args).expect_err("must be refused");
+        assert!(error(&[]).contains("<SCENARIO>"));
+        assert!(error(&["nope"]).contains("possible values: throughput, latency"));
+        let below = error(&["throughput", "--size", "10"]);
         assert!(
-            run(&["throughput", "--size", "10"]).is_err(),
-            "below MIN_SIZE"
+            below.contains("'--size <BYTES>'") && below.contains("at least 54"),
+            "{below}"
         );
-        assert!(
-            run(&["throughput", "--publishers"]).is_err(),
-            "missing value"
-        );
-        assert!(run(&["throughput", "--bogus", "1"]).is_err());
-        assert!(run(&["throughput", "--autoack=1"]).is_err());
-        assert!(run(&["throughput", "--exchange-type", "x"]).is_err());
-        assert!(matches!(
-            parse(["throughput".to_string(), "--help".to_string()]),
-            Ok(Command::Help)
-        ));
+        assert!(error(&["throughput", "--publishers"]).contains("'--publishers <P>'"));
+        assert!(error(&["throughput", "--publishers", "1001"]).contains("at most 1000"));
+        assert!(error(&["throughput", "--bogus", "1"]).contains("unexpected argument '--bogus'"));
+        assert!(error(&["throughput", "--autoack=1"]).contains("--autoack"));
+        assert!(error(&["throughput", "--exchange-type", "x"])
+            .contains("possible values: topic, direct, fanout, headers"));
+        assert!(error(&["throughput", "--duration", "soon"]).contains("not a number of seconds"));
+        let long = "k".repeat(256);
+        assert!(error(&["throughput", "--routing-key", &long]).contains("longer than 255 bytes"));
+        let help = parse(["throughput", "--help"].map(OsString::from)).expect_err("help");
+        assert_eq!(help.kind(), ErrorKind::DisplayHelp);
+        assert_eq!(help.exit_code(), 0);
     }
 }
