@@ -33,6 +33,7 @@ pub enum Command {
     about = "Serves AMQP 0-9-1 until SIGINT or SIGTERM.",
     after_help = "Logging: WARREN_LOG=debug (tracing's filter syntax; default info).",
     args_conflicts_with_subcommands = true,
+    args_override_self = true,
     disable_help_subcommand = true,
     max_term_width = 100
 )]
@@ -407,8 +408,10 @@ mod tests {
             (Some("u"), Some("p"))
         );
         let options = serve(&["--bind", "127.0.0.1", "--bind", "[::1]"]).expect("valid");
-        assert_eq!(options.bind.len(), 2);
+        assert_eq!(options.bind.len(), 2, "--bind adds up");
         assert!(!options.is_optional(&"[::1]:5672".parse().expect("addr")));
+        let options = serve(&["--port", "1", "--port", "2"]).expect("valid");
+        assert_eq!(options.port, 2, "the last one wins, as before clap");
     }
 
     #[test]
