@@ -5,7 +5,7 @@
 # takes them out of the CPU queue that other processes share), alternating, and prints the
 # median p50 / p99 / p99.9 of each variant:
 #
-#   crates/bench/benches/latency-sched.sh [--runs N] [--duration SECS] [--out FILE]
+#   tools/bench/benches/latency-sched.sh [--runs N] [--duration SECS] [--out FILE]
 #                                         [--variants "warren:normal sink:normal warren:rt sink:rt"]
 #
 # SCHED_FIFO needs root (or CAP_SYS_NICE); Linux's RT throttling (95 % of each second by
@@ -14,7 +14,8 @@
 # The JSON lines go to FILE (default: a new /tmp/warren-latency-sched.XXXXXX.jsonl).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+# The workspace root, wherever in it this script lives.
+ROOT="$(dirname "$(cd "$(dirname "$0")" && cargo locate-project --workspace --message-format plain)")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WARREN_BIN="${WARREN_BIN:-$TARGET/release/warren}"
 BENCH_BIN="${BENCH_BIN:-$TARGET/release/warren-bench}"
