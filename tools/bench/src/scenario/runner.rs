@@ -28,10 +28,9 @@ use crate::client::{short, Client, PublishTemplate, CHANNEL};
 use crate::error::{Error, Result};
 use crate::latency::Histogram;
 use crate::payload;
-use crate::procfs::{Meter, Usage};
+use crate::procfs::{settled_rss, Meter, Usage, SETTLE};
 
 use super::consumer::{self, consumer_tag, ConsumerOutcome, ConsumerShared};
-use super::memory::{settled_rss, SETTLE};
 use super::publisher::{self, PublisherOutcome, PublisherSpec};
 
 /// The longest drain (or twice the duration, if longer), even while deliveries still
