@@ -38,17 +38,19 @@ fn start(mut command: Command) -> (Child, String) {
     (child, address)
 }
 
-/// Runs the binary to its end with these arguments and environment: (exit code, stderr).
-fn run(args: &[&str], env: &[(&str, &str)]) -> (Option<i32>, String) {
+/// Runs the binary with these arguments and environment, which it must refuse (exit code 2)
+/// with a message holding each of `expected`.
+fn assert_refused(args: &[&str], env: &[(&str, &str)], expected: &[&str]) {
     let output = Command::new(env!("CARGO_BIN_EXE_warren"))
         .args(args)
         .envs(env.iter().copied())
         .output()
         .expect("runs");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+    for text in expected {
+        assert!(stderr.contains(text), "{args:?} {env:?}: {stderr}");
+    }
 }
 
 fn signal(child: &Child, name: &str) {
@@ -92,12 +94,13 @@ fn sigint_closes_clients_with_320_and_exits_0() {
 
 #[test]
 fn a_bad_port_is_refused_with_a_readable_message() {
-    let (code, stderr) = run(&["--port", "amqp"], &[]);
-    assert_eq!(code, Some(2));
-    assert!(
-        stderr.contains("invalid value 'amqp' for '--port <N>'")
-            && stderr.contains("not a port number from 0 to 65535"),
-        "{stderr}"
+    assert_refused(
+        &["--port", "amqp"],
+        &[],
+        &[
+            "invalid value 'amqp' for '--port <N>'",
+            "not a port number from 0 to 65535",
+        ],
     );
 }
 
@@ -123,11 +126,7 @@ fn a_bad_value_names_its_flag_and_what_is_accepted() {
             ["'--channel-max <N>'", "not a whole number from 1 to 65535"],
         ),
     ] {
-        let (code, stderr) = run(&args, &[]);
-        assert_eq!(code, Some(2), "{args:?}");
-        for text in expected {
-            assert!(stderr.contains(text), "{args:?}: {stderr}");
-        }
+        assert_refused(&args, &[], &expected);
     }
 }
 
@@ -146,16 +145,19 @@ fn the_environment_sets_what_flags_leave_unset() {
     assert!(child.wait().expect("warren exits").success());
 
     // A flag wins over its variable.
-    let (code, stderr) = run(&["--port", "amqp"], &[("WARREN_PORT", "0")]);
-    assert_eq!(code, Some(2));
-    assert!(stderr.contains("'--port <N>'"), "{stderr}");
+    assert_refused(
+        &["--port", "amqp"],
+        &[("WARREN_PORT", "0")],
+        &["'--port <N>'"],
+    );
     // A bad value from a variable names the flag and the variable.
-    let (code, stderr) = run(&[], &[("WARREN_MAX_HANDSHAKES", "many")]);
-    assert_eq!(code, Some(2));
-    assert!(
-        stderr.contains("invalid value 'many' for '--max-handshakes <N>'")
-            && stderr.contains("the value comes from WARREN_MAX_HANDSHAKES"),
-        "{stderr}"
+    assert_refused(
+        &[],
+        &[("WARREN_MAX_HANDSHAKES", "many")],
+        &[
+            "invalid value 'many' for '--max-handshakes <N>'",
+            "the value comes from WARREN_MAX_HANDSHAKES",
+        ],
     );
 }
 
