@@ -281,7 +281,7 @@ def warren_binary() -> str:
     default = Path(os.environ.get("CARGO_TARGET_DIR", Path(__file__).parents[2] / "target"))
     binary = Path(os.environ.get("WARREN_BIN", default / "debug" / "warren"))
     if not binary.is_file():
-        pytest.skip(f"no Warren binary at {binary} (cargo build -p warren, or set WARREN_BIN)")
+        pytest.skip(f"no Warren binary at {binary} (cargo build -p warren-cli, or set WARREN_BIN)")
     return str(binary)
 
 

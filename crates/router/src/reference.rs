@@ -1,6 +1,7 @@
 //! Slow, obviously-correct twins of the fast matchers, written from RabbitMQ's source rather than
 //! for speed. Tests (and later benches and fuzz targets) check [`crate::topic::TopicTrie`] and
-//! [`crate::headers::HeadersMatcher`] against them. They allocate on every call; do not route
+//! [`crate::headers::HeadersMatcher`] against them, and the load tool (`warren-bench`) checks
+//! where deliveries went with [`topic_matches`]. They allocate on every call; do not route
 //! with them.
 
 use warren_wire::{FieldTable, FieldValue};

@@ -9,8 +9,14 @@ use warren_wire::Method;
 
 /// Starts the binary on a free port and returns it with the address from its ready line.
 fn start_warren() -> (Child, String) {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--bind", "127.0.0.1", "--port", "0"])
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warren"));
+    command.args(["--bind", "127.0.0.1", "--port", "0"]);
+    start(command)
+}
+
+/// Starts `command` and returns it with the address from its ready line.
+fn start(mut command: Command) -> (Child, String) {
+    let mut child = command
         .env("WARREN_LOG", "info")
         .stderr(Stdio::piped())
         .spawn()
@@ -30,6 +36,21 @@ fn start_warren() -> (Child, String) {
     // Keep draining the log so the broker never blocks on a full pipe.
     std::thread::spawn(move || lines.for_each(drop));
     (child, address)
+}
+
+/// Runs the binary with these arguments and environment, which it must refuse (exit code 2)
+/// with a message holding each of `expected`.
+fn assert_refused(args: &[&str], env: &[(&str, &str)], expected: &[&str]) {
+    let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("runs");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?} {env:?}: {stderr}");
+    for text in expected {
+        assert!(stderr.contains(text), "{args:?} {env:?}: {stderr}");
+    }
 }
 
 fn signal(child: &Child, name: &str) {
@@ -73,16 +94,87 @@ fn sigint_closes_clients_with_320_and_exits_0() {
 
 #[test]
 fn a_bad_port_is_refused_with_a_readable_message() {
-    let output = Command::new(env!("CARGO_BIN_EXE_warren"))
-        .args(["--port", "amqp"])
-        .output()
-        .expect("runs");
-    assert_eq!(output.status.code(), Some(2));
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        stderr.contains("--port: 'amqp' is not a port number"),
-        "{stderr}"
+    assert_refused(
+        &["--port", "amqp"],
+        &[],
+        &[
+            "invalid value 'amqp' for '--port <N>'",
+            "not a port number from 0 to 65535",
+        ],
     );
+}
+
+#[test]
+fn a_bad_value_names_its_flag_and_what_is_accepted() {
+    for (args, expected) in [
+        (
+            ["--max-message-size", "1GiB"],
+            [
+                "'--max-message-size <SIZE>'",
+                "RabbitMQ's ceiling for max_message_size",
+            ],
+        ),
+        (
+            ["--memory-high-watermark", "lots"],
+            [
+                "'--memory-high-watermark <LIMIT>'",
+                "a fraction of RAM such as 0.4, or a size such as 512MiB",
+            ],
+        ),
+        (
+            ["--channel-max", "0"],
+            ["'--channel-max <N>'", "not a whole number from 1 to 65535"],
+        ),
+    ] {
+        assert_refused(&args, &[], &expected);
+    }
+}
+
+#[test]
+fn the_environment_sets_what_flags_leave_unset() {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_warren"));
+    command
+        .env("WARREN_BIND", "127.0.0.1")
+        .env("WARREN_PORT", "0")
+        // Empty counts as unset: the default user.
+        .env("WARREN_USER", "");
+    let (mut child, address) = start(command);
+    assert!(address.starts_with("127.0.0.1:"), "{address}");
+    RawClient::open(&address, &[]);
+    signal(&child, "TERM");
+    assert!(child.wait().expect("warren exits").success());
+
+    // A flag wins over its variable.
+    assert_refused(
+        &["--port", "amqp"],
+        &[("WARREN_PORT", "0")],
+        &["'--port <N>'"],
+    );
+    // A bad value from a variable names the flag and the variable.
+    assert_refused(
+        &[],
+        &[("WARREN_MAX_HANDSHAKES", "many")],
+        &[
+            "invalid value 'many' for '--max-handshakes <N>'",
+            "the value comes from WARREN_MAX_HANDSHAKES",
+        ],
+    );
+}
+
+#[test]
+fn help_and_version_go_to_stdout_and_exit_0() {
+    for (flag, expected) in [
+        ("--help", "--memory-high-watermark <LIMIT>"),
+        ("--version", concat!("warren ", env!("CARGO_PKG_VERSION"))),
+    ] {
+        let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+            .arg(flag)
+            .output()
+            .expect("runs");
+        assert!(output.status.success(), "{flag}");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(stdout.contains(expected), "{flag}: {stdout}");
+    }
 }
 
 #[test]

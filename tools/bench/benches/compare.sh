@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compare Warren with RabbitMQ (and GarageMQ when Debian has it) using warren-bench.
 #
-#   crates/bench/benches/compare.sh [--runs N] [--duration SECS] [--scenarios "a b ..."]
+#   tools/bench/benches/compare.sh [--runs N] [--duration SECS] [--scenarios "a b ..."]
 #                                   [--brokers "warren rabbitmq garagemq"] [--out DIR]
 #
 # For each scenario, each broker is started fresh on a free loopback port (so memory figures
@@ -29,10 +29,11 @@
 #             candidate and we are root), state under DIR/garagemq
 #   sink      `warren-bench sink`, the tool's trivial fake broker: the tool's own ceiling
 #             (not in the default list; meaningful for throughput, confirm and latency only)
-# Needs: bash, python3. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
+# Needs: bash, python3, cargo. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+# The workspace root, wherever in it this script lives.
+ROOT="$(dirname "$(cd "$(dirname "$0")" && cargo locate-project --workspace --message-format plain)")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WARREN_BIN="${WARREN_BIN:-$TARGET/release/warren}"
 BENCH_BIN="${BENCH_BIN:-$TARGET/release/warren-bench}"
@@ -126,7 +127,7 @@ for s in $SCENARIOS; do scenario_args "$s" >/dev/null; done
 
 if [ ! -x "$WARREN_BIN" ] || [ ! -x "$BENCH_BIN" ]; then
     echo "compare: building warren and warren-bench (release) into $TARGET" >&2
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren -p warren-bench >&2)
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren-cli -p warren-bench >&2)
 fi
 
 if [ -z "$OUT" ]; then

@@ -4,8 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::args::Options;
-use crate::procfs::Usage;
-use crate::scenario::memory::bytes_each;
+use crate::procfs::{bytes_each, Usage};
 use crate::scenario::runner::RunOutcome;
 
 /// A JSON object being written: `{"k":v,...}`.

@@ -5,21 +5,19 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use warren_bench::args::{self, Command, Options, Scenario};
+use warren_bench::args::{self, Options, Scenario};
 use warren_bench::error::Error;
 use warren_bench::report;
 use warren_bench::{scenario, sink};
 
 fn main() -> ExitCode {
-    let options = match args::parse(std::env::args().skip(1)) {
-        Ok(Command::Help) => {
-            println!("{}", args::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Ok(Command::Run(options)) => options,
+    let options = match args::parse(std::env::args_os().skip(1)) {
+        Ok(options) => options,
+        // --help and --version too: clap prints them on stdout and exits 0, errors on stderr
+        // and exits 2.
         Err(e) => {
-            eprintln!("warren-bench: {e}\n\n{}", args::USAGE);
-            return ExitCode::from(2);
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     let mut builder = tokio::runtime::Builder::new_multi_thread();

@@ -2,6 +2,7 @@
 //! run answers both; `latency` only defaults to a fixed rate (10 000 msg/s) so that the
 //! percentiles measure the broker's path rather than a queue that builds up.
 
+use warren_router::reference::topic_matches;
 use warren_wire::{FieldTable, FieldValue};
 
 use bytes::Bytes;
@@ -9,7 +10,6 @@ use bytes::Bytes;
 use crate::args::{ExchangeKind, Options};
 use crate::error::{Error, Result};
 use crate::report;
-use crate::topic::Pattern;
 
 use super::runner::{run_id, run_plan, KeyPlan, Plan, QueuePlan};
 
@@ -29,7 +29,7 @@ pub fn binding_arguments(kind: ExchangeKind) -> FieldTable {
 /// Whether a message with `routing_key` reaches a queue bound with `binding_key`.
 pub fn routes(kind: ExchangeKind, binding_key: &str, routing_key: &str) -> bool {
     match kind {
-        ExchangeKind::Topic => Pattern::new(binding_key).matches(routing_key.as_bytes()),
+        ExchangeKind::Topic => topic_matches(binding_key.as_bytes(), routing_key.as_bytes()),
         ExchangeKind::Direct => binding_key == routing_key,
         ExchangeKind::Fanout | ExchangeKind::Headers => true,
     }

@@ -2,7 +2,7 @@
 # Every load, memory, start-up and soak measurement of docs/benchmarks.md, against Warren,
 # RabbitMQ and GarageMQ, in one go (through compare.sh, which starts and stops the brokers):
 #
-#   crates/bench/benches/run-all-benchmarks.sh [--runs N] [--duration SECS] [--soak SECS]
+#   tools/bench/benches/run-all-benchmarks.sh [--runs N] [--duration SECS] [--soak SECS]
 #                                              [--brokers "warren rabbitmq garagemq"] [--out DIR]
 #                                              [--skip "targets load memory soak"] [--router]
 #
@@ -27,7 +27,8 @@
 set -euo pipefail
 
 HERE="$(cd "$(dirname "$0")" && pwd)"
-ROOT="$(cd "$HERE/../../.." && pwd)"
+# The workspace root, wherever in it this script lives.
+ROOT="$(dirname "$(cd "$HERE" && cargo locate-project --workspace --message-format plain)")"
 RUNS=3
 DURATION=5
 SOAK=180

@@ -7,12 +7,12 @@ use std::process::ExitCode;
 
 use tracing::{error, info, warn};
 use tracing_subscriber::EnvFilter;
+use warren::{BrokerConfig, Server, TlsConfig};
 use warren_broker::auth::{HashingAlgorithm, PasswordHash};
-use warren_broker::BrokerConfig;
-use warren_server::{Server, TlsConfig};
 
 /// jemalloc hands freed memory back to the system (glibc's malloc kept a drained backlog's
-/// 1.3 GB for good). The binary's choice only: `warren::start_local()` leaves it to its user.
+/// 1.3 GB for good). The binary's choice only, which is why it is a package of its own: the
+/// `warren` library (`warren::start_local()`) leaves the allocator to its user.
 #[global_allocator]
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
@@ -24,20 +24,14 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let options = match args::Options::from_env_and_args(std::env::args().skip(1)) {
+    let options = match args::parse(std::env::args_os().skip(1)) {
         Ok(args::Command::Serve(options)) => options,
-        Ok(args::Command::Help) => {
-            println!("{}", args::USAGE);
-            return ExitCode::SUCCESS;
-        }
-        Ok(args::Command::Version) => {
-            println!("warren {}", env!("CARGO_PKG_VERSION"));
-            return ExitCode::SUCCESS;
-        }
         Ok(args::Command::HashPassword(password)) => return hash_password(password),
-        Err(message) => {
-            eprintln!("warren: {message}\n\n{}", args::USAGE);
-            return ExitCode::from(2);
+        // --help and --version too: clap prints them on stdout and exits 0, errors on stderr
+        // and exits 2.
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
     // Without its background thread, jemalloc returns pages only while the process allocates:
@@ -90,7 +84,7 @@ fn broker_config(options: &args::Options) -> Result<BrokerConfig, String> {
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .map_err(|e| format!("cannot read the definitions file {}: {e}", path.display()))?;
-            let loaded = warren_broker::definitions::parse(&text)
+            let loaded = warren::definitions::parse(&text)
                 .map_err(|e| format!("definitions file {}: {e}", path.display()))?;
             for warning in &loaded.warnings {
                 warn!("definitions file {}: {warning}", path.display());
@@ -110,7 +104,7 @@ fn broker_config(options: &args::Options) -> Result<BrokerConfig, String> {
             options.password.as_deref().unwrap_or("guest"),
         ),
     };
-    config.loopback_users.clone_from(&options.loopback_users);
+    config.loopback_users.clone_from(&options.loopback_users.0);
     Ok(config)
 }
 
@@ -142,8 +136,8 @@ async fn serve(options: args::Options) -> ExitCode {
     let mut builder = Server::builder()
         .config(config)
         .memory_high_watermark(options.memory_high_watermark)
-        .limits(options.limits.clone())
-        .max_handshakes(options.max_handshakes);
+        .limits(options.limits())
+        .max_handshakes(options.limits.max_handshakes);
     let Some(listeners) = bind(&options, options.addresses(), "--port or WARREN_PORT").await else {
         return ExitCode::FAILURE;
     };

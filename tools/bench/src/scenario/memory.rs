@@ -21,32 +21,17 @@ use crate::args::Options;
 use crate::client::{short, Client, PublishTemplate, CHANNEL};
 use crate::error::{Error, Result};
 use crate::payload;
-use crate::procfs::{memory_kib, open_files_limit, Meter};
+use crate::procfs::{bytes_each, open_files_limit, settled_rss, Meter, SETTLE};
 use crate::report::{self, Json};
 
 use super::consumer::{self, ack_every, ConsumerShared};
 use super::publisher::{self, PublisherSpec};
 use super::runner::{clean_up, message_properties, run_id};
 
-/// How long the broker is left alone before its RSS is read.
-pub const SETTLE: Duration = Duration::from_secs(2);
 /// Connections being opened (or closed) at once.
 const OPENING_AT_ONCE: usize = 64;
 /// Descriptors this process needs besides one per connection.
 const SPARE_FILES: u64 = 64;
-
-/// The broker's RSS in KiB after it has been left alone for `settle`, if its pid is known.
-pub async fn settled_rss(pid: Option<u32>, settle: Duration) -> Option<u64> {
-    let pid = pid?;
-    tokio::time::sleep(settle).await;
-    memory_kib(Some(pid)).map(|(rss, _)| rss)
-}
-
-/// `(after - before)` KiB over `count` things, in bytes each.
-pub fn bytes_each(before: Option<u64>, after: Option<u64>, count: u64) -> Option<f64> {
-    let (before, after) = (before?, after?);
-    (count > 0).then(|| (after as f64 - before as f64) * 1024.0 / count as f64)
-}
 
 /// The memory fields every memory run reports.
 fn rss_fields(j: &mut Json, before: Option<u64>, after: Option<u64>, released: Option<u64>) {
@@ -284,17 +269,4 @@ async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<
     report::usage(&mut j, &usage, published.count, "msg");
     j.bool("ok", ok).strings("failures", &failures);
     Ok((j.finish(), ok))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn bytes_each_is_the_growth_per_thing() {
-        assert_eq!(bytes_each(Some(1000), Some(2000), 1024), Some(1000.0));
-        assert_eq!(bytes_each(Some(2000), Some(1000), 1024), Some(-1000.0));
-        assert_eq!(bytes_each(None, Some(1), 1), None);
-        assert_eq!(bytes_each(Some(1), Some(2), 0), None);
-    }
 }

@@ -5,7 +5,7 @@
 # takes them out of the CPU queue that other processes share), alternating, and prints the
 # median p50 / p99 / p99.9 of each variant:
 #
-#   crates/bench/benches/latency-sched.sh [--runs N] [--duration SECS] [--out FILE]
+#   tools/bench/benches/latency-sched.sh [--runs N] [--duration SECS] [--out FILE]
 #                                         [--variants "warren:normal sink:normal warren:rt sink:rt"]
 #
 # SCHED_FIFO needs root (or CAP_SYS_NICE); Linux's RT throttling (95 % of each second by
@@ -14,7 +14,8 @@
 # The JSON lines go to FILE (default: a new /tmp/warren-latency-sched.XXXXXX.jsonl).
 set -euo pipefail
 
-ROOT="$(cd "$(dirname "$0")/../../.." && pwd)"
+# The workspace root, wherever in it this script lives.
+ROOT="$(dirname "$(cd "$(dirname "$0")" && cargo locate-project --workspace --message-format plain)")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WARREN_BIN="${WARREN_BIN:-$TARGET/release/warren}"
 BENCH_BIN="${BENCH_BIN:-$TARGET/release/warren-bench}"
@@ -34,7 +35,7 @@ while [ $# -gt 0 ]; do
 done
 if [ ! -x "$WARREN_BIN" ] || [ ! -x "$BENCH_BIN" ]; then
     echo "latency-sched: building warren and warren-bench (release) into $TARGET" >&2
-    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren -p warren-bench >&2)
+    (cd "$ROOT" && CARGO_TARGET_DIR="$TARGET" cargo build --release -p warren-cli -p warren-bench >&2)
 fi
 [ -n "$OUT" ] || OUT="$(mktemp /tmp/warren-latency-sched.XXXXXX.jsonl)"
 : >"$OUT"

@@ -28,11 +28,9 @@ use crate::client::{short, Client, PublishTemplate, CHANNEL};
 use crate::error::{Error, Result};
 use crate::latency::Histogram;
 use crate::payload;
-use crate::procfs::{Meter, Usage};
-use crate::topic::Pattern;
+use crate::procfs::{settled_rss, Meter, Usage, SETTLE};
 
 use super::consumer::{self, consumer_tag, ConsumerOutcome, ConsumerShared};
-use super::memory::{settled_rss, SETTLE};
 use super::publisher::{self, PublisherOutcome, PublisherSpec};
 
 /// The longest drain (or twice the duration, if longer), even while deliveries still
@@ -63,8 +61,8 @@ pub struct Plan {
     pub keys: Vec<KeyPlan>,
     /// Consumers are spread round-robin over this many connections (at most one per consumer).
     pub consumer_connections: usize,
-    /// Per queue, patterns every delivery's routing key must match.
-    pub patterns: Option<Vec<Vec<Pattern>>>,
+    /// Per queue, topic patterns every delivery's routing key must match.
+    pub patterns: Option<Vec<Vec<String>>>,
     /// Read the broker's RSS before publishing and after the drain.
     pub measure_memory: bool,
 }

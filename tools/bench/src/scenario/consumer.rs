@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use tokio::sync::watch;
+use warren_router::reference::topic_matches;
 use warren_wire::{encode_method_frame, BasicAck, Frame, Method};
 
 use crate::accounting::QueueLog;
@@ -15,7 +16,6 @@ use crate::client::{closed_error, write_some, Assembler, Client, Incoming, LeanF
 use crate::error::{Error, Result};
 use crate::latency::Histogram;
 use crate::payload;
-use crate::topic::Pattern;
 
 /// What all consumers share.
 pub struct ConsumerShared {
@@ -24,8 +24,8 @@ pub struct ConsumerShared {
     pub publishers: usize,
     /// The most messages one publisher can publish: larger sequence numbers are foreign.
     pub max_seq: u64,
-    /// Per queue, the patterns every delivery's routing key must match (`bindings`).
-    pub patterns: Option<Vec<Vec<Pattern>>>,
+    /// Per queue, the topic patterns every delivery's routing key must match (`bindings`).
+    pub patterns: Option<Vec<Vec<String>>>,
     /// Deliveries seen for the first time on their consumer connection, over all consumers.
     pub fresh: AtomicU64,
     /// When the last delivery arrived, in nanoseconds since `start`.
@@ -193,7 +193,10 @@ fn record(
     d: Delivery<'_>,
 ) -> bool {
     if let Some(patterns) = shared.patterns.as_ref().and_then(|p| p.get(d.queue)) {
-        if !patterns.iter().any(|p| p.matches(d.routing_key)) {
+        if !patterns
+            .iter()
+            .any(|p| topic_matches(p.as_bytes(), d.routing_key))
+        {
             log.misrouted += 1;
         }
     }
@@ -226,6 +229,48 @@ pub fn check_method(method: &Method) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Records one delivery with `routing_key` on queue 0, bound with `patterns`: misrouted?
+    fn misrouted(patterns: &[&str], routing_key: &[u8]) -> bool {
+        let shared = ConsumerShared {
+            start: Instant::now(),
+            autoack: true,
+            publishers: 1,
+            max_seq: 10,
+            patterns: Some(vec![patterns.iter().map(|p| p.to_string()).collect()]),
+            fresh: AtomicU64::new(0),
+            last_delivery_ns: AtomicU64::new(0),
+            ack_every: 1,
+        };
+        let mut log = QueueLog::new(1, 10);
+        let mut body = payload::template(payload::MIN_SIZE);
+        payload::stamp(
+            &mut body,
+            payload::Stamp {
+                publisher: 0,
+                seq: 0,
+                sent_ns: 0,
+            },
+        );
+        let delivery = Delivery {
+            queue: 0,
+            routing_key,
+            body: &body,
+            now_ns: 1,
+        };
+        record(&shared, &mut log, &mut Histogram::default(), delivery);
+        log.misrouted == 1
+    }
+
+    #[test]
+    fn deliveries_are_checked_as_rabbitmq_routes() {
+        // The empty key has zero words: `*` needs one, `#` takes none (RabbitMQ's rule).
+        assert!(misrouted(&["*"], b""), "`*` must not match the empty key");
+        assert!(!misrouted(&["#"], b""));
+        assert!(!misrouted(&["*"], b"calls"));
+        assert!(!misrouted(&["calls.*", "x"], b"calls.created"));
+        assert!(misrouted(&["calls.*"], b"calls.call.created"));
+    }
 
     #[test]
     fn acks_a_quarter_of_the_window() {

@@ -6,12 +6,12 @@
 //! Every delivery's routing key is checked against its queue's patterns, and every queue must
 //! get exactly the messages whose keys it binds.
 
+use warren_router::reference::topic_matches;
 use warren_wire::FieldTable;
 
 use crate::args::{ExchangeKind, Options};
 use crate::error::{Error, Result};
 use crate::report;
-use crate::topic::Pattern;
 
 use super::runner::{run_id, run_plan, KeyPlan, Plan, QueuePlan};
 
@@ -102,12 +102,7 @@ pub fn plan(o: &Options) -> Result<Plan> {
                 .collect(),
             consumers: 1,
         });
-        patterns.push(
-            bound
-                .iter()
-                .map(|(p, _)| Pattern::new(p))
-                .collect::<Vec<_>>(),
-        );
+        patterns.push(bound.iter().map(|(p, _)| p.clone()).collect::<Vec<_>>());
     }
     // Key r * active + i is user i's r-th key (r == k: the unmatched one), so consecutive
     // messages go to different queues.
@@ -120,7 +115,9 @@ pub fn plan(o: &Options) -> Result<Plan> {
                 UNMATCHED.replace("{u}", &u)
             };
             // Users' uuids differ, so only user i's own patterns can match its keys.
-            let matched = queue_patterns.iter().any(|p| p.matches(key.as_bytes()));
+            let matched = queue_patterns
+                .iter()
+                .any(|p| topic_matches(p.as_bytes(), key.as_bytes()));
             if matched != (r < k) {
                 return Err(Error::protocol(format!(
                     "bindings plan: key {key} misbuilt"

@@ -6,9 +6,10 @@
 //!
 //! Modules: [`args`] (the command line), [`url`] (AMQP URLs, loopback only), [`client`] (the
 //! minimal client), [`payload`] (stamped Wazo-shaped bodies), [`accounting`] (loss,
-//! duplicates, order), [`latency`] (histogram), [`topic`] (pattern matching for the checks),
-//! [`procfs`] (CPU and memory from /proc), [`report`] (the JSON line), [`scenario`] (the
-//! runs), [`sink`] (the fake broker for `selftest`).
+//! duplicates, order), [`latency`] (histogram), [`procfs`] (CPU and memory from /proc),
+//! [`report`] (the JSON line), [`scenario`] (the runs), [`sink`] (the fake broker for
+//! `selftest`). Deliveries are checked against their topic patterns with the router's
+//! reference matcher (`warren_router::reference`), the definition rather than the broker's trie.
 
 pub mod accounting;
 pub mod args;
@@ -20,5 +21,4 @@ pub mod procfs;
 pub mod report;
 pub mod scenario;
 pub mod sink;
-pub mod topic;
 pub mod url;

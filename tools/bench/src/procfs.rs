@@ -9,6 +9,7 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 /// `AT_CLKTCK` in `<elf.h>`.
 const AT_CLKTCK: u64 = 17;
@@ -68,6 +69,23 @@ pub fn memory_kib(pid: Option<u32>) -> Option<(u64, u64)> {
             .ok()
     };
     Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
+/// How long the memory runs leave the broker alone before they read its RSS.
+pub const SETTLE: Duration = Duration::from_secs(2);
+
+/// The broker's RSS in KiB after it has been left alone for `settle`, if its pid is known.
+pub async fn settled_rss(pid: Option<u32>, settle: Duration) -> Option<u64> {
+    let pid = pid?;
+    tokio::time::sleep(settle).await;
+    memory_kib(Some(pid)).map(|(rss, _)| rss)
+}
+
+/// `(after - before)` KiB over `count` things, in bytes each: what each connection or message
+/// costs the broker, from two readings of its RSS.
+pub fn bytes_each(before: Option<u64>, after: Option<u64>, count: u64) -> Option<f64> {
+    let (before, after) = (before?, after?);
+    (count > 0).then(|| (after as f64 - before as f64) * 1024.0 / count as f64)
 }
 
 /// This process's limit on open files: (soft, hard), from `/proc/self/limits` (`None` for
@@ -167,6 +185,14 @@ mod tests {
                       Max open files            1024                 20000                files\n";
         assert_eq!(parse_open_files(limits), Some((1024, 20000)));
         assert!(open_files_limit().is_some());
+    }
+
+    #[test]
+    fn bytes_each_is_the_growth_per_thing() {
+        assert_eq!(bytes_each(Some(1000), Some(2000), 1024), Some(1000.0));
+        assert_eq!(bytes_each(Some(2000), Some(1000), 1024), Some(-1000.0));
+        assert_eq!(bytes_each(None, Some(1), 1), None);
+        assert_eq!(bytes_each(Some(1), Some(2), 0), None);
     }
 
     #[test]
