@@ -22,6 +22,8 @@
 #
 # Brokers:
 #   warren    $WARREN_BIN (default $CARGO_TARGET_DIR/release/warren, else target/release/warren)
+#   warren-base  $WARREN_BASE_BIN: a second Warren build (e.g. main before a change), run the
+#             same way beside the first, so that a change is measured old against new in one run
 #   rabbitmq  Debian's rabbitmq-server, node $RMQ_NODE (bench-rmq@localhost), state under
 #             $RMQ_BASE (/tmp/warren-compare-rabbitmq; wiped at each start), stopped with
 #             rabbitmqctl -n $RMQ_NODE stop. Override both to run beside another copy.
@@ -185,6 +187,15 @@ stop_warren() {
         wait "$BROKER_PID" 2>/dev/null || true
     fi
 }
+
+# --- warren-base: the same, with the other binary --------------------------------------
+start_warren-base() { WARREN_BIN="$WARREN_BASE_BIN" start_warren; }
+startup_warren-base() {
+    BROKER_PORT="$(free_port)"
+    "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" \
+        --label startup/warren-base -- "$WARREN_BASE_BIN" --bind 127.0.0.1 --port "$BROKER_PORT"
+}
+stop_warren-base() { stop_warren; }
 
 # --- rabbitmq -----------------------------------------------------------------------------
 # Fixed, so that a node left over from an interrupted run (same Erlang cookie) can be stopped.
@@ -361,6 +372,9 @@ ACTIVE=""
 for b in $BROKERS; do
     case "$b" in
         warren) ACTIVE="$ACTIVE warren" ;;
+        warren-base)
+            if [ -x "${WARREN_BASE_BIN:-}" ]; then ACTIVE="$ACTIVE warren-base"
+            else echo "compare: warren-base needs WARREN_BASE_BIN, an executable" >&2; exit 2; fi ;;
         sink) ACTIVE="$ACTIVE sink" ;;
         rabbitmq)
             if [ -x "$RMQ_BIN/rabbitmq-server" ]; then ACTIVE="$ACTIVE rabbitmq"
