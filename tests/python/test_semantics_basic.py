@@ -107,6 +107,24 @@ def test_confirms_ack_every_publish_with_tags_1_to_n(broker):
         r.close_connection()
 
 
+def test_amqplib_a_burst_of_publishes_is_confirmed_by_multiple_acks(broker):
+    """Publishes confirmed together are acked together, by one basic.ack with multiple=true, as
+    RabbitMQ coalesces them (amqplib's own tests expect such acks under load)."""
+    burst = 500
+    with broker.raw() as r:
+        r.handshake()
+        r.open_channel(1)
+        q, _, _ = r.queue_declare(1, "", exclusive=True)
+        r.send_method(1, CONFIRM_SELECT, b"\x00")
+        r.expect_method(CONFIRM_SELECT_OK, 1)
+        r.send(b"".join(R.publish_frames(1, "", q, b"event") for _ in range(burst)))
+        events, outcome = _read_confirms(r, 1, burst)
+        assert outcome == {t: "ack" for t in range(1, burst + 1)}
+        assert any(multiple for _, _, multiple in events), "no ack with multiple=true"
+        assert len(events) < burst / 2, f"{len(events)} acks for {burst} publishes"
+        r.close_connection()
+
+
 def test_confirm_unroutable_mandatory_is_returned_then_acked(broker):
     with broker.raw() as r:
         r.handshake()

@@ -119,6 +119,15 @@ impl Client {
         frames
     }
 
+    /// The session gives up exactly `after` from now: not a second sooner.
+    fn finishes_after(&mut self, after: Duration) {
+        assert_eq!(self.session.poll_timeout(), Some(self.now + after));
+        self.advance(after - SECOND);
+        assert!(!self.session.is_finished(), "finished before {after:?}");
+        self.advance(SECOND);
+        assert!(self.session.is_finished(), "not finished after {after:?}");
+    }
+
     fn methods(&mut self) -> Vec<Method> {
         let frames = self.received().into_iter();
         frames
@@ -137,14 +146,7 @@ fn is_heartbeat(frames: &[Frame]) -> bool {
 #[test]
 fn a_handshake_not_finished_in_time_closes_the_socket() {
     let mut client = Client::connect();
-    assert_eq!(
-        client.session.poll_timeout(),
-        Some(client.now + HANDSHAKE_TIMEOUT)
-    );
-    client.advance(HANDSHAKE_TIMEOUT - SECOND);
-    assert!(!client.session.is_finished());
-    client.advance(SECOND);
-    assert!(client.session.is_finished());
+    client.finishes_after(HANDSHAKE_TIMEOUT);
     assert!(client.received().is_empty(), "unanswered, as RabbitMQ");
 }
 
@@ -225,14 +227,7 @@ fn a_close_unanswered_in_time_closes_the_socket() {
         client.methods().as_slice(),
         [Method::ConnectionClose(close)] if close.reply_code == 504
     ));
-    assert_eq!(
-        client.session.poll_timeout(),
-        Some(client.now + CLOSE_OK_TIMEOUT)
-    );
-    client.advance(CLOSE_OK_TIMEOUT - SECOND);
-    assert!(!client.session.is_finished());
-    client.advance(SECOND);
-    assert!(client.session.is_finished());
+    client.finishes_after(CLOSE_OK_TIMEOUT);
 }
 
 #[test]
@@ -254,11 +249,7 @@ fn after_close_ok_the_socket_is_the_clients_to_close_for_a_while() {
             client.received().is_empty(),
             "what comes after close-ok is dropped"
         );
-        assert_eq!(client.session.poll_timeout(), Some(client.now + linger));
-        client.advance(linger - SECOND);
-        assert!(!client.session.is_finished(), "heartbeat {heartbeat}");
-        client.advance(SECOND);
-        assert!(client.session.is_finished(), "heartbeat {heartbeat}");
+        client.finishes_after(linger);
     }
 }
 
