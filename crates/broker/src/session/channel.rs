@@ -14,6 +14,7 @@ use warren_wire::{BasicPublish, ContentHeader, ShortStr};
 use crate::error::{AmqpError, AmqpResult};
 use crate::limits::Limits;
 use crate::model::consumer::{Consumer, Credit};
+use crate::model::exchange::Exchange;
 use crate::model::message::{Message, QueuedMessage};
 use crate::model::queue::Queue;
 
@@ -59,9 +60,9 @@ pub(crate) struct Unacked {
 #[allow(clippy::large_enum_variant)]
 enum Content {
     Idle,
-    AwaitHeader(BasicPublish),
+    AwaitHeader(Publish),
     AwaitBody {
-        publish: BasicPublish,
+        publish: Publish,
         header: ContentHeader,
         body: Body,
     },
@@ -120,8 +121,18 @@ impl Content {
     }
 }
 
+/// A `basic.publish` that passed its checks, and the exchange it names, looked up once.
+pub(crate) struct Publish {
+    pub method: BasicPublish,
+    pub exchange: Arc<Exchange>,
+}
+
 /// A whole message: the publish, its header and its body.
-pub(crate) type Assembled = (BasicPublish, ContentHeader, Bytes);
+pub(crate) struct Assembled {
+    pub publish: Publish,
+    pub header: ContentHeader,
+    pub body: Bytes,
+}
 
 impl Channel {
     pub fn new() -> Self {
@@ -153,7 +164,7 @@ impl Channel {
     }
 
     /// Starts content assembly after a `basic.publish` that passed its checks.
-    pub fn expect_content(&mut self, publish: BasicPublish) {
+    pub fn expect_content(&mut self, publish: Publish) {
         self.content = Content::AwaitHeader(publish);
     }
 
@@ -182,10 +193,15 @@ impl Channel {
             )));
         }
         if let Err(error) = limits.check_message_size(header.body_size) {
-            return Err(error.caused_by(&publish.into()));
+            return Err(error.caused_by(&publish.method.into()));
         }
         if header.body_size == 0 {
-            return Ok(Some((publish, header, Bytes::new())));
+            let body = Bytes::new();
+            return Ok(Some(Assembled {
+                publish,
+                header,
+                body,
+            }));
         }
         self.content = Content::AwaitBody {
             publish,
@@ -220,7 +236,12 @@ impl Channel {
                 "content body is {received} bytes, the header announced {expected}"
             )));
         }
-        Ok(Some((publish, header, body.into_bytes())))
+        let body = body.into_bytes();
+        Ok(Some(Assembled {
+            publish,
+            header,
+            body,
+        }))
     }
 }
 

@@ -393,6 +393,7 @@ impl Connection {
                     vhost,
                     user: self.user.clone(),
                     permissions,
+                    impersonator: self.impersonator,
                     connection: self.id,
                 });
                 self.phase = Phase::Open;

@@ -11,12 +11,8 @@
 //! Content arrives as a method frame (basic.publish), one header frame, then body frames up to
 //! the size the header announced; any other frame in between is 505 UNEXPECTED_FRAME.
 
-use bytes::Bytes;
 use tracing::warn;
-use warren_wire::{
-    BasicPublish, ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelOpenOk, ContentHeader, Frame,
-    Method,
-};
+use warren_wire::{ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelOpenOk, Frame, Method};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::model::queue::ConsumerRemoved;
@@ -186,34 +182,6 @@ impl Connection {
             Method::TxRollback(_) => self.tx_rollback(id),
             // RabbitMQ's words, without the method's name.
             _ => Err(AmqpError::command_invalid("unimplemented method")),
-        }
-    }
-
-    /// Starts content assembly after a `basic.publish` that passed its checks.
-    pub(crate) fn expect_content(&mut self, id: u16, publish: BasicPublish) {
-        if let Some(channel) = self.channels.get_mut(&id) {
-            channel.expect_content(publish);
-        }
-    }
-
-    fn content_header(&mut self, id: u16, header: ContentHeader) -> AmqpResult<()> {
-        let limits = &self.broker.config.limits;
-        let Some(channel) = self.channels.get_mut(&id) else {
-            return Ok(());
-        };
-        match channel.content_header(header, limits)? {
-            Some((publish, header, body)) => self.publish_message(id, publish, header, body),
-            None => Ok(()),
-        }
-    }
-
-    fn content_body(&mut self, id: u16, payload: Bytes) -> AmqpResult<()> {
-        let Some(channel) = self.channels.get_mut(&id) else {
-            return Ok(());
-        };
-        match channel.content_body(payload)? {
-            Some((publish, header, body)) => self.publish_message(id, publish, header, body),
-            None => Ok(()),
         }
     }
 

@@ -14,7 +14,6 @@ use warren_wire::{
 };
 
 use crate::error::{AmqpError, AmqpResult};
-use crate::model::access::{Permission, Resource};
 use crate::model::consumer::{Consumer, Credit, NO_ACK_WINDOW};
 use crate::model::message::QueuedMessage;
 use crate::model::names;
@@ -71,9 +70,7 @@ impl Connection {
             self.direct_reply_queue(channel, m.no_ack)?
         } else {
             let name = self.queue_name(channel, m.queue)?;
-            self.actor()?
-                .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
-            self.usable_queue(channel, name)?
+            self.actor()?.readable_queue(&name)?
         };
         let tag = if m.consumer_tag.is_empty() {
             names::generated_consumer_tag()
@@ -170,9 +167,7 @@ impl Connection {
 
     pub(crate) fn basic_get(&mut self, channel: u16, m: BasicGet) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
-        self.actor()?
-            .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
-        let queue = self.usable_queue(channel, name)?;
+        let queue = self.actor()?.readable_queue(&name)?;
         let Some((message, message_count)) = queue.get() else {
             self.send(channel, BasicGetEmpty::default().into());
             return Ok(());

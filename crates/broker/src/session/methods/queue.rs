@@ -1,4 +1,5 @@
-//! `queue.declare`, `bind`, `unbind`, `purge`, `delete`.
+//! `queue.declare`, `bind`, `unbind`, `purge`, `delete`: the model's verbs (`Actor`) on the
+//! queue a name resolves to on this channel, answered on the channel.
 
 use std::sync::Arc;
 
@@ -8,22 +9,15 @@ use warren_wire::{
 };
 
 use crate::error::{AmqpError, AmqpResult};
-use crate::model::access::{Permission, Resource};
-use crate::model::exchange::Destination;
 use crate::model::names;
-use crate::model::queue::Queue;
 use crate::model::vhost::QueueSpec;
 use crate::session::connection::Connection;
-use warren_wire::reply_code::{NOT_FOUND, RESOURCE_LOCKED};
 
 impl Connection {
     pub(crate) fn queue_declare(&mut self, channel: u16, m: QueueDeclare) -> AmqpResult<()> {
-        let vhost = self.open_vhost()?;
         let queue = if m.passive {
             let name = self.queue_name(channel, m.queue)?;
-            let queue = vhost.queue_for(name.as_bytes(), self.id)?;
-            queue.touch();
-            queue
+            self.actor()?.passive_declare_queue(&name)?
         } else {
             let server_named = m.queue.is_empty();
             let name = if server_named {
@@ -31,21 +25,6 @@ impl Connection {
             } else {
                 m.queue
             };
-            self.actor()?
-                .check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
-            // Creating a queue that dead-letters: as RabbitMQ, read on the queue and write on
-            // the dead-letter exchange.
-            let dead_letter = m
-                .arguments
-                .get(b"x-dead-letter-exchange")
-                .and_then(|v| v.as_bytes())
-                .filter(|_| vhost.queue(name.as_bytes()).is_err());
-            if let Some(exchange) = dead_letter {
-                self.actor()?
-                    .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
-                self.actor()?
-                    .check_access(Permission::Write, Resource::Exchange, exchange)?;
-            }
             let spec = QueueSpec {
                 name,
                 server_named,
@@ -54,7 +33,7 @@ impl Connection {
                 auto_delete: m.auto_delete,
                 arguments: m.arguments,
             };
-            let (queue, created) = vhost.declare_queue(spec, self.id)?;
+            let (queue, created) = self.actor()?.declare_queue(spec)?;
             if created && queue.exclusive_owner.is_some() {
                 self.exclusive_queues.push(Arc::clone(&queue));
             }
@@ -77,19 +56,9 @@ impl Connection {
     pub(crate) fn queue_bind(&mut self, channel: u16, m: QueueBind) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue.clone())?;
         let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
-        self.actor()?.check_binding_access(
-            m.exchange.as_bytes(),
-            Resource::Queue,
-            name.as_bytes(),
-            &routing_key,
-        )?;
-        let queue = self.usable_queue(channel, name)?;
-        self.open_vhost()?.bind(
-            m.exchange.as_bytes(),
-            Destination::Queue(queue),
-            &routing_key,
-            &m.arguments,
-        )?;
+        let exchange = m.exchange.as_bytes();
+        self.actor()?
+            .bind_queue(exchange, &name, &routing_key, &m.arguments)?;
         if !m.no_wait {
             self.send(channel, QueueBindOk::default().into());
         }
@@ -97,93 +66,38 @@ impl Connection {
     }
 
     pub(crate) fn queue_unbind(&mut self, channel: u16, m: QueueUnbind) -> AmqpResult<()> {
-        let vhost = self.open_vhost()?;
         let name = self.queue_name(channel, m.queue.clone())?;
         let routing_key = shortcut_routing_key(&m.queue, m.routing_key, &name);
-        self.actor()?.check_binding_access(
-            m.exchange.as_bytes(),
-            Resource::Queue,
-            name.as_bytes(),
-            &routing_key,
-        )?;
-        let (queue, locked) = match vhost.queue_for(name.as_bytes(), self.id) {
-            Ok(queue) => (queue, None),
-            // Unbinding a queue that does not exist unbinds nothing: RabbitMQ 3.x answers
-            // unbind-ok (aio-pika's RPC cancels its auto-delete queue's consumer, then unbinds).
-            Err(error) if error.code == NOT_FOUND => {
-                self.send(channel, QueueUnbindOk::default().into());
-                return Ok(());
-            }
-            Err(error) if error.code == RESOURCE_LOCKED => {
-                (vhost.queue(name.as_bytes())?, Some(error))
-            }
-            Err(error) => return Err(error),
-        };
-        let destination = Destination::Queue(queue);
-        if let Some(locked) = locked {
-            // RabbitMQ looks the binding up before it checks exclusivity: unbinding nothing
-            // from another connection's exclusive queue is fine.
-            if vhost.has_binding(
-                m.exchange.as_bytes(),
-                &destination,
-                &routing_key,
-                &m.arguments,
-            ) {
-                return Err(locked);
-            }
-        } else {
-            vhost.unbind(
-                m.exchange.as_bytes(),
-                &destination,
-                &routing_key,
-                &m.arguments,
-            )?;
-        }
+        let exchange = m.exchange.as_bytes();
+        self.actor()?
+            .unbind_queue(exchange, &name, &routing_key, &m.arguments)?;
         self.send(channel, QueueUnbindOk::default().into());
         Ok(())
     }
 
     pub(crate) fn queue_purge(&mut self, channel: u16, m: QueuePurge) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
-        self.actor()?
-            .check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
-        let purged = self.usable_queue(channel, name)?.purge();
+        let purged = self.actor()?.purge_queue(&name)?;
         if !m.no_wait {
-            self.send(
-                channel,
-                QueuePurgeOk {
-                    message_count: purged,
-                }
-                .into(),
-            );
+            let ok = QueuePurgeOk {
+                message_count: purged,
+            };
+            self.send(channel, ok.into());
         }
         Ok(())
     }
 
     pub(crate) fn queue_delete(&mut self, channel: u16, m: QueueDelete) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
-        self.actor()?
-            .check_access(Permission::Configure, Resource::Queue, name.as_bytes())?;
-        let dropped =
-            self.open_vhost()?
-                .delete_queue(name.as_bytes(), self.id, m.if_unused, m.if_empty)?;
+        let dropped = self.actor()?.delete_queue(&name, m.if_unused, m.if_empty)?;
         self.exclusive_queues.retain(|q| !q.is_deleted());
         if !m.no_wait {
-            self.send(
-                channel,
-                QueueDeleteOk {
-                    message_count: dropped,
-                }
-                .into(),
-            );
+            let ok = QueueDeleteOk {
+                message_count: dropped,
+            };
+            self.send(channel, ok.into());
         }
         Ok(())
-    }
-
-    /// An existing queue this connection may use (exclusive queues are their owner's).
-    pub(crate) fn usable_queue(&self, channel: u16, name: ShortStr) -> AmqpResult<Arc<Queue>> {
-        let name = self.queue_name(channel, name)?;
-        self.open_vhost()?.queue_for(name.as_bytes(), self.id)
     }
 
     /// An empty queue name means the queue last declared on this channel (AMQP 0-9-1 §1.7.2).

@@ -25,8 +25,10 @@ impl Connection {
     pub(crate) fn tx_commit(&mut self, channel: u16) -> AmqpResult<()> {
         let transaction = self.take_transaction(channel)?;
         for (mandatory, message) in transaction.publishes {
+            // Routed through the exchange as it is at commit: it may be gone by then (404).
+            let exchange = self.open_vhost()?.exchange(message.exchange.as_bytes())?;
             let headers = message.properties().headers;
-            self.enqueue(channel, mandatory, message, headers.as_ref())?;
+            self.enqueue(channel, mandatory, &exchange, message, headers.as_ref())?;
         }
         for (entries, how) in transaction.settlements {
             self.settle(channel, entries.into_iter().map(|(_, entry)| entry), how)?;
