@@ -42,6 +42,8 @@ use warren_wire::{
 
 /// Clients of these tests connect as if over loopback (guest may log in only so).
 const LOCALHOST: std::net::IpAddr = std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+/// The client's port and ours.
+const PORTS: (u16, u16) = (40000, 5672);
 
 /// Input beyond this is ignored.
 pub const MAX_INPUT_LEN: usize = 64 * 1024;
@@ -138,6 +140,11 @@ pub fn handshake_bytes() -> BytesMut {
     out
 }
 
+/// A client on loopback (guest may log in only so), and our address.
+fn addresses() -> (std::net::SocketAddr, std::net::SocketAddr) {
+    ((LOCALHOST, PORTS.0).into(), (LOCALHOST, PORTS.1).into())
+}
+
 /// One client connection as the server task holds it.
 struct Client {
     session: Session,
@@ -183,7 +190,7 @@ impl World {
         let deadline = self.now + Duration::from_secs(10);
         let broker = Arc::clone(&self.broker);
         self.slots[slot] = Some(Client {
-            session: Session::new(broker, LOCALHOST, self.now, deadline),
+            session: Session::new(broker, addresses(), self.now, deadline),
             input: BytesMut::new(),
         });
         self.check_output(slot);

@@ -122,3 +122,59 @@ async fn shutdown_returns_while_clients_are_connected() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(!connection.is_open());
 }
+
+/// The model's read side and its control of connections, through the embedding handle, seen
+/// by a real client (lapin) over a real socket: the connection is listed with who it is, and
+/// closing it from outside reaches the client as 320 with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_listed_and_closed_through_the_model_sees_320_with_the_reason() {
+    let broker = warren::start_local().await.expect("start");
+    let properties = lapin::ConnectionProperties::default();
+    let connection = lapin::Connection::connect(&broker.amqp_url(), properties)
+        .await
+        .expect("lapin connects");
+    let channel = connection.create_channel().await.expect("channel");
+    let listed = broker.broker().snapshot().connections;
+    let [listed] = listed.as_slice() else {
+        panic!("one connection listed: {listed:?}");
+    };
+    assert_eq!(
+        (listed.user.as_str(), listed.vhost.as_str()),
+        ("guest", "/")
+    );
+    assert_eq!(listed.state, "running");
+    assert_eq!(listed.channels.len(), 1);
+    let product = listed.client_properties.get(b"product");
+    assert!(
+        product.is_some(),
+        "lapin's client properties: {:?}",
+        listed.client_properties
+    );
+
+    let entry = broker.broker().connections().find(&listed.name);
+    entry
+        .expect("found by its name")
+        .close("Closed via management plugin");
+    let closed = tokio::time::timeout(Duration::from_secs(5), async {
+        loop {
+            if let Err(error) = channel
+                .queue_declare("".into(), Default::default(), Default::default())
+                .await
+            {
+                return error;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await
+    .expect("the close reaches the client");
+    let lapin::ErrorKind::ProtocolError(amqp) = closed.kind() else {
+        panic!("expected the broker's connection.close, got {closed}");
+    };
+    assert_eq!(amqp.get_id(), 320);
+    assert_eq!(
+        amqp.get_message().as_str(),
+        "CONNECTION_FORCED - Closed via management plugin"
+    );
+    broker.shutdown().await;
+}

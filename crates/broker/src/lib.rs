@@ -30,6 +30,7 @@ pub use auth::User;
 pub use error::{AmqpError, AmqpResult};
 pub use limits::{Limits, VHostLimits};
 pub use model::access::Permissions;
+use model::connections::Registry;
 use model::vhost::VHost;
 pub use session::connection::{Connection, Phase, READ_BUFFER_SIZE};
 pub use session::Session;
@@ -99,6 +100,8 @@ pub struct Broker {
     pub config: BrokerConfig,
     vhosts: HashMap<Vec<u8>, Arc<VHost>>,
     next_connection_id: AtomicU64,
+    /// Every connection, as other doors see it.
+    connections: Registry,
     /// Raised while memory is above the high watermark: publishers are blocked.
     memory_alarm: tokio::sync::watch::Sender<bool>,
 }
@@ -125,6 +128,7 @@ impl Broker {
             config,
             vhosts,
             next_connection_id: AtomicU64::new(1),
+            connections: Registry::default(),
             memory_alarm: tokio::sync::watch::Sender::new(false),
         })
     }
@@ -132,6 +136,41 @@ impl Broker {
     /// The vhost a client names in `connection.open`.
     pub fn vhost(&self, name: &[u8]) -> Option<Arc<VHost>> {
         self.vhosts.get(name).cloned()
+    }
+
+    /// Every vhost, by name.
+    pub fn vhosts(&self) -> Vec<Arc<VHost>> {
+        let mut vhosts: Vec<_> = self.vhosts.values().cloned().collect();
+        vhosts.sort_by(|a, b| a.name.cmp(&b.name));
+        vhosts
+    }
+
+    /// What the broker holds now: vhosts with their exchanges, queues, bindings and counters,
+    /// and the connections with their channels (see `model::snapshot`).
+    pub fn snapshot(&self) -> model::snapshot::Snapshot {
+        use model::snapshot::{ConnectionSnapshot, Snapshot, VHostSnapshot};
+        let taken_at = std::time::Instant::now();
+        let connections: Vec<ConnectionSnapshot> = self
+            .connections
+            .list()
+            .iter()
+            .map(|entry| ConnectionSnapshot::of(entry))
+            .collect();
+        let vhosts = self.vhosts();
+        let vhosts = vhosts
+            .iter()
+            .map(|v| VHostSnapshot::of(v, &connections))
+            .collect();
+        Snapshot {
+            taken_at,
+            vhosts,
+            connections,
+        }
+    }
+
+    /// The connections, as other doors see and control them.
+    pub fn connections(&self) -> &Registry {
+        &self.connections
     }
 
     /// Runs the broker's timers: message TTLs and queue expiry. The server calls it a few

@@ -161,7 +161,7 @@ fn a_message_whose_ttl_runs_out_is_dead_lettered_with_its_story() {
     broker.sweep(Instant::now() + Duration::from_secs(2));
     assert_eq!((waiting.message_count(), dead.message_count()), (0, 1));
 
-    let (message, _) = dead.get().expect("dead-lettered");
+    let (message, _) = dead.get(true).expect("dead-lettered");
     assert_eq!(message.message.body.as_ref(), b"late");
     let headers = message.message.properties().headers.expect("x-death");
     let Some(FieldValue::Array(deaths)) = headers.get(b"x-death") else {

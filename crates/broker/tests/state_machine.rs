@@ -37,7 +37,8 @@ fn handshake(
     }
     let mut client_properties = FieldTable::new();
     client_properties.insert("capabilities", FieldValue::Table(caps));
-    let mut connection = Connection::new(broker.clone(), peer);
+    let local = std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), 5672);
+    let mut connection = Connection::new(broker.clone(), (peer, 40000).into(), local);
     let start_ok = ConnectionStartOk {
         client_properties,
         mechanism: "PLAIN".into(),

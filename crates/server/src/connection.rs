@@ -2,7 +2,7 @@
 //! (over TCP or TLS alike) it checks the protocol header and pumps bytes between the socket and
 //! the broker's sans-I/O [`Session`]: what is read goes to `Session::receive`, what it
 //! transmits is written, and the task sleeps until the session's next timeout, its outbox's
-//! wake-up, the memory alarm or the shutdown signal. Every protocol decision (heartbeats,
+//! wake-up (deliveries, or another door's request), the memory alarm or the shutdown signal. Every protocol decision (heartbeats,
 //! deadlines, blocking, what a bad frame leads to) is the session's. Until `connection.open`
 //! the task holds a place among the connections in the handshake (see `handshakes.rs`).
 //!
@@ -46,6 +46,8 @@ enum Greeting {
 /// What a connection task starts with, besides its socket.
 pub(crate) struct Accepted {
     pub peer: SocketAddr,
+    /// Our address that the client connected to.
+    pub local: SocketAddr,
     /// The TLS handshake to do first, on an amqps listener.
     pub tls: Option<TlsAcceptor>,
     pub broker: Arc<Broker>,
@@ -81,6 +83,7 @@ where
 {
     let Accepted {
         peer,
+        local,
         broker,
         handshake,
         shutdown,
@@ -104,7 +107,8 @@ where
     }
     let memory_alarm = broker.memory_alarm();
     let now = Instant::now();
-    let session = Session::new(broker, peer.ip(), now.into_std(), deadline.into_std());
+    let addresses = (peer, local);
+    let session = Session::new(broker, addresses, now.into_std(), deadline.into_std());
     let mut pump = Pump {
         session,
         memory_alarm,
@@ -244,6 +248,9 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                         return;
                     }
                 },
+                _ = outbox.requested() => {
+                    self.session.take_requests(Instant::now().into_std());
+                }
                 _ = outbox.notified(), if deliveries => {
                     self.session.take_deliveries(Instant::now().into_std());
                 }

@@ -39,8 +39,12 @@ pub(crate) async fn accept_loop(
                     let Some(handshake) = serving.handshakes.enter(peer) else {
                         continue;
                     };
+                    let Ok(local) = stream.local_addr() else {
+                        continue;
+                    };
                     let accepted = Accepted {
                         peer,
+                        local,
                         tls: serving.tls.clone(),
                         broker: Arc::clone(&serving.broker),
                         settings: Arc::clone(&serving.settings),

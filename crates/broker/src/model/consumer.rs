@@ -33,6 +33,11 @@ impl Credit {
         self.limit.store(limit.into(), Ordering::Relaxed);
     }
 
+    /// The prefetch count (0: no limit).
+    pub fn limit(&self) -> u16 {
+        u16::try_from(self.limit.load(Ordering::Relaxed)).unwrap_or(u16::MAX)
+    }
+
     /// Takes one unit of credit if the limit allows.
     pub fn try_acquire(&self) -> bool {
         let limit = self.limit.load(Ordering::Relaxed);

@@ -12,6 +12,7 @@
 //! bindings empties it at once (a deleted queue must not stay alive in it).
 
 use std::hash::{Hash, Hasher};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -35,6 +36,9 @@ pub struct Exchange {
     bindings: RwLock<Bindings<Destination>>,
     /// A topic exchange's learnt routes; `None` for the other kinds.
     automaton: Option<Mutex<TopicAutomaton<Destination>>>,
+    /// RabbitMQ's `publish_in` (messages published to it) and `publish_out` (those it routed
+    /// to at least one queue), added by publishing sessions once per batch.
+    published: [AtomicU64; 2],
 }
 
 /// The most states a topic exchange's automaton learns before it starts again (see
@@ -66,6 +70,7 @@ impl Exchange {
             bindings: RwLock::new(Bindings::new(kind)),
             automaton: (kind == ExchangeKind::Topic)
                 .then(|| Mutex::new(TopicAutomaton::new(AUTOMATON_STATES))),
+            published: Default::default(),
         }
     }
 
@@ -102,9 +107,53 @@ impl Exchange {
         }
     }
 
+    /// Adds `publish_in` messages published here, `publish_out` of which went to a queue.
+    pub fn count_published(&self, publish_in: u64, publish_out: u64) {
+        self.published[0].fetch_add(publish_in, Ordering::Relaxed);
+        self.published[1].fetch_add(publish_out, Ordering::Relaxed);
+    }
+
+    /// `(publish_in, publish_out)` so far.
+    pub fn published(&self) -> (u64, u64) {
+        let [publish_in, publish_out] = &self.published;
+        (
+            publish_in.load(Ordering::Relaxed),
+            publish_out.load(Ordering::Relaxed),
+        )
+    }
+
     /// The default exchange: nameless, direct, with an implicit binding to every queue by name.
     pub fn is_default(&self) -> bool {
         self.name.is_empty()
+    }
+}
+
+/// A publisher's count of its publishes to the exchange it published to last, added to that
+/// exchange's counters when it publishes to another or its batch ends ([`PublishTally::flush`]):
+/// one atomic add per batch, not per message.
+#[derive(Debug, Default)]
+pub struct PublishTally(Option<(Arc<Exchange>, u64, u64)>);
+
+impl PublishTally {
+    /// One message published to `exchange`, which went to at least one queue if `routed`.
+    pub fn count(&mut self, exchange: &Arc<Exchange>, routed: bool) {
+        if !self
+            .0
+            .as_ref()
+            .is_some_and(|(x, _, _)| Arc::ptr_eq(x, exchange))
+        {
+            self.flush();
+        }
+        let (_, publish_in, publish_out) =
+            self.0.get_or_insert_with(|| (Arc::clone(exchange), 0, 0));
+        *publish_in += 1;
+        *publish_out += u64::from(routed);
+    }
+
+    pub fn flush(&mut self) {
+        if let Some((exchange, publish_in, publish_out)) = self.0.take() {
+            exchange.count_published(publish_in, publish_out);
+        }
     }
 }
 

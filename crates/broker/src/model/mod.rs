@@ -5,6 +5,8 @@
 //! Lock order (never taken the other way round, never held across an `.await`):
 //! a vhost's `exchanges` map → its `queues` map → one exchange's bindings → that exchange's
 //! automaton (publishers only try it) → one queue's state → a consumer's delivery sink.
+//! The connection registry's map and each entry's details are leaves too: nothing is locked
+//! while they are held.
 //! A vhost's list of timed queues comes last: no lock is taken while it is held (the sweep
 //! copies it and lets it go before it takes any queue's lock; a publish registers its queue
 //! there before it takes the queue's lock).
@@ -16,10 +18,13 @@ pub mod access;
 pub mod actor;
 pub mod admission;
 pub mod arguments;
+pub mod connections;
 pub mod consumer;
 pub(crate) mod dead_letter;
 pub mod exchange;
 pub mod message;
 pub(crate) mod names;
 pub mod queue;
+pub mod snapshot;
+pub mod stats;
 pub mod vhost;

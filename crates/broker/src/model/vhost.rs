@@ -20,6 +20,7 @@ use crate::model::exchange::{Destination, Exchange};
 use crate::model::message::QueuedMessage;
 use crate::model::names;
 use crate::model::queue::{no_queue_text, Attached, ConnectionId, Queue, QueueHost, QueueOptions};
+use crate::model::stats::{MessageStats, SharedCounters};
 
 /// The exchanges every vhost starts with: RabbitMQ's standard ones, and the two the Wazo bus
 /// expects to exist before anyone declares them (Asterisk publishes to `wazo-headers` unasked).
@@ -76,6 +77,8 @@ pub struct VHost {
     this: Weak<VHost>,
     limits: VHostLimits,
     connections: Arc<ConnectionCount>,
+    /// What the vhost's connections counted before they closed (the open ones count on).
+    retired: SharedCounters,
 }
 
 impl VHost {
@@ -97,11 +100,36 @@ impl VHost {
             this: this.clone(),
             limits,
             connections: Arc::default(),
+            retired: SharedCounters::default(),
         })
     }
 
     pub fn limits(&self) -> VHostLimits {
         self.limits
+    }
+
+    /// Every exchange, by name (the default one first: its name is empty).
+    pub fn exchanges(&self) -> Vec<Arc<Exchange>> {
+        let mut exchanges: Vec<_> = self.exchanges.read().values().cloned().collect();
+        exchanges.sort_by(|a, b| a.name.cmp(&b.name));
+        exchanges
+    }
+
+    /// Every queue, by name.
+    pub fn queues(&self) -> Vec<Arc<Queue>> {
+        let mut queues: Vec<_> = self.queues.read().values().cloned().collect();
+        queues.sort_by(|a, b| a.name.cmp(&b.name));
+        queues
+    }
+
+    /// Keeps what a closing connection counted in the vhost's totals.
+    pub fn retire_stats(&self, stats: &MessageStats) {
+        self.retired.add(stats);
+    }
+
+    /// What the vhost's closed connections counted.
+    pub fn retired_stats(&self) -> MessageStats {
+        self.retired.load()
     }
 
     /// Counts a connection of `user` into the vhost, unless its `max-connections` is reached.

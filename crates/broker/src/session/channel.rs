@@ -13,6 +13,7 @@ use warren_wire::{BasicPublish, ContentHeader, ShortStr};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::limits::Limits;
+use crate::model::connections::ChannelDetails;
 use crate::model::consumer::{Consumer, Credit};
 use crate::model::exchange::Exchange;
 use crate::model::message::{Message, QueuedMessage};
@@ -156,6 +157,19 @@ impl Channel {
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         tag
+    }
+
+    /// What the registry lists of this channel.
+    pub fn details(&self, number: u16) -> ChannelDetails {
+        ChannelDetails {
+            number,
+            prefetch_count: self.consumer_prefetch,
+            global_prefetch_count: self.credit.limit(),
+            unacked: self.unacked.len() as u64,
+            consumers: self.consumers.len() as u32,
+            confirm: self.next_publish_seq.is_some(),
+            transactional: self.tx.is_some(),
+        }
     }
 
     /// The frame content assembly waits for, in RabbitMQ's words; None when idle.

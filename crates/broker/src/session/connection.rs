@@ -12,7 +12,7 @@
 //! Frames on channels other than 0 go to the channel table once the connection is open.
 
 use foldhash::{HashMap, HashMapExt};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 
 use bytes::BytesMut;
@@ -31,7 +31,10 @@ use crate::limits::{FRAME_MAX, HEARTBEAT_SECS};
 use crate::model::access;
 use crate::model::actor::Actor;
 use crate::model::admission::Admission;
+use crate::model::connections::ConnectionEntry;
+use crate::model::exchange::PublishTally;
 use crate::model::queue::{ConnectionId, Queue};
+use crate::model::stats::MessageStats;
 use crate::model::vhost::{RouteScratch, VHost};
 use crate::session::channel::Channel;
 use crate::session::outbox::{Outbox, Outgoing};
@@ -84,6 +87,13 @@ pub struct Connection {
     pub(crate) impersonator: bool,
     /// The client's address: some users may only log in over loopback.
     peer: IpAddr,
+    /// How other doors see this connection (see `report.rs`).
+    pub(crate) entry: Arc<ConnectionEntry>,
+    pub(crate) client_properties: FieldTable,
+    /// What this connection counted, published to `entry` once per batch.
+    pub(crate) stats: MessageStats,
+    /// Publishes to the exchange published to last, not yet added to its counters.
+    pub(crate) exchange_tally: PublishTally,
     pub(crate) capabilities: ClientCapabilities,
     pub(crate) channel_max: u16,
     pub(crate) frame_max: u32,
@@ -102,6 +112,7 @@ pub struct Connection {
     /// Reused buffers, so the steady state allocates nothing per message.
     pub(crate) scratch_outgoing: Vec<Outgoing>,
     pub(crate) scratch_queues: Vec<Arc<Queue>>,
+    pub(crate) scratch_written: Vec<(Arc<Queue>, u64)>,
     pub(crate) route_scratch: RouteScratch,
     /// A queue without consumer that has kept every message this connection published since
     /// the first of them, and their bytes (see [`Connection::enqueue`]).
@@ -109,11 +120,14 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A connection from `peer` whose protocol header has been accepted: `connection.start` is
-    /// queued.
-    pub fn new(broker: Arc<Broker>, peer: IpAddr) -> Self {
+    /// A connection from `peer` to our `local` address whose protocol header has been
+    /// accepted: `connection.start` is queued, and the broker lists the connection.
+    pub fn new(broker: Arc<Broker>, peer: SocketAddr, local: SocketAddr) -> Self {
         let id = broker.next_connection_id();
         let channel_max = broker.config.limits.channel_max;
+        let outbox = Arc::new(Outbox::default());
+        let entry = Arc::new(ConnectionEntry::new(id, peer, local, outbox.clone()));
+        broker.connections().insert(Arc::clone(&entry));
         let mut connection = Connection {
             id,
             broker,
@@ -122,7 +136,11 @@ impl Connection {
             admission: None,
             user: ShortStr::default(),
             impersonator: false,
-            peer,
+            peer: peer.ip(),
+            entry,
+            client_properties: FieldTable::new(),
+            stats: MessageStats::default(),
+            exchange_tally: PublishTally::default(),
             capabilities: ClientCapabilities::default(),
             channel_max,
             // RabbitMQ's `initial_frame_max`: until tune-ok, no frame may exceed the minimum.
@@ -133,10 +151,11 @@ impl Connection {
             has_published: false,
             confirming: Vec::new(),
             exclusive_queues: Vec::new(),
-            outbox: Arc::new(Outbox::default()),
+            outbox,
             out: BytesMut::with_capacity(16 * 1024),
             scratch_outgoing: Vec::new(),
             scratch_queues: Vec::new(),
+            scratch_written: Vec::new(),
             route_scratch: RouteScratch::default(),
             kept_run: None,
         };
@@ -338,6 +357,7 @@ impl Connection {
         match (self.phase, &method) {
             (Phase::AwaitStartOk, Method::ConnectionStartOk(start_ok)) => {
                 self.capabilities = client_capabilities(&start_ok.client_properties);
+                self.client_properties = start_ok.client_properties.detached();
                 self.login(&start_ok.mechanism, &start_ok.response)
                     .map_err(caused_by)?;
                 self.phase = Phase::AwaitTuneOk;
@@ -497,6 +517,12 @@ impl Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.release_all();
+        self.report();
+        self.broker.connections().remove(self.id);
+        if let Ok(vhost) = self.open_vhost() {
+            // What the connection counted stays in its vhost's totals.
+            vhost.retire_stats(&self.stats);
+        }
     }
 }
 

@@ -22,7 +22,7 @@
 //! | undecodable input | [`decode_frame`] fails | `connection.close` with its code, or the socket is dropped where RabbitMQ drops it |
 //! | a bug | a panic while handling a frame | `connection.close` 541, as RabbitMQ does when a channel process crashes |
 
-use std::net::IpAddr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -35,8 +35,12 @@ pub mod connection;
 mod dispatch;
 mod methods;
 pub mod outbox;
+mod report;
+
+use warren_wire::reply_code::CONNECTION_FORCED;
 
 use crate::error::AmqpError;
+use crate::model::connections::Request;
 use crate::Broker;
 use connection::{Connection, Phase};
 use outbox::Outbox;
@@ -64,16 +68,17 @@ pub struct Session {
 }
 
 impl Session {
-    /// A session for a client at `peer` whose protocol header was accepted at `now`; it must
-    /// reach `connection.open` by `handshake_deadline`. `connection.start` is ready to transmit.
+    /// A session for a client at `peer`, connected to our `local` address, whose protocol
+    /// header was accepted at `now`; it must reach `connection.open` by `handshake_deadline`.
+    /// `connection.start` is ready to transmit, and the broker lists the connection.
     pub fn new(
         broker: Arc<Broker>,
-        peer: IpAddr,
+        (peer, local): (SocketAddr, SocketAddr),
         now: Instant,
         handshake_deadline: Instant,
     ) -> Self {
         Session {
-            connection: Connection::new(broker, peer),
+            connection: Connection::new(broker, peer, local),
             input_broken: false,
             finished: false,
             memory_alarm: false,
@@ -174,6 +179,21 @@ impl Session {
             "unblocked: memory is back under the watermark"
         );
         true
+    }
+
+    /// Does what other doors asked (see [`Outbox::requested`]): close the connection with
+    /// 320 CONNECTION_FORCED and their reason, as RabbitMQ's management does.
+    pub fn take_requests(&mut self, now: Instant) {
+        for request in self.connection.outbox().take_requests() {
+            match request {
+                Request::Close { reason } => {
+                    info!(connection = self.id(), %reason, "closing the connection on request");
+                    let forced = AmqpError::new(CONNECTION_FORCED, reason);
+                    self.connection.fail_connection(forced);
+                }
+            }
+        }
+        self.after_step(now);
     }
 
     /// Writes the deliveries waiting in the outbox (see [`Session::outbox`]).
@@ -314,8 +334,10 @@ impl Session {
         }
     }
 
-    /// Starts the timers that follow a step: a close sent or answered.
+    /// Reports the step to the broker's read side, and starts the timers that follow it: a
+    /// close sent or answered.
     fn after_step(&mut self, now: Instant) {
+        self.guarded(Connection::report);
         match self.connection.phase() {
             Phase::Closing if self.close_deadline.is_none() => {
                 self.close_deadline = Some(now + CLOSE_OK_TIMEOUT);

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
+use crate::model::connections::{Control, Request};
 use crate::model::consumer::Consumer;
 use crate::model::queue::{Delivery, DeliverySink};
 
@@ -16,15 +17,19 @@ use crate::model::queue::{Delivery, DeliverySink};
 pub enum Outgoing {
     /// A queue chose this consumer for a message; the consumer's room is already reserved.
     Deliver(Delivery),
-    /// The consumer's queue was deleted: the client is told with `basic.cancel` if it said it
-    /// understands it (`consumer_cancel_notify`).
-    QueueDeleted(Arc<Consumer>),
+    /// The broker cancelled the consumer (its queue was deleted, or a management request): the
+    /// client is told with `basic.cancel` if it said it understands it
+    /// (`consumer_cancel_notify`).
+    Cancelled(Arc<Consumer>),
 }
 
 #[derive(Debug, Default)]
 pub struct Outbox {
     items: Mutex<Vec<Outgoing>>,
     notify: Notify,
+    /// What other doors ask of the session; taken even while deliveries are held back.
+    requests: Mutex<Vec<Request>>,
+    requested: Notify,
 }
 
 impl Outbox {
@@ -43,6 +48,22 @@ impl Outbox {
     pub async fn notified(&self) {
         self.notify.notified().await
     }
+
+    /// Resolves when a request came since the last call (a request before the call counts).
+    pub async fn requested(&self) {
+        self.requested.notified().await
+    }
+
+    pub fn take_requests(&self) -> Vec<Request> {
+        std::mem::take(&mut *self.requests.lock())
+    }
+}
+
+impl Control for Outbox {
+    fn request(&self, request: Request) {
+        self.requests.lock().push(request);
+        self.requested.notify_one();
+    }
 }
 
 impl DeliverySink for Outbox {
@@ -51,6 +72,6 @@ impl DeliverySink for Outbox {
     }
 
     fn cancelled(&self, consumer: Arc<Consumer>) {
-        self.push(Outgoing::QueueDeleted(consumer));
+        self.push(Outgoing::Cancelled(consumer));
     }
 }

@@ -1,18 +1,24 @@
-//! Every timer of the session, with a clock the test moves: no sleeping, no socket.
+//! The session driven as the server drives it, with a clock the test moves: no sleeping, no
+//! socket. Every timer, the answers to faults, coalesced confirms, and what the session tells
+//! the broker's read side (counters, channels, requests from other doors).
 
 use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 use warren_wire::{
-    encode_content, encode_method_frame, BasicPublish, ChannelOpen, ConfirmSelect, ConnectionClose,
-    ConnectionOpen, ConnectionStartOk, ConnectionTuneOk, ContentHeader, EncodedHeader, FieldTable,
-    FieldValue, Frame, Method,
+    encode_content, encode_method_frame, BasicConsume, BasicPublish, BasicQos, ChannelOpen,
+    ConfirmSelect, ConnectionClose, ConnectionOpen, ConnectionStartOk, ConnectionTuneOk,
+    ContentHeader, EncodedHeader, FieldTable, FieldValue, Frame, Method, QueueDeclare,
 };
 
 use super::*;
 use crate::BrokerConfig;
 
-const LOCALHOST: IpAddr = IpAddr::V4(std::net::Ipv4Addr::LOCALHOST);
+/// A client on loopback (guest may log in only so), and our port.
+const ADDRESSES: (SocketAddr, SocketAddr) = (
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 40000),
+    SocketAddr::new(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST), 5672),
+);
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 const SECOND: Duration = Duration::from_secs(1);
 
@@ -25,9 +31,13 @@ struct Client {
 
 impl Client {
     fn connect() -> Client {
-        let broker = Broker::new(BrokerConfig::default());
+        Client::connect_to(&Broker::new(BrokerConfig::default()))
+    }
+
+    fn connect_to(broker: &Arc<Broker>) -> Client {
         let now = Instant::now();
-        let session = Session::new(broker, LOCALHOST, now, now + HANDSHAKE_TIMEOUT);
+        let broker = Arc::clone(broker);
+        let session = Session::new(broker, ADDRESSES, now, now + HANDSHAKE_TIMEOUT);
         let mut client = Client {
             session,
             input: BytesMut::new(),
@@ -39,9 +49,15 @@ impl Client {
 
     /// Through `connection.open`, with `heartbeat` seconds agreed, and channel 1 open.
     fn open(heartbeat: u16) -> Client {
-        let mut client = Client::connect();
+        Client::open_on(&Broker::new(BrokerConfig::default()), heartbeat)
+    }
+
+    fn open_on(broker: &Arc<Broker>, heartbeat: u16) -> Client {
+        let mut client = Client::connect_to(broker);
         let mut capabilities = FieldTable::new();
-        capabilities.insert("connection.blocked", FieldValue::Bool(true));
+        for capability in ["connection.blocked", "consumer_cancel_notify"] {
+            capabilities.insert(capability, FieldValue::Bool(true));
+        }
         let mut client_properties = FieldTable::new();
         client_properties.insert("capabilities", FieldValue::Table(capabilities));
         let start_ok = ConnectionStartOk {
@@ -326,4 +342,143 @@ fn a_panic_in_the_state_machine_closes_only_that_connection_with_541() {
         other.methods().as_slice(),
         [Method::BasicQosOk(_)]
     ));
+}
+
+fn declare(client: &mut Client, queue: &'static str) {
+    let declare = QueueDeclare {
+        queue: queue.into(),
+        ..Default::default()
+    };
+    client.send(1, declare.into());
+    client.received();
+}
+
+fn consume(client: &mut Client, queue: &'static str, prefetch: u16) {
+    let qos = BasicQos {
+        prefetch_count: prefetch,
+        ..Default::default()
+    };
+    client.send(1, qos.into());
+    let consume = BasicConsume {
+        queue: queue.into(),
+        consumer_tag: "reader".into(),
+        ..Default::default()
+    };
+    client.send(1, consume.into());
+    client.received();
+}
+
+/// The delivery tags of the deliveries the session wrote since the last call.
+fn delivered(client: &mut Client) -> Vec<u64> {
+    client.session.take_deliveries(client.now);
+    let methods = client.methods().into_iter();
+    methods
+        .filter_map(|m| match m {
+            Method::BasicDeliver(d) => Some(d.delivery_tag),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_read_side_counts_what_sessions_did_and_keeps_it_when_they_close() {
+    let broker = Broker::new(BrokerConfig::default());
+    let mut reader = Client::open_on(&broker, 0);
+    declare(&mut reader, "events");
+    consume(&mut reader, "events", 2);
+    let mut writer = Client::open_on(&broker, 0);
+    writer.send(1, ConfirmSelect::default().into());
+    for _ in 0..3 {
+        writer.queue_publish("events", b"event");
+    }
+    writer.queue_publish("nowhere", b"lost");
+    writer.deliver();
+    writer.received();
+    assert_eq!(delivered(&mut reader), [1, 2], "prefetch 2");
+    reader.send(
+        1,
+        warren_wire::BasicAck {
+            delivery_tag: 1,
+            multiple: false,
+        }
+        .into(),
+    );
+    assert_eq!(delivered(&mut reader), [3]);
+
+    let snapshot = broker.snapshot();
+    let vhost = &snapshot.vhosts[0];
+    let events = vhost.queues.iter().find(|q| q.name == "events");
+    let counts = &events.expect("the queue is listed").counts;
+    assert_eq!((counts.ready, counts.unacked, counts.consumers), (0, 2, 1));
+    let stats = counts.stats;
+    assert_eq!((stats.publish, stats.deliver, stats.ack), (3, 3, 1));
+    let default = vhost.exchanges.iter().find(|x| x.name.is_empty());
+    let default = default.expect("the default exchange");
+    assert_eq!((default.publish_in, default.publish_out), (4, 3));
+    assert_eq!(snapshot.connections.len(), 2);
+    let [reading, writing] = [&snapshot.connections[0], &snapshot.connections[1]];
+    assert_eq!(
+        (reading.user.as_str(), reading.vhost.as_str()),
+        ("guest", "/")
+    );
+    assert_eq!(reading.state, "running");
+    assert_eq!(reading.name, "127.0.0.1:40000 -> 127.0.0.1:5672");
+    let channel = &reading.channels[0];
+    assert_eq!(
+        (channel.number, channel.unacked, channel.consumers),
+        (1, 2, 1)
+    );
+    assert_eq!(channel.prefetch_count, 2);
+    let (r, w) = (reading.message_stats, writing.message_stats);
+    assert_eq!((r.deliver, r.ack, w.publish, w.confirm), (3, 1, 4, 4));
+    assert_eq!(w.drop_unroutable, 1);
+    assert!(writing.channels[0].confirm);
+    assert_eq!(vhost.message_stats.publish, 4);
+
+    drop(writer);
+    let snapshot = broker.snapshot();
+    assert_eq!(snapshot.connections.len(), 1, "the closed one is gone");
+    let totals = snapshot.vhosts[0].message_stats;
+    assert_eq!(
+        (totals.publish, totals.deliver, totals.ack),
+        (4, 3, 1),
+        "its counts stay"
+    );
+}
+
+#[test]
+fn another_door_closes_a_connection_with_320_and_its_reason() {
+    let broker = Broker::new(BrokerConfig::default());
+    let mut client = Client::open_on(&broker, 0);
+    let entry = broker.connections().list().pop().expect("listed");
+    entry.close("Closed via management plugin");
+    client.session.take_requests(client.now);
+    assert!(matches!(
+        client.methods().as_slice(),
+        [Method::ConnectionClose(close)] if close.reply_code == 320
+            && close.reply_text == "CONNECTION_FORCED - Closed via management plugin"
+    ));
+    client.send(0, warren_wire::ConnectionCloseOk::default().into());
+    assert!(client.session.is_finished());
+}
+
+#[test]
+fn a_consumer_cancelled_by_the_broker_is_told_with_basic_cancel() {
+    let broker = Broker::new(BrokerConfig::default());
+    let mut client = Client::open_on(&broker, 0);
+    declare(&mut client, "work");
+    consume(&mut client, "work", 0);
+    let vhost = broker.vhost(b"/").expect("the default vhost");
+    let queue = vhost.queue(b"work").expect("declared");
+    let consumer = queue.consumers().pop().expect("attached");
+    queue.cancel_consumer(&consumer);
+    client.session.take_deliveries(client.now);
+    assert!(matches!(
+        client.methods().as_slice(),
+        [Method::BasicCancel(cancel)] if cancel.consumer_tag == "reader"
+    ));
+    assert_eq!(queue.consumer_count(), 0);
+    client.queue_publish("work", b"for nobody");
+    client.deliver();
+    assert!(delivered(&mut client).is_empty());
 }

@@ -29,6 +29,7 @@ use crate::model::arguments::{Overflow, QueueArguments};
 use crate::model::consumer::Consumer;
 use crate::model::dead_letter::DeathReason;
 use crate::model::message::{Message, QueuedMessage};
+use crate::model::stats::MessageStats;
 use ready::Ready;
 
 /// The identity of a connection, for exclusive queues.
@@ -47,7 +48,7 @@ impl Delivery {
     /// The consumer acknowledged it: its credit comes back, and the queue hands on what waited.
     pub fn ack(self) {
         self.consumer.release(1);
-        self.queue.dispatch();
+        self.queue.settled(1);
     }
 
     /// The consumer gave it back: it returns to its place in the queue, marked redelivered.
@@ -60,7 +61,7 @@ impl Delivery {
     pub fn reject(self) {
         self.consumer.release(1);
         self.queue.reject([self.message]);
-        self.queue.dispatch();
+        self.queue.settled(0);
     }
 }
 
@@ -69,8 +70,9 @@ impl Delivery {
 /// never call back into the model.
 pub trait DeliverySink: Send + Sync + std::fmt::Debug {
     fn deliver(&self, delivery: Delivery);
-    /// `consumer` was cancelled by the broker: its queue was deleted. AMQP tells the client
-    /// with `basic.cancel` if it asked for that (`consumer_cancel_notify`).
+    /// `consumer` was cancelled by the broker: its queue was deleted, or a management request
+    /// cancelled it. AMQP tells the client with `basic.cancel` if it asked for that
+    /// (`consumer_cancel_notify`).
     fn cancelled(&self, consumer: Arc<Consumer>);
 }
 
@@ -120,6 +122,23 @@ struct QueueState {
     last_used: Instant,
     /// Messages let go of under the lock, dead-lettered once it is released.
     dead: Vec<(QueuedMessage, DeathReason)>,
+    /// Handed to consumers (or to `basic.get` with acks) and not settled yet. A delivery to a
+    /// no-ack consumer counts until it is written to the consumer's socket.
+    unacked: u64,
+    /// Counted here, under the lock taken anyway: `publish` (enqueued), `deliver`,
+    /// `deliver_no_ack`, `get`, `get_no_ack`, `redeliver`, `ack`.
+    stats: MessageStats,
+}
+
+/// What a queue holds and has done, read at one moment (under its lock).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct QueueCounts {
+    pub ready: u64,
+    pub unacked: u64,
+    /// The bodies of the ready messages, in bytes (what `x-max-length-bytes` counts).
+    pub ready_bytes: u64,
+    pub consumers: u32,
+    pub stats: MessageStats,
 }
 
 /// What became of a published message in one queue.
@@ -164,6 +183,8 @@ impl Queue {
             deleted: false,
             last_used: Instant::now(),
             dead: Vec::new(),
+            unacked: 0,
+            stats: MessageStats::default(),
         };
         Queue {
             name: options.name,
@@ -238,6 +259,7 @@ impl Queue {
                 return Enqueued::Rejected;
             }
             state.ready.push_back(queued);
+            state.stats.publish += 1;
             // Delivered at once if a consumer can take it: a TTL of 0 means "now or never",
             // and a length limit applies to what waits, not to what goes straight through.
             self.dispatch_locked(state, now);
@@ -292,10 +314,11 @@ impl Queue {
         delivered: bool,
     ) {
         self.locked(|state| {
-            if state.deleted {
-                return;
-            }
             for mut message in messages {
+                state.unacked = state.unacked.saturating_sub(1);
+                if state.deleted {
+                    continue;
+                }
                 message.redelivered |= delivered;
                 Message::keep(&mut message.message);
                 state.ready.put_back(message);
@@ -308,6 +331,7 @@ impl Queue {
     pub fn reject(&self, messages: impl IntoIterator<Item = QueuedMessage>) {
         self.locked(|state| {
             for message in messages {
+                state.unacked = state.unacked.saturating_sub(1);
                 self.let_go(state, message, DeathReason::Rejected);
             }
         })
@@ -316,6 +340,25 @@ impl Queue {
     /// Hands ready messages to consumers with credit.
     pub fn dispatch(self: &Arc<Self>) {
         self.locked(|state| self.dispatch_locked(state, None))
+    }
+
+    /// `acked` deliveries were acknowledged (0: others were settled, or credit came back some
+    /// other way): counted, and the queue hands on what waited.
+    pub fn settled(self: &Arc<Self>, acked: u64) {
+        self.locked(|state| {
+            state.unacked = state.unacked.saturating_sub(acked);
+            state.stats.ack += acked;
+            self.dispatch_locked(state, None)
+        })
+    }
+
+    /// `written` deliveries to no-ack consumers reached their socket: they are settled, and
+    /// there is room for more.
+    pub fn written_no_ack(self: &Arc<Self>, written: u64) {
+        self.locked(|state| {
+            state.unacked = state.unacked.saturating_sub(written);
+            self.dispatch_locked(state, None)
+        })
     }
 
     /// `now` is the time to expire by, read from the clock when None (and needed): a publish
@@ -338,6 +381,14 @@ impl Queue {
                 return;
             };
             let Attached { consumer, sink } = state.consumers[chosen].clone();
+            let counter = if consumer.no_ack {
+                &mut state.stats.deliver_no_ack
+            } else {
+                &mut state.stats.deliver
+            };
+            *counter += 1;
+            state.stats.redeliver += u64::from(message.redelivered);
+            state.unacked += 1;
             if !self.settings.single_active_consumer {
                 // Round-robin among equals: the chosen consumer goes behind the others of
                 // its priority.
@@ -446,13 +497,21 @@ impl Queue {
         })
     }
 
-    /// Takes the first ready message for `basic.get`, with the count left behind.
-    pub fn get(&self) -> Option<(QueuedMessage, u32)> {
+    /// Takes the first ready message for `basic.get`, with the count left behind. Unless
+    /// `no_ack`, it is unacknowledged until settled.
+    pub fn get(&self, no_ack: bool) -> Option<(QueuedMessage, u32)> {
         self.locked(|state| {
             let now = Instant::now();
             state.last_used = now;
             self.drop_expired(state, Some(now));
             let message = state.ready.pop_front()?;
+            if no_ack {
+                state.stats.get_no_ack += 1;
+            } else {
+                state.stats.get += 1;
+                state.unacked += 1;
+            }
+            state.stats.redeliver += u64::from(message.redelivered);
             Some((message, count_u32(state.ready.len())))
         })
     }
@@ -474,6 +533,52 @@ impl Queue {
 
     pub fn consumer_count(&self) -> u32 {
         count_u32(self.state.lock().consumers.len())
+    }
+
+    /// What the queue holds and has done, read at one moment (expired messages let go first).
+    pub fn counts(&self) -> QueueCounts {
+        self.locked(|state| {
+            self.drop_expired(state, None);
+            QueueCounts {
+                ready: state.ready.len() as u64,
+                unacked: state.unacked,
+                ready_bytes: state.ready.bytes(),
+                consumers: count_u32(state.consumers.len()),
+                stats: state.stats,
+            }
+        })
+    }
+
+    /// The consumers attached, highest priority first.
+    pub fn consumers(&self) -> Vec<Arc<Consumer>> {
+        let state = self.state.lock();
+        state
+            .consumers
+            .iter()
+            .map(|c| Arc::clone(&c.consumer))
+            .collect()
+    }
+
+    /// Cancels a consumer from outside its door (a management request): it leaves the queue
+    /// and its door is told (AMQP: `basic.cancel`, to a client that asked for it). Returns
+    /// whether it was attached; an auto-delete queue that lost its last consumer so is for
+    /// the caller to delete ([`ConsumerRemoved::LastOfAutoDelete`]).
+    pub fn cancel_consumer(self: &Arc<Self>, consumer: &Arc<Consumer>) -> ConsumerRemoved {
+        let sink = {
+            let state = self.state.lock();
+            let attached = state
+                .consumers
+                .iter()
+                .find(|c| Arc::ptr_eq(&c.consumer, consumer));
+            attached.map(|c| Arc::clone(&c.sink))
+        };
+        let Some(sink) = sink else {
+            return ConsumerRemoved::NotFound;
+        };
+        consumer.cancel();
+        let removed = self.remove_consumer(consumer);
+        sink.cancelled(Arc::clone(consumer));
+        removed
     }
 
     pub fn is_deleted(&self) -> bool {
@@ -600,7 +705,7 @@ mod tests {
             panic!("live delivers at once");
         };
         assert!(Arc::ptr_eq(&sent.message, &view), "handed on as it is");
-        let kept = [&audit, &log].map(|q| q.get().map(|(m, _)| m.message));
+        let kept = [&audit, &log].map(|q| q.get(true).map(|(m, _)| m.message));
         let [Some(audit), Some(log)] = kept else {
             panic!("audit and log keep it");
         };

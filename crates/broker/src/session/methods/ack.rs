@@ -88,8 +88,11 @@ impl Connection {
                 queues.push((Arc::clone(&entry.queue), Vec::new()));
             }
         }
-        for (queue, _) in queues {
-            queue.dispatch();
+        for (queue, acked) in queues {
+            // Discarded messages were drained: only acknowledged ones are left to count.
+            let acked = acked.len() as u64;
+            self.stats.ack += acked;
+            queue.settled(acked);
         }
         Ok(())
     }

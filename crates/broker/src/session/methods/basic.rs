@@ -168,10 +168,17 @@ impl Connection {
     pub(crate) fn basic_get(&mut self, channel: u16, m: BasicGet) -> AmqpResult<()> {
         let name = self.queue_name(channel, m.queue)?;
         let queue = self.actor()?.readable_queue(&name)?;
-        let Some((message, message_count)) = queue.get() else {
+        let Some((message, message_count)) = queue.get(m.no_ack) else {
             self.send(channel, BasicGetEmpty::default().into());
             return Ok(());
         };
+        let counter = if m.no_ack {
+            &mut self.stats.get_no_ack
+        } else {
+            &mut self.stats.get
+        };
+        *counter += 1;
+        self.stats.redeliver += u64::from(message.redelivered);
         let state = self.channel_mut(channel)?;
         let delivery_tag = state.next_delivery_tag();
         let get_ok = BasicGetOk {
@@ -210,7 +217,7 @@ impl Connection {
     /// about consumers whose queue was deleted.
     pub fn drain_outbox(&mut self) {
         let mut items = std::mem::take(&mut self.scratch_outgoing);
-        let mut written_no_ack = std::mem::take(&mut self.scratch_queues);
+        let mut written_no_ack = std::mem::take(&mut self.scratch_written);
         self.outbox.take_into(&mut items);
         for item in items.drain(..) {
             match item {
@@ -222,19 +229,23 @@ impl Connection {
                     if self.deliver(&consumer, &queue, message) && consumer.no_ack {
                         // Written: room for the next one (see `NO_ACK_WINDOW`).
                         consumer.release(1);
-                        if !written_no_ack.iter().any(|q| Arc::ptr_eq(q, &queue)) {
-                            written_no_ack.push(queue);
+                        match written_no_ack
+                            .iter_mut()
+                            .find(|(q, _)| Arc::ptr_eq(q, &queue))
+                        {
+                            Some((_, written)) => *written += 1,
+                            None => written_no_ack.push((queue, 1)),
                         }
                     }
                 }
-                Outgoing::QueueDeleted(consumer) => self.consumer_lost_its_queue(&consumer),
+                Outgoing::Cancelled(consumer) => self.consumer_cancelled(&consumer),
             }
         }
-        for queue in written_no_ack.drain(..) {
-            queue.dispatch();
+        for (queue, written) in written_no_ack.drain(..) {
+            queue.written_no_ack(written);
         }
         self.scratch_outgoing = items;
-        self.scratch_queues = written_no_ack;
+        self.scratch_written = written_no_ack;
     }
 
     /// Writes one delivery out; false when its consumer was gone (the message went back).
@@ -256,6 +267,13 @@ impl Connection {
             queue.requeue([message], false);
             return false;
         };
+        let counter = if consumer.no_ack {
+            &mut self.stats.deliver_no_ack
+        } else {
+            &mut self.stats.deliver
+        };
+        *counter += 1;
+        self.stats.redeliver += u64::from(message.redelivered);
         let delivery_tag = state.next_delivery_tag();
         let deliver = BasicDeliver {
             consumer_tag: consumer.tag.clone(),
@@ -282,7 +300,7 @@ impl Connection {
         true
     }
 
-    fn consumer_lost_its_queue(&mut self, consumer: &Arc<Consumer>) {
+    fn consumer_cancelled(&mut self, consumer: &Arc<Consumer>) {
         let Some(state) = self.channels.get_mut(&consumer.channel) else {
             return;
         };

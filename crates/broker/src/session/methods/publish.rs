@@ -143,7 +143,12 @@ impl Connection {
             &mut self.route_scratch,
             &mut queues,
         );
+        self.tally_publish(exchange, !queues.is_empty());
+        if queues.is_empty() && !mandatory {
+            self.stats.drop_unroutable += 1;
+        }
         if queues.is_empty() && mandatory {
+            self.stats.return_unroutable += 1;
             let returned = BasicReturn {
                 reply_code: NO_ROUTE,
                 reply_text: ShortStr::from_static("NO_ROUTE"),
@@ -185,12 +190,16 @@ impl Connection {
     /// with the next ones (see [`Connection::flush_confirms`]); a nack goes out at once, after
     /// the acks held before it.
     fn confirm(&mut self, channel: u16, accepted: bool) -> AmqpResult<()> {
-        let state = self.channel_mut(channel)?;
+        // Field by field, not through `channel_mut`: the counters are borrowed beside it.
+        let Some(state) = self.channels.get_mut(&channel) else {
+            return Ok(());
+        };
         let Some(seq) = state.next_publish_seq.as_mut() else {
             return Ok(());
         };
         let delivery_tag = *seq;
         *seq += 1;
+        self.stats.confirm += 1;
         if accepted {
             match &mut state.pending_acks {
                 Some((_, last)) => *last = delivery_tag,

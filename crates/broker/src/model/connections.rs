@@ -1,0 +1,144 @@
+//! The connections the broker has, as other doors see them: who and where, what each has
+//! counted, its channels, and a way to ask one to close. A door registers an entry when a
+//! client connects and removes it when the client is gone; it keeps the entry's details and
+//! counters current (at most once per batch of work), so that reading them takes no lock of
+//! the door's and costs its hot path nothing.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use parking_lot::Mutex;
+use warren_wire::FieldTable;
+
+use crate::model::queue::ConnectionId;
+use crate::model::stats::SharedCounters;
+
+/// What another door may ask of a connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Request {
+    /// Close with 320 CONNECTION_FORCED and this text (RabbitMQ's management `X-Reason`).
+    Close { reason: String },
+}
+
+/// How a connection's door takes requests (the AMQP session: its outbox, which wakes it).
+pub trait Control: Send + Sync + std::fmt::Debug {
+    fn request(&self, request: Request);
+}
+
+/// What a connection negotiated and holds, as RabbitMQ's management lists it.
+#[derive(Debug, Clone, Default)]
+pub struct ConnectionDetails {
+    /// Empty until the client has logged in.
+    pub user: String,
+    /// Empty until `connection.open`.
+    pub vhost: String,
+    pub client_properties: FieldTable,
+    pub channel_max: u16,
+    pub frame_max: u32,
+    /// Seconds; 0: none.
+    pub heartbeat: u16,
+    /// RabbitMQ's connection states: `starting`, `tuning`, `opening`, `running`, `blocked`,
+    /// `closing`.
+    pub state: &'static str,
+    pub channels: Vec<ChannelDetails>,
+}
+
+/// One open channel of a connection.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ChannelDetails {
+    pub number: u16,
+    /// `basic.qos` with `global=false`: the limit of each consumer created afterwards.
+    pub prefetch_count: u16,
+    /// `basic.qos` with `global=true`: the limit of the channel as a whole.
+    pub global_prefetch_count: u16,
+    pub unacked: u64,
+    pub consumers: u32,
+    pub confirm: bool,
+    pub transactional: bool,
+}
+
+#[derive(Debug)]
+pub struct ConnectionEntry {
+    pub id: ConnectionId,
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Ours, where the client connected to.
+    pub local: SocketAddr,
+    pub connected_at: SystemTime,
+    /// Written by the connection's door alone.
+    pub counters: SharedCounters,
+    details: Mutex<ConnectionDetails>,
+    control: Arc<dyn Control>,
+}
+
+impl ConnectionEntry {
+    pub fn new(
+        id: ConnectionId,
+        peer: SocketAddr,
+        local: SocketAddr,
+        control: Arc<dyn Control>,
+    ) -> Self {
+        let details = ConnectionDetails {
+            state: "starting",
+            ..ConnectionDetails::default()
+        };
+        ConnectionEntry {
+            id,
+            peer,
+            local,
+            connected_at: SystemTime::now(),
+            counters: SharedCounters::default(),
+            details: Mutex::new(details),
+            control,
+        }
+    }
+
+    /// RabbitMQ's name for it: `127.0.0.1:54321 -> 127.0.0.1:5672`.
+    pub fn name(&self) -> String {
+        format!("{} -> {}", self.peer, self.local)
+    }
+
+    pub fn details(&self) -> ConnectionDetails {
+        self.details.lock().clone()
+    }
+
+    /// For the connection's door: changes what others read of it.
+    pub fn update(&self, change: impl FnOnce(&mut ConnectionDetails)) {
+        change(&mut self.details.lock());
+    }
+
+    /// Asks the connection to close with 320 CONNECTION_FORCED and `reason` as its text.
+    pub fn close(&self, reason: impl Into<String>) {
+        self.control.request(Request::Close {
+            reason: reason.into(),
+        });
+    }
+}
+
+/// Every connection, by id (the order they came in).
+#[derive(Debug, Default)]
+pub struct Registry {
+    entries: Mutex<BTreeMap<ConnectionId, Arc<ConnectionEntry>>>,
+}
+
+impl Registry {
+    pub fn insert(&self, entry: Arc<ConnectionEntry>) {
+        self.entries.lock().insert(entry.id, entry);
+    }
+
+    pub fn remove(&self, id: ConnectionId) {
+        self.entries.lock().remove(&id);
+    }
+
+    pub fn list(&self) -> Vec<Arc<ConnectionEntry>> {
+        self.entries.lock().values().cloned().collect()
+    }
+
+    /// The connection RabbitMQ's management would call `name`.
+    pub fn find(&self, name: &str) -> Option<Arc<ConnectionEntry>> {
+        let entries = self.entries.lock();
+        entries.values().find(|e| e.name() == name).cloned()
+    }
+}

@@ -1,0 +1,203 @@
+//! Message counters, as RabbitMQ's `message_stats` counts them, and the rates between two
+//! readings.
+//!
+//! What they cost on the hot path is nothing that was not paid already: a queue counts under
+//! the lock it holds anyway; a session tallies its own in plain integers and stores them into
+//! its [`SharedCounters`] (atomics only it writes) once per batch of input or deliveries; an
+//! exchange's counts are tallied by each publishing session and added to the exchange's
+//! atomics once per batch. Totals (a vhost's, the broker's) are sums taken when read.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// Counts since an object was created. The names are RabbitMQ's `message_stats` fields.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct MessageStats {
+    /// Messages published (to an exchange, by a connection), or enqueued (in a queue).
+    pub publish: u64,
+    /// Publishes confirmed to the publisher.
+    pub confirm: u64,
+    /// Deliveries to consumers that acknowledge.
+    pub deliver: u64,
+    /// Deliveries to consumers that do not.
+    pub deliver_no_ack: u64,
+    /// `basic.get`s answered with a message, acknowledged later.
+    pub get: u64,
+    /// `basic.get`s answered with a message, without acknowledgement.
+    pub get_no_ack: u64,
+    /// Deliveries acknowledged.
+    pub ack: u64,
+    /// Deliveries and gets of messages that had been delivered before.
+    pub redeliver: u64,
+    /// Mandatory messages that went nowhere, returned to their publisher.
+    pub return_unroutable: u64,
+    /// Messages that went nowhere, dropped.
+    pub drop_unroutable: u64,
+}
+
+impl MessageStats {
+    /// RabbitMQ's `deliver_get`: every delivery and get, acknowledged or not.
+    pub fn deliver_get(&self) -> u64 {
+        self.deliver + self.deliver_no_ack + self.get + self.get_no_ack
+    }
+
+    /// Adds `other`'s counts to these.
+    pub fn add(&mut self, other: &MessageStats) {
+        for (total, part) in self.fields_mut().into_iter().zip(other.fields()) {
+            *total += part;
+        }
+    }
+
+    /// Per second, from `earlier` (a reading of the same object) to these, `elapsed` apart.
+    pub fn rates_since(&self, earlier: &MessageStats, elapsed: Duration) -> MessageRates {
+        let seconds = elapsed.as_secs_f64();
+        let rate = |now: u64, then: u64| {
+            if seconds > 0.0 {
+                now.saturating_sub(then) as f64 / seconds
+            } else {
+                0.0
+            }
+        };
+        MessageRates {
+            publish: rate(self.publish, earlier.publish),
+            confirm: rate(self.confirm, earlier.confirm),
+            deliver_get: rate(self.deliver_get(), earlier.deliver_get()),
+            ack: rate(self.ack, earlier.ack),
+            redeliver: rate(self.redeliver, earlier.redeliver),
+            return_unroutable: rate(self.return_unroutable, earlier.return_unroutable),
+            drop_unroutable: rate(self.drop_unroutable, earlier.drop_unroutable),
+        }
+    }
+
+    fn fields(&self) -> [u64; 10] {
+        [
+            self.publish,
+            self.confirm,
+            self.deliver,
+            self.deliver_no_ack,
+            self.get,
+            self.get_no_ack,
+            self.ack,
+            self.redeliver,
+            self.return_unroutable,
+            self.drop_unroutable,
+        ]
+    }
+
+    fn fields_mut(&mut self) -> [&mut u64; 10] {
+        [
+            &mut self.publish,
+            &mut self.confirm,
+            &mut self.deliver,
+            &mut self.deliver_no_ack,
+            &mut self.get,
+            &mut self.get_no_ack,
+            &mut self.ack,
+            &mut self.redeliver,
+            &mut self.return_unroutable,
+            &mut self.drop_unroutable,
+        ]
+    }
+}
+
+/// Messages per second, as RabbitMQ's `*_details.rate`.
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct MessageRates {
+    pub publish: f64,
+    pub confirm: f64,
+    pub deliver_get: f64,
+    pub ack: f64,
+    pub redeliver: f64,
+    pub return_unroutable: f64,
+    pub drop_unroutable: f64,
+}
+
+/// [`MessageStats`] that one writer stores and anyone reads.
+#[derive(Debug, Default)]
+pub struct SharedCounters([AtomicU64; 10]);
+
+impl SharedCounters {
+    /// Publishes the writer's current counts (it alone writes: plain stores).
+    pub fn store(&self, stats: &MessageStats) {
+        for (cell, value) in self.0.iter().zip(stats.fields()) {
+            cell.store(value, Ordering::Relaxed);
+        }
+    }
+
+    /// Adds to the counts (several writers, for totals kept after their objects are gone).
+    pub fn add(&self, stats: &MessageStats) {
+        for (cell, value) in self.0.iter().zip(stats.fields()) {
+            if value != 0 {
+                cell.fetch_add(value, Ordering::Relaxed);
+            }
+        }
+    }
+
+    pub fn load(&self) -> MessageStats {
+        let mut stats = MessageStats::default();
+        for (field, cell) in stats.fields_mut().into_iter().zip(&self.0) {
+            *field = cell.load(Ordering::Relaxed);
+        }
+        stats
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deliver_get_sums_the_four_ways_out() {
+        let stats = MessageStats {
+            deliver: 1,
+            deliver_no_ack: 2,
+            get: 4,
+            get_no_ack: 8,
+            ..MessageStats::default()
+        };
+        assert_eq!(stats.deliver_get(), 15);
+    }
+
+    #[test]
+    fn shared_counters_store_add_and_load_every_field() {
+        let stats = MessageStats {
+            publish: 1,
+            confirm: 2,
+            deliver: 3,
+            deliver_no_ack: 4,
+            get: 5,
+            get_no_ack: 6,
+            ack: 7,
+            redeliver: 8,
+            return_unroutable: 9,
+            drop_unroutable: 10,
+        };
+        let shared = SharedCounters::default();
+        shared.store(&stats);
+        assert_eq!(shared.load(), stats);
+        shared.add(&stats);
+        let mut twice = stats;
+        twice.add(&stats);
+        assert_eq!(shared.load(), twice);
+    }
+
+    #[test]
+    fn rates_are_per_second_between_two_readings() {
+        let earlier = MessageStats {
+            publish: 100,
+            ack: 10,
+            ..MessageStats::default()
+        };
+        let now = MessageStats {
+            publish: 600,
+            ack: 10,
+            deliver: 250,
+            ..MessageStats::default()
+        };
+        let rates = now.rates_since(&earlier, Duration::from_secs(5));
+        assert_eq!(rates.publish, 100.0);
+        assert_eq!(rates.deliver_get, 50.0);
+        assert_eq!(rates.ack, 0.0);
+        assert_eq!(now.rates_since(&earlier, Duration::ZERO).publish, 0.0);
+    }
+}

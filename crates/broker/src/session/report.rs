@@ -1,0 +1,56 @@
+//! What the session tells the rest of the broker about itself, once per batch of work (a
+//! `receive`, a drain of deliveries): its counters, its channels and state for the registry,
+//! and the publishes it tallied for the exchange it published to (`PublishTally`). Plain integers on the hot
+//! path; stores and one uncontended lock per batch.
+
+use std::sync::Arc;
+
+use crate::model::connections::ChannelDetails;
+use crate::model::exchange::Exchange;
+use crate::session::connection::{Connection, Phase};
+
+impl Connection {
+    /// Counts a message published to `exchange`, which it left for at least one queue if
+    /// `routed`.
+    pub(crate) fn tally_publish(&mut self, exchange: &Arc<Exchange>, routed: bool) {
+        self.stats.publish += 1;
+        self.exchange_tally.count(exchange, routed);
+    }
+
+    /// Publishes what changed since the last batch: the counters, the tallied publishes, and
+    /// the details the registry lists.
+    pub(crate) fn report(&mut self) {
+        self.entry.counters.store(&self.stats);
+        self.exchange_tally.flush();
+        let mut channels: Vec<ChannelDetails> = self
+            .channels
+            .iter()
+            .map(|(&number, channel)| channel.details(number))
+            .collect();
+        channels.sort_unstable_by_key(|c| c.number);
+        let state = match self.phase {
+            Phase::AwaitStartOk => "starting",
+            Phase::AwaitTuneOk => "tuning",
+            Phase::AwaitOpen => "opening",
+            Phase::Open if self.is_blocked() => "blocked",
+            Phase::Open => "running",
+            Phase::Closing | Phase::AwaitSocketClose | Phase::Closed => "closing",
+        };
+        let (channel_max, frame_max, heartbeat) =
+            (self.channel_max, self.frame_max, self.heartbeat());
+        let vhost = self.actor.as_ref().map(|a| a.vhost.name.to_string());
+        self.entry.update(|details| {
+            details.state = state;
+            details.channels = channels;
+            if details.user.is_empty() && !self.user.is_empty() {
+                details.user = self.user.to_string();
+                details.client_properties = self.client_properties.clone();
+            }
+            if let Some(vhost) = vhost {
+                details.vhost = vhost;
+            }
+            (details.channel_max, details.frame_max, details.heartbeat) =
+                (channel_max, frame_max, heartbeat);
+        });
+    }
+}
