@@ -9,8 +9,8 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::SystemTime;
 
+use bytes::Bytes;
 use parking_lot::Mutex;
-use warren_wire::FieldTable;
 
 use crate::model::queue::ConnectionId;
 use crate::model::stats::SharedCounters;
@@ -34,7 +34,9 @@ pub struct ConnectionDetails {
     pub user: String,
     /// Empty until `connection.open`.
     pub vhost: String,
-    pub client_properties: FieldTable,
+    /// The client's properties, as encoded on the wire (one allocation a connection; decoded
+    /// when read, see `ConnectionSnapshot`).
+    pub client_properties: Bytes,
     pub channel_max: u16,
     pub frame_max: u32,
     /// Seconds; 0: none.

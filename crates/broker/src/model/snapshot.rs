@@ -116,7 +116,7 @@ impl ConnectionSnapshot {
             connected_at: entry.connected_at,
             user: details.user,
             vhost: details.vhost,
-            client_properties: details.client_properties,
+            client_properties: FieldTable::decode(&details.client_properties).unwrap_or_default(),
             state: details.state,
             channel_max: details.channel_max,
             frame_max: details.frame_max,

@@ -89,7 +89,8 @@ pub struct Connection {
     peer: IpAddr,
     /// How other doors see this connection (see `report.rs`).
     pub(crate) entry: Arc<ConnectionEntry>,
-    pub(crate) client_properties: FieldTable,
+    /// The client's properties, encoded in one allocation, until the registry has them.
+    pub(crate) client_properties: Option<bytes::Bytes>,
     /// What this connection counted, published to `entry` once per batch.
     pub(crate) stats: MessageStats,
     /// Publishes to the exchange published to last, not yet added to its counters.
@@ -138,7 +139,7 @@ impl Connection {
             impersonator: false,
             peer: peer.ip(),
             entry,
-            client_properties: FieldTable::new(),
+            client_properties: None,
             stats: MessageStats::default(),
             exchange_tally: PublishTally::default(),
             capabilities: ClientCapabilities::default(),
@@ -357,7 +358,9 @@ impl Connection {
         match (self.phase, &method) {
             (Phase::AwaitStartOk, Method::ConnectionStartOk(start_ok)) => {
                 self.capabilities = client_capabilities(&start_ok.client_properties);
-                self.client_properties = start_ok.client_properties.detached();
+                let mut encoded = BytesMut::new();
+                start_ok.client_properties.encode(&mut encoded);
+                self.client_properties = Some(encoded.freeze());
                 self.login(&start_ok.mechanism, &start_ok.response)
                     .map_err(caused_by)?;
                 self.phase = Phase::AwaitTuneOk;

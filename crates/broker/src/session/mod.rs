@@ -209,14 +209,18 @@ impl Session {
         self.after_step(now);
     }
 
-    /// Moves what is ready to be written into `out` when `out` is empty (it was all written;
-    /// the two buffers trade places, so neither is reallocated). True when `out` has bytes to
-    /// write. Handing bytes over counts as sending them, for the heartbeat.
+    /// Moves what is ready to be written into `out` when `out` is empty (it was all written):
+    /// the two buffers trade places, so neither is reallocated, and the one just drained is
+    /// written into next (an idle connection keeps one buffer's first page touched, not two:
+    /// 4 KiB a connection). True when `out` has bytes to write. Handing bytes over counts as
+    /// sending them, for the heartbeat.
     pub fn poll_transmit(&mut self, out: &mut BytesMut, now: Instant) -> bool {
-        let output = self.connection.output();
-        if out.is_empty() && !output.is_empty() {
+        if out.is_empty() {
+            let output = self.connection.output();
             std::mem::swap(out, output);
-            self.last_sent = now;
+            if !out.is_empty() {
+                self.last_sent = now;
+            }
         }
         !out.is_empty()
     }

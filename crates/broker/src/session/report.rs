@@ -42,9 +42,11 @@ impl Connection {
         self.entry.update(|details| {
             details.state = state;
             details.channels = channels;
+            if let Some(properties) = self.client_properties.take() {
+                details.client_properties = properties;
+            }
             if details.user.is_empty() && !self.user.is_empty() {
                 details.user = self.user.to_string();
-                details.client_properties = self.client_properties.clone();
             }
             if let Some(vhost) = vhost {
                 details.vhost = vhost;
