@@ -9,7 +9,7 @@ use foldhash::{HashMap, HashMapExt};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
-use warren_wire::{BasicPublish, ContentHeader, ShortStr};
+use warren_wire::{BasicAck, BasicPublish, ContentHeader, ShortStr};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::limits::Limits;
@@ -122,6 +122,17 @@ impl Content {
     }
 }
 
+/// What became of a publish in confirm mode (see [`Channel::confirm_publish`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Confirmed {
+    /// Its ack is held back, the first since the last were sent.
+    FirstAckHeld,
+    /// Its ack joins those held back.
+    AckHeld,
+    /// Refused (a full queue with `reject-publish`): this tag is nacked.
+    Nack(u64),
+}
+
 /// A `basic.publish` that passed its checks, and the exchange it names, looked up once.
 pub(crate) struct Publish {
     pub method: BasicPublish,
@@ -157,6 +168,105 @@ impl Channel {
         let tag = self.next_delivery_tag;
         self.next_delivery_tag += 1;
         tag
+    }
+
+    /// `basic.qos` as RabbitMQ reads `global`: false limits each consumer created from now on,
+    /// true limits the channel as a whole. Returns the queues of its consumers, which may now
+    /// hand them more.
+    pub fn set_prefetch(&mut self, prefetch_count: u16, global: bool) -> Vec<Arc<Queue>> {
+        if global {
+            self.credit.set_limit(prefetch_count);
+        } else {
+            self.consumer_prefetch = prefetch_count;
+        }
+        let queues = self.consumers.values();
+        queues.map(|c| Arc::clone(&c.queue)).collect()
+    }
+
+    /// Removes the deliveries an ack/nack/reject names, as RabbitMQ reads `delivery_tag` and
+    /// `multiple`: tag 0 with `multiple` means all; otherwise the tag must be outstanding (406).
+    pub fn take_unacked(
+        &mut self,
+        delivery_tag: u64,
+        multiple: bool,
+    ) -> AmqpResult<Vec<(u64, Unacked)>> {
+        let unacked = &mut self.unacked;
+        if multiple && delivery_tag == 0 {
+            return Ok(std::mem::take(unacked).into_iter().collect());
+        }
+        if !unacked.contains_key(&delivery_tag) {
+            return Err(AmqpError::precondition_failed(format!(
+                "unknown delivery tag {delivery_tag}"
+            )));
+        }
+        if !multiple {
+            return Ok(unacked.remove_entry(&delivery_tag).into_iter().collect());
+        }
+        let rest = unacked.split_off(&(delivery_tag + 1));
+        Ok(std::mem::replace(unacked, rest).into_iter().collect())
+    }
+
+    /// `confirm.select`. A channel is transactional or in confirm mode, never both.
+    pub fn select_confirms(&mut self) -> AmqpResult<()> {
+        if self.tx.is_some() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from tx to confirm mode",
+            ));
+        }
+        self.next_publish_seq.get_or_insert(1);
+        Ok(())
+    }
+
+    /// `tx.select`.
+    pub fn select_tx(&mut self) -> AmqpResult<()> {
+        if self.next_publish_seq.is_some() {
+            return Err(AmqpError::precondition_failed(
+                "cannot switch from confirm to tx mode",
+            ));
+        }
+        self.tx.get_or_insert_with(Transaction::default);
+        Ok(())
+    }
+
+    /// The pending work of a transaction, leaving the channel transactional with a fresh one.
+    pub fn take_transaction(&mut self) -> AmqpResult<Transaction> {
+        let Some(tx) = self.tx.as_mut() else {
+            return Err(AmqpError::precondition_failed(
+                "channel is not transactional",
+            ));
+        };
+        Ok(std::mem::take(tx))
+    }
+
+    /// In confirm mode, numbers the publish just handled: an ack is held back, to be coalesced
+    /// with the next ones ([`Channel::take_pending_acks`]); a nack is for the session to send at
+    /// once. None outside confirm mode.
+    pub fn confirm_publish(&mut self, accepted: bool) -> Option<Confirmed> {
+        let seq = self.next_publish_seq.as_mut()?;
+        let delivery_tag = *seq;
+        *seq += 1;
+        if !accepted {
+            return Some(Confirmed::Nack(delivery_tag));
+        }
+        Some(match &mut self.pending_acks {
+            Some((_, last)) => {
+                *last = delivery_tag;
+                Confirmed::AckHeld
+            }
+            None => {
+                self.pending_acks = Some((delivery_tag, delivery_tag));
+                Confirmed::FirstAckHeld
+            }
+        })
+    }
+
+    /// The acks held back, as one `basic.ack` (`multiple` when it covers more than one).
+    pub fn take_pending_acks(&mut self) -> Option<BasicAck> {
+        let (first, last) = self.pending_acks.take()?;
+        Some(BasicAck {
+            delivery_tag: last,
+            multiple: last > first,
+        })
     }
 
     /// What the registry lists of this channel.

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::error::{AmqpError, AmqpResult};
+use crate::error::AmqpResult;
 use crate::model::queue::Queue;
 use crate::session::channel::{requeue_unacked, Settlement, Unacked};
 use crate::session::connection::Connection;
@@ -41,7 +41,9 @@ impl Connection {
         multiple: bool,
         how: Settlement,
     ) -> AmqpResult<()> {
-        let entries = self.take_unacked(channel, delivery_tag, multiple)?;
+        let entries = self
+            .channel_mut(channel)?
+            .take_unacked(delivery_tag, multiple)?;
         if let Some(tx) = self.channel_mut(channel)?.tx.as_mut() {
             tx.settlements.push((entries, how));
             return Ok(());
@@ -95,29 +97,5 @@ impl Connection {
             queue.settled(acked);
         }
         Ok(())
-    }
-
-    /// Removes the deliveries an ack/nack/reject names, as RabbitMQ reads `delivery_tag` and
-    /// `multiple`: tag 0 with `multiple` means all; otherwise the tag must be outstanding (406).
-    fn take_unacked(
-        &mut self,
-        channel: u16,
-        delivery_tag: u64,
-        multiple: bool,
-    ) -> AmqpResult<Vec<(u64, Unacked)>> {
-        let unacked = &mut self.channel_mut(channel)?.unacked;
-        if multiple && delivery_tag == 0 {
-            return Ok(std::mem::take(unacked).into_iter().collect());
-        }
-        if !unacked.contains_key(&delivery_tag) {
-            return Err(AmqpError::precondition_failed(format!(
-                "unknown delivery tag {delivery_tag}"
-            )));
-        }
-        if !multiple {
-            return Ok(unacked.remove_entry(&delivery_tag).into_iter().collect());
-        }
-        let rest = unacked.split_off(&(delivery_tag + 1));
-        Ok(std::mem::replace(unacked, rest).into_iter().collect())
     }
 }

@@ -35,19 +35,9 @@ impl Connection {
                 m.prefetch_size
             )));
         }
-        let state = self.channel_mut(channel)?;
-        // RabbitMQ's meaning of `global`: false limits each consumer created from now on,
-        // true limits the channel as a whole.
-        if m.global {
-            state.credit.set_limit(m.prefetch_count);
-        } else {
-            state.consumer_prefetch = m.prefetch_count;
-        }
-        let queues: Vec<Arc<Queue>> = state
-            .consumers
-            .values()
-            .map(|c| Arc::clone(&c.queue))
-            .collect();
+        let queues = self
+            .channel_mut(channel)?
+            .set_prefetch(m.prefetch_count, m.global);
         self.send(channel, BasicQosOk::default().into());
         dispatch_each(queues);
         Ok(())

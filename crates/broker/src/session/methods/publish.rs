@@ -12,8 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use warren_wire::reply_code::NO_ROUTE;
 use warren_wire::{
-    BasicAck, BasicNack, BasicPublish, BasicReturn, ConfirmSelectOk, ContentHeader, FieldTable,
-    ShortStr,
+    BasicNack, BasicPublish, BasicReturn, ConfirmSelectOk, ContentHeader, FieldTable, ShortStr,
 };
 
 use super::basic::DIRECT_REPLY_TO;
@@ -21,7 +20,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::model::exchange::Exchange;
 use crate::model::message::{parse_expiration, Message};
 use crate::model::queue::Enqueued;
-use crate::session::channel::{Assembled, Publish};
+use crate::session::channel::{Assembled, Channel, Confirmed, Publish};
 use crate::session::connection::{Connection, READ_BUFFER_SIZE};
 
 impl Connection {
@@ -190,47 +189,31 @@ impl Connection {
     /// with the next ones (see [`Connection::flush_confirms`]); a nack goes out at once, after
     /// the acks held before it.
     fn confirm(&mut self, channel: u16, accepted: bool) -> AmqpResult<()> {
-        // Field by field, not through `channel_mut`: the counters are borrowed beside it.
-        let Some(state) = self.channels.get_mut(&channel) else {
-            return Ok(());
-        };
-        let Some(seq) = state.next_publish_seq.as_mut() else {
-            return Ok(());
-        };
-        let delivery_tag = *seq;
-        *seq += 1;
-        self.stats.confirm += 1;
-        if accepted {
-            match &mut state.pending_acks {
-                Some((_, last)) => *last = delivery_tag,
-                None => {
-                    state.pending_acks = Some((delivery_tag, delivery_tag));
-                    self.confirming.push(channel);
-                }
+        let confirmed = self.channel_mut(channel)?.confirm_publish(accepted);
+        match confirmed {
+            None => return Ok(()),
+            Some(Confirmed::FirstAckHeld) => self.confirming.push(channel),
+            Some(Confirmed::AckHeld) => {}
+            Some(Confirmed::Nack(delivery_tag)) => {
+                self.send_pending_acks(channel);
+                let nack = BasicNack {
+                    delivery_tag,
+                    multiple: false,
+                    requeue: false,
+                };
+                self.send(channel, nack.into());
             }
-            return Ok(());
         }
-        self.send_pending_acks(channel);
-        let nack = BasicNack {
-            delivery_tag,
-            multiple: false,
-            requeue: false,
-        };
-        self.send(channel, nack.into());
+        self.stats.confirm += 1;
         Ok(())
     }
 
     /// Sends the acks held back for `channel`, as one `basic.ack`.
     pub(crate) fn send_pending_acks(&mut self, channel: u16) {
         let pending = self.channels.get_mut(&channel);
-        let Some((first, last)) = pending.and_then(|c| c.pending_acks.take()) else {
-            return;
-        };
-        let ack = BasicAck {
-            delivery_tag: last,
-            multiple: last > first,
-        };
-        self.send(channel, ack.into());
+        if let Some(ack) = pending.and_then(Channel::take_pending_acks) {
+            self.send(channel, ack.into());
+        }
     }
 
     /// Sends every ack held back: called once the frames at hand are handled, so that a burst
@@ -246,13 +229,7 @@ impl Connection {
     }
 
     pub(crate) fn confirm_select(&mut self, channel: u16, no_wait: bool) -> AmqpResult<()> {
-        let state = self.channel_mut(channel)?;
-        if state.tx.is_some() {
-            return Err(AmqpError::precondition_failed(
-                "cannot switch from tx to confirm mode",
-            ));
-        }
-        state.next_publish_seq.get_or_insert(1);
+        self.channel_mut(channel)?.select_confirms()?;
         if !no_wait {
             self.send(channel, ConfirmSelectOk::default().into());
         }

@@ -5,19 +5,13 @@
 
 use warren_wire::{TxCommitOk, TxRollbackOk, TxSelectOk};
 
-use crate::error::{AmqpError, AmqpResult};
+use crate::error::AmqpResult;
 use crate::session::channel::Transaction;
 use crate::session::connection::Connection;
 
 impl Connection {
     pub(crate) fn tx_select(&mut self, channel: u16) -> AmqpResult<()> {
-        let state = self.channel_mut(channel)?;
-        if state.next_publish_seq.is_some() {
-            return Err(AmqpError::precondition_failed(
-                "cannot switch from confirm to tx mode",
-            ));
-        }
-        state.tx.get_or_insert_with(Transaction::default);
+        self.channel_mut(channel)?.select_tx()?;
         self.send(channel, TxSelectOk::default().into());
         Ok(())
     }
@@ -49,11 +43,6 @@ impl Connection {
 
     /// The channel's pending work, leaving it transactional with a fresh transaction.
     fn take_transaction(&mut self, channel: u16) -> AmqpResult<Transaction> {
-        let Some(tx) = self.channel_mut(channel)?.tx.as_mut() else {
-            return Err(AmqpError::precondition_failed(
-                "channel is not transactional",
-            ));
-        };
-        Ok(std::mem::take(tx))
+        self.channel_mut(channel)?.take_transaction()
     }
 }
