@@ -34,6 +34,11 @@ scenarios:
               --retain-every to a queue without consumer, the rest to a queue with one consumer;
               the broker's RSS per retained message, 10 s after the drain. Checks the retained
               count (queue.declare passive) and every consumed message
+  requeue     a no-ack consumer that never reads its socket, then --max-messages messages of --size
+              published with confirms to its queue; then the consumer's socket is dropped: the
+              broker's RSS with the queue full, its peak over the 5 s after the death (what
+              requeueing what was buffered for the consumer costs), and after; checks that the
+              queue lost none of what it held
   startup     starts the broker command given after `--`, reports the milliseconds until
               --url's port accepts and until an AMQP handshake completes, and its idle RSS
               (of --pid-file's pid, else the command's); then stops it with SIGTERM
@@ -77,7 +82,7 @@ options (default):
   --help
 
 Defaults differ for soak (--duration 60 --queues 4 --rate 5000 --confirm 256 --prefetch 100)
-and backlog and retention (--max-messages 1000000 --confirm 1000 --duration 600: publishing
+and backlog, retention and requeue (--max-messages 1000000 --confirm 1000 --duration 600: publishing
 stops at the first of the two).";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,6 +98,7 @@ pub enum Scenario {
     IdleConnections,
     Backlog,
     Retention,
+    Requeue,
     Startup,
 }
 
@@ -110,6 +116,7 @@ impl Scenario {
             Scenario::IdleConnections => "idle-connections",
             Scenario::Backlog => "backlog",
             Scenario::Retention => "retention",
+            Scenario::Requeue => "requeue",
             Scenario::Startup => "startup",
         }
     }
@@ -127,6 +134,7 @@ impl Scenario {
             "idle-connections" => Scenario::IdleConnections,
             "backlog" => Scenario::Backlog,
             "retention" => Scenario::Retention,
+            "requeue" => Scenario::Requeue,
             "startup" => Scenario::Startup,
             _ => return None,
         })
@@ -206,7 +214,10 @@ impl Options {
     pub fn defaults(scenario: Scenario) -> Result<Options> {
         let soak = scenario == Scenario::Soak;
         // Bounded by a message count, with confirms: every message counts in the memory.
-        let counted = matches!(scenario, Scenario::Backlog | Scenario::Retention);
+        let counted = matches!(
+            scenario,
+            Scenario::Backlog | Scenario::Retention | Scenario::Requeue
+        );
         Ok(Options {
             scenario,
             url: AmqpUrl::parse(DEFAULT_URL)?,
