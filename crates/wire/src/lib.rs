@@ -16,7 +16,7 @@ pub mod properties;
 pub mod reply_code;
 mod short_str;
 
-pub use compact::Compact;
+pub use compact::{allocation_size, Compact};
 pub use error::{DecodeError, FrameDecodeError, MethodDecodeError};
 pub use field::{FieldTable, FieldValue};
 pub use field_codec::MAX_FIELD_NESTING;

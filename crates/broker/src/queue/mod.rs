@@ -148,7 +148,7 @@ impl Queue {
     pub fn publish(self: &Arc<Self>, message: &mut Arc<Message>, dense: bool) -> Enqueued {
         // A per-message TTL needs the broker's clock even in a queue without one of its own
         // (registered outside the queue's lock: the sweep takes the list's lock, then ours).
-        if message.ttl.is_some() && !self.timed.swap(true, Ordering::AcqRel) {
+        if message.ttl().is_some() && !self.timed.swap(true, Ordering::AcqRel) {
             if let Some(vhost) = self.vhost.upgrade() {
                 vhost.watch_timed(self);
             }
@@ -163,7 +163,7 @@ impl Queue {
             }
             let seq = state.next_seq;
             state.next_seq += 1;
-            let ttl = match (self.settings.message_ttl, message.ttl) {
+            let ttl = match (self.settings.message_ttl, message.ttl()) {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
