@@ -22,7 +22,7 @@ pub use field::{FieldTable, FieldValue};
 pub use field_codec::MAX_FIELD_NESTING;
 pub use frame::{
     decode_frame, encode_content, encode_method_frame, encode_method_with_content, Frame,
-    FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9,
+    LargeBody, FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9,
 };
 pub use method::*;
 pub use properties::{BasicProperties, ContentHeader, EncodedHeader, HeaderPayload};
