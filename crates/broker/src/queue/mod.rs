@@ -144,7 +144,9 @@ impl Queue {
     /// Enqueues a newly published message, honouring `x-max-length(-bytes)` and `x-overflow`.
     /// In a queue without consumer, `message` is made the compact copy the queue keeps
     /// ([`Message::keep`]), which the other queues it is routed to then share; unless it is
-    /// `dense`: the buffer it was read into is full of messages kept anyway.
+    /// `dense`: the buffer it was read into is full of messages kept anyway. A body of
+    /// [`Message::BODY_KEPT_APART`] or more is copied even then, into an allocation of its
+    /// own: less than its share of the buffer's frames and of the end left unused.
     pub fn publish(self: &Arc<Self>, message: &mut Arc<Message>, dense: bool) -> Enqueued {
         // A per-message TTL needs the broker's clock even in a queue without one of its own
         // (registered outside the queue's lock: the sweep takes the list's lock, then ours).
@@ -158,7 +160,7 @@ impl Queue {
                 return Enqueued::Gone;
             }
             let held = state.consumers.is_empty();
-            if held && !dense {
+            if held && (!dense || message.body.len() >= Message::BODY_KEPT_APART) {
                 Message::keep(message);
             }
             let seq = state.next_seq;
