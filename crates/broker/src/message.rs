@@ -33,6 +33,11 @@ const ONE_FRAME_BODY_MAX: usize = FRAME_MAX as usize - FRAME_OVERHEAD;
 /// allocation (and its free): more than the allocator's smallest steps.
 const SECOND_ALLOCATION: usize = 64;
 
+/// From the end of a body to the header of a message read right after it: the body's frame
+/// end (1), a `basic.publish` method frame (header 7, ids 4, reserved 2, exchange and routing
+/// key of up to 1 + 255 each, bits 1, frame end 1), the header frame's header (7).
+const MAX_GAP_TO_NEXT_HEADER: usize = 1 + 7 + 4 + 2 + 2 * (1 + 255) + 1 + 1 + 7;
+
 /// Only the header's bytes are kept, not its decoded properties (368 bytes, and a heap table
 /// for `headers`): a queued message costs that much less, and the few properties the broker
 /// needs after the publish are decoded again when needed (dead-lettering) or kept aside.
@@ -138,6 +143,20 @@ impl Message {
             Some(alone) => *alone = alone.compacted(),
             None => *message = Arc::new(message.compacted()),
         }
+    }
+
+    /// Whether `next` was read right after this message, into the same buffer: its header
+    /// starts within the frames that can separate the two (this body's frame end, `next`'s
+    /// method frame, its header frame's start). Messages read one after the other that wait
+    /// together fill their read buffers: copies of them would free nothing, and take as much
+    /// memory again while they are made.
+    pub fn read_before(&self, next: &Message) -> bool {
+        if self.compact || next.compact {
+            return false;
+        }
+        let end = self.body.as_ptr() as usize + self.body.len();
+        let start = next.header.as_bytes().as_ptr() as usize;
+        start > end && start - end <= MAX_GAP_TO_NEXT_HEADER
     }
 
     /// The properties, decoded again from the header's bytes.
@@ -344,6 +363,22 @@ pub(crate) mod tests {
         Message::keep(&mut kept);
         assert!(Arc::ptr_eq(&kept, &before), "kept as it is");
         assert_eq!(kept.compacted().body.as_ptr(), at, "a copy shares it");
+    }
+
+    #[test]
+    fn messages_read_one_after_the_other_know_it() {
+        let (together, _buffer) = read_together(3, 1024);
+        assert!(together[0].read_before(&together[1]));
+        assert!(together[1].read_before(&together[2]));
+        assert!(!together[1].read_before(&together[0]));
+        assert!(!together[0].read_before(&together[2]), "one between them");
+        let (apart, _other) = read_together(1, 1024);
+        assert!(!together[2].read_before(&apart[0]));
+        let copy = together[0].compacted();
+        assert!(
+            !copy.read_before(&together[1]),
+            "a copy is read from nowhere"
+        );
     }
 
     fn parse(text: &'static str) -> Result<Option<Duration>, String> {
