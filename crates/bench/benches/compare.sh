@@ -517,7 +517,8 @@ OTHER = {
                 ("rss_full_kib", "RSS full, MiB", MIB, 1),
                 ("spike_mib", "peak after the death - full, MiB", 1, 1),
                 ("after_minus_full_mib", "settled after the death - full, MiB", 1, 1),
-                ("requeued", "requeued messages", 1, 0)],
+                ("requeued", "requeued messages", 1, 0),
+                ("gone_with_the_consumer", "gone with the consumer", 1, 0)],
     "soak": [("confirmed", "confirmed", 1, 0), ("kills.total", "kills", 1, 0),
              ("broker.rss_peak_kib", "peak RSS, MiB", MIB, 1)],
 }

@@ -10,9 +10,10 @@
 //! The broker's RSS is read before the publish, once the queue is full (after [`SETTLE`]),
 //! every 10 ms for [`WATCH`] after the consumer's death (the peak is the spike), and after
 //! another [`SETTLE`]. The queue's length is read before and after the death (`queue.declare`
-//! passive): the difference is what was put back. The run fails if a confirmed message is
-//! missing from the queue and was not handed to the consumer (the queue must hold at least
-//! the messages that never left it).
+//! passive): what it gained was put back; what it lost was handed to the consumer after the
+//! first reading (RabbitMQ's credit flow lets a few more go) and went with it, as no-ack
+//! deliveries may. The run fails on an unconfirmed publish or a queue holding more messages
+//! than were published.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -117,11 +118,6 @@ async fn stall_and_kill(o: &Options, setup: &mut Client, queue: &str) -> Result<
     if confirmed < published {
         failures.push(format!("{} unconfirmed", published - confirmed));
     }
-    if requeued_len < waiting {
-        failures.push(format!(
-            "the queue lost messages when the consumer died: {waiting} before, {requeued_len} after"
-        ));
-    }
     if u64::from(requeued_len) > published {
         failures.push(format!(
             "the queue holds {requeued_len} messages, more than the {published} published"
@@ -152,6 +148,10 @@ async fn stall_and_kill(o: &Options, setup: &mut Client, queue: &str) -> Result<
         .int("waiting_before_death", u64::from(waiting))
         .int("waiting_after_death", u64::from(requeued_len))
         .int("requeued", u64::from(requeued_len.saturating_sub(waiting)))
+        .int(
+            "gone_with_the_consumer",
+            u64::from(waiting.saturating_sub(requeued_len)),
+        )
         .opt_int("rss_before_kib", before)
         .opt_int("rss_full_kib", full)
         .int("rss_peak_after_death_kib", peak)
