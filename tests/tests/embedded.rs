@@ -133,7 +133,7 @@ async fn a_connection_listed_and_closed_through_the_model_sees_320_with_the_reas
     let connection = lapin::Connection::connect(&broker.amqp_url(), properties)
         .await
         .expect("lapin connects");
-    let channel = connection.create_channel().await.expect("channel");
+    let _channel = connection.create_channel().await.expect("channel");
     let listed = broker.broker().snapshot().connections;
     let [listed] = listed.as_slice() else {
         panic!("one connection listed: {listed:?}");
@@ -151,23 +151,23 @@ async fn a_connection_listed_and_closed_through_the_model_sees_320_with_the_reas
         listed.client_properties
     );
 
+    let mut events = connection.events_listener();
     let entry = broker.broker().connections().find(&listed.name);
     entry
         .expect("found by its name")
         .close("Closed via management plugin");
     let closed = tokio::time::timeout(Duration::from_secs(5), async {
-        loop {
-            if let Err(error) = channel
-                .queue_declare("".into(), Default::default(), Default::default())
-                .await
-            {
-                return error;
+        use futures_util::StreamExt;
+        while let Some(event) = events.next().await {
+            if let lapin::Event::Error(error) = event {
+                return Some(error);
             }
-            tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        None
     })
     .await
-    .expect("the close reaches the client");
+    .expect("the close reaches the client")
+    .expect("lapin reports it as an error");
     let lapin::ErrorKind::ProtocolError(amqp) = closed.kind() else {
         panic!("expected the broker's connection.close, got {closed}");
     };

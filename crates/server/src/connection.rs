@@ -237,7 +237,7 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                         return;
                     }
                 },
-                read = self.reader.read_buf(&mut self.input), if reading => match read {
+                read = self.reader.read_buf(self.session.read_buffer(&mut self.input)), if reading => match read {
                     Ok(0) => {
                         self.session.on_eof();
                         return;

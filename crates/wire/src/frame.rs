@@ -6,7 +6,7 @@
 //! `FRAME_ERROR`, text `type T, all octets = <<...>>: REASON` (`first 16 octets` for a longer
 //! payload); faults inside a payload come from [`Method::decode`] and [`ContentHeader::decode`].
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 use nom::number::streaming::{be_u16, be_u32, be_u8};
 use nom::sequence::tuple;
 use nom::IResult;
@@ -186,4 +186,65 @@ pub fn decode_frame(buf: &mut BytesMut, frame_max: u32) -> Result<Option<Frame>,
         FRAME_HEARTBEAT if payload.is_empty() => Frame::Heartbeat { channel },
         _ => return Err(on_channel(unknown_frame(kind, &payload))),
     }))
+}
+
+/// A body frame whose payload is read into an allocation of its own, of the payload's size,
+/// rather than into the read buffer: a body larger than what is left of the buffer would
+/// otherwise be copied into a new one, which grows by doubling (a 64 KiB body took 128 KiB)
+/// and, as the rest of the buffer fills with the frames after it, is kept whole by whatever
+/// keeps the body. See [`LargeBody::take`].
+#[derive(Debug)]
+pub struct LargeBody {
+    channel: u16,
+    /// Of the payload's size: its spare capacity is what is still to be read.
+    payload: BytesMut,
+}
+
+impl LargeBody {
+    /// Takes the body frame at the front of `buf` if it is not whole yet and its payload is at
+    /// least `min` bytes: its header, and what `buf` has of its payload, copied (`buf` is then
+    /// empty, and what it held is room again). To be called when [`decode_frame`] has found no
+    /// whole frame (it refuses a frame over `frame_max` from its header).
+    pub fn take(buf: &mut BytesMut, min: usize) -> Option<LargeBody> {
+        let (_, (kind, channel, size)) = frame_header(buf).ok()?;
+        let size = size as usize;
+        let whole = size.saturating_add(FRAME_OVERHEAD);
+        if kind != FRAME_BODY || size < min || buf.len() >= whole {
+            return None;
+        }
+        let mut payload = BytesMut::with_capacity(size);
+        payload.extend_from_slice(&buf[HEADER_LEN..]);
+        // Not advanced past: what follows the frame is read where it was.
+        buf.clear();
+        Some(LargeBody { channel, payload })
+    }
+
+    /// Where the rest of the payload is to be read: its spare capacity is exactly what is
+    /// missing (so a read into it never grows it), none once it is complete.
+    pub fn payload_mut(&mut self) -> &mut BytesMut {
+        &mut self.payload
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.payload.len() == self.payload.capacity()
+    }
+
+    /// Once the payload is complete, the frame, checked against the frame-end octet at the
+    /// front of `buf` as [`decode_frame`] checks it: `Ok(Err(self))` while `buf` is empty.
+    pub fn finish(self, buf: &mut BytesMut) -> Result<Result<Frame, LargeBody>, FrameDecodeError> {
+        debug_assert!(self.is_complete());
+        let Some(&end) = buf.first() else {
+            return Ok(Err(self));
+        };
+        if end != FRAME_END {
+            let reason = ErlangTerm::Tuple("invalid_frame_end_marker", &[u32::from(end)]);
+            let error = frame_error(FRAME_BODY, &self.payload, reason);
+            return Err(FrameDecodeError::on_channel(error, self.channel));
+        }
+        buf.advance(1);
+        Ok(Ok(Frame::Body {
+            channel: self.channel,
+            payload: self.payload.freeze(),
+        }))
+    }
 }

@@ -16,13 +16,13 @@ pub mod properties;
 pub mod reply_code;
 mod short_str;
 
-pub use compact::Compact;
+pub use compact::{allocation_size, Compact};
 pub use error::{DecodeError, FrameDecodeError, MethodDecodeError};
 pub use field::{FieldTable, FieldValue};
 pub use field_codec::MAX_FIELD_NESTING;
 pub use frame::{
     decode_frame, encode_content, encode_method_frame, encode_method_with_content, Frame,
-    FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9,
+    LargeBody, FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9,
 };
 pub use method::*;
 pub use properties::{BasicProperties, ContentHeader, EncodedHeader, HeaderPayload};

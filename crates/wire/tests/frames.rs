@@ -377,3 +377,86 @@ fn protocol_header() {
     assert_eq!(PROTOCOL_HEADER, b"AMQP\x00\x00\x09\x01");
     assert_eq!(FRAME_MIN_SIZE, 4096);
 }
+
+/// A body frame that the buffer does not hold whole, as it would be read: its start in the
+/// read buffer after some other frame, the rest read later.
+fn large_body_stream(payload: &[u8], frame_max: u32) -> (BytesMut, LargeBody, Vec<u8>) {
+    let mut stream = frame(1, 1, &basic_ack(7));
+    let whole = frame(3, 2, payload);
+    let at = stream.len() + 100;
+    stream.extend_from_slice(&whole);
+    let mut buf = BytesMut::with_capacity(64 * 1024);
+    buf.extend_from_slice(&stream[..at]);
+    assert!(matches!(
+        decode_frame(&mut buf, frame_max),
+        Ok(Some(Frame::Method { .. }))
+    ));
+    assert!(matches!(decode_frame(&mut buf, frame_max), Ok(None)));
+    let large = LargeBody::take(&mut buf, 4096).expect("a large body not whole yet");
+    (buf, large, stream[at..].to_vec())
+}
+
+#[test]
+fn a_large_body_is_read_into_an_allocation_of_its_size() {
+    let payload: Vec<u8> = (0..65_536u32).map(|i| i as u8).collect();
+    let (mut buf, mut large, rest) = large_body_stream(&payload, 131_072);
+    assert!(buf.is_empty(), "what the buffer had of it was taken");
+    let (rest_of_payload, after) = rest.split_at(rest.len() - 1);
+    assert_eq!(
+        large.payload_mut().capacity() - large.payload_mut().len(),
+        rest_of_payload.len(),
+        "room for exactly what is missing"
+    );
+    large.payload_mut().put_slice(rest_of_payload);
+    assert!(large.is_complete());
+    let large = large
+        .finish(&mut buf)
+        .unwrap()
+        .expect_err("no frame end yet");
+    buf.put_slice(after);
+    buf.put_slice(&frame(8, 0, &[]));
+    let Frame::Body {
+        channel,
+        payload: got,
+    } = large.finish(&mut buf).unwrap().unwrap()
+    else {
+        panic!("a body frame");
+    };
+    assert_eq!((channel, &got[..]), (2, &payload[..]));
+    let own = got.try_into_mut().expect("nothing else holds it");
+    assert_eq!(own.capacity(), 65_536);
+    assert_eq!(
+        decode_frame(&mut buf, 131_072).unwrap(),
+        Some(Frame::Heartbeat { channel: 0 }),
+        "the frames after it are read as usual"
+    );
+}
+
+#[test]
+fn a_large_body_with_a_bad_frame_end_fails_as_decode_frame_does() {
+    let payload = vec![7u8; 5000];
+    let (mut buf, mut large, rest) = large_body_stream(&payload, 131_072);
+    large.payload_mut().put_slice(&rest[..rest.len() - 1]);
+    buf.put_u8(0);
+    let err = large.finish(&mut buf).unwrap_err();
+    let mut whole = frame(3, 2, &payload);
+    *whole.last_mut().unwrap() = 0;
+    assert_eq!(err, decode_err(&whole, 131_072));
+}
+
+#[test]
+fn small_or_whole_bodies_and_other_frames_stay_in_the_buffer() {
+    let small = frame(3, 1, &[1; 4095]);
+    let whole_large = frame(3, 1, &[1; 5000]);
+    let method = frame(1, 1, &[0; 5000]);
+    for (bytes, cut) in [
+        (&small, small.len() - 1),
+        (&whole_large, whole_large.len()),
+        (&method, method.len() - 1),
+        (&small, 5),
+    ] {
+        let mut buf = BytesMut::from(&bytes[..cut]);
+        assert!(LargeBody::take(&mut buf, 4096).is_none());
+        assert_eq!(buf.len(), cut, "nothing taken");
+    }
+}

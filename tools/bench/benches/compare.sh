@@ -14,7 +14,8 @@
 # target-fanout-1000 and target-bindings-10k (with latency, that is the five targets of
 # docs/benchmarks.md). The last two are bounded by a message count rather than --duration.
 #
-# Memory scenarios (idle-1k, idle-10k, backlog-100k, backlog-1m, retention-1m) and soak get a fresh broker
+# Memory scenarios (idle-1k, idle-10k, backlog-100k, backlog-1m, retention-1m, memory-1k..64k,
+# requeue-1k..64k) and soak get a fresh broker
 # for every run: a broker's allocator keeps what an earlier run freed, which would hide the
 # cost of the next. startup starts the broker itself (warren-bench startup) once per run.
 # The soft limit on open files is raised to the hard limit (10 000 connections need it; the
@@ -104,6 +105,16 @@ scenario_args() {
         # takes the other 99 at once: at a rate it keeps up with, so that the RSS left is what
         # the broker keeps, not what its allocator kept of a backlog of consumed messages.
         retention-1m) echo "retention --max-messages 1000000 --size 300 --retain-every 100 --rate 100000" ;;
+        # 200 MiB of bodies queued for nobody, in bodies of 1, 4, 16 and 64 KiB: RSS growth per
+        # queued body byte.
+        memory-1k) echo "backlog --max-messages 204800 --size 1024" ;;
+        memory-4k) echo "backlog --max-messages 51200 --size 4096" ;;
+        memory-16k) echo "backlog --max-messages 12800 --size 16384" ;;
+        memory-64k) echo "backlog --max-messages 3200 --size 65536" ;;
+        # A no-ack consumer that stops reading while 200 MiB are published, then dies: RSS
+        # followed over the requeue of what was buffered for it.
+        requeue-1k) echo "requeue --max-messages 204800 --size 1024" ;;
+        requeue-64k) echo "requeue --max-messages 3200 --size 65536" ;;
         # 40 publishers with confirms, 40 consumers with manual acks, a connection killed
         # every 0.5 s on average; --duration applies.
         soak) echo "soak --connections 20 --channels 4" ;;
@@ -115,7 +126,7 @@ scenario_args() {
 # Scenarios that measure memory: a fresh broker per run, no --duration (they run to their
 # message or connection count), a longer time limit.
 memory_scenario() {
-    case "$1" in idle-*|backlog-*|retention-*) return 0 ;; *) return 1 ;; esac
+    case "$1" in idle-*|backlog-*|retention-*|memory-*|requeue-*) return 0 ;; *) return 1 ;; esac
 }
 # Scenarios bounded by --max-messages, with their own --duration: no --duration added, a
 # longer time limit (their setup and drain can take RabbitMQ minutes). target-bindings-10k
@@ -494,12 +505,19 @@ OTHER = {
                          ("rss_after_kib", "RSS held, MiB", MIB, 1),
                          ("connections_per_s", "opened/s", 1, 0)],
     "backlog": [("bytes_per_message", "bytes per message", 1, 0),
+                ("rss_per_body_byte", "RSS bytes per body byte", 1, 3),
                 ("rss_after_kib", "RSS full, MiB", MIB, 1),
                 ("publish_rate", "publish msg/s", 1, 0), ("drain_rate", "drain msg/s", 1, 0)],
     "retention": [("bytes_per_retained", "bytes per retained message", 1, 0),
                   ("retained", "retained messages", 1, 0),
                   ("rss_after_kib", "RSS after the drain, MiB", MIB, 1),
                   ("deliver_rate", "delivered msg/s", 1, 0)],
+    "requeue": [("rss_per_body_byte", "RSS bytes per body byte, queue full", 1, 3),
+                ("rss_full_kib", "RSS full, MiB", MIB, 1),
+                ("spike_mib", "peak after the death - full, MiB", 1, 1),
+                ("after_minus_full_mib", "settled after the death - full, MiB", 1, 1),
+                ("requeued", "requeued messages", 1, 0),
+                ("gone_with_the_consumer", "gone with the consumer", 1, 0)],
     "soak": [("confirmed", "confirmed", 1, 0), ("kills.total", "kills", 1, 0),
              ("broker.rss_peak_kib", "peak RSS, MiB", MIB, 1)],
 }

@@ -46,6 +46,12 @@ pub enum Scenario {
     /// broker's RSS per retained message, 10 s after the drain. Checks the retained count
     /// (queue.declare passive) and every consumed message
     Retention,
+    /// A no-ack consumer that never reads its socket, then --max-messages messages of --size
+    /// published with confirms to its queue; then the consumer's socket is dropped: the
+    /// broker's RSS with the queue full, its peak over the 5 s after the death (what requeueing
+    /// what was buffered for the consumer costs), and after; the messages put back, and those
+    /// that went with the consumer
+    Requeue,
     /// Starts the broker command given after `--`, reports the milliseconds until --url's port
     /// accepts and until an AMQP handshake completes, and its idle RSS (of --pid-file's pid,
     /// else the command's); then stops it with SIGTERM
@@ -66,6 +72,7 @@ impl Scenario {
             Scenario::IdleConnections => "idle-connections",
             Scenario::Backlog => "backlog",
             Scenario::Retention => "retention",
+            Scenario::Requeue => "requeue",
             Scenario::Startup => "startup",
         }
     }
@@ -148,8 +155,8 @@ const MAX_CLIENTS: u64 = 1000;
                   misrouted or unconfirmed messages), 2 on a usage error. Only loopback \
                   addresses are accepted.",
     after_help = "Defaults differ for soak (--duration 60 --queues 4 --rate 5000 --confirm 256 \
-                  --prefetch 100) and backlog and retention (--max-messages 1000000 --confirm \
-                  1000 --duration 600: publishing stops at the first of the two).",
+                  --prefetch 100) and backlog, retention and requeue (--max-messages 1000000 \
+                  --confirm 1000 --duration 600: publishing stops at the first of the two).",
     args_override_self = true,
     max_term_width = 100
 )]
@@ -267,7 +274,10 @@ impl Cli {
     fn options(self) -> Options {
         let scenario = self.scenario;
         // Bounded by a message count, with confirms: every message counts in the memory.
-        let counted = matches!(scenario, Scenario::Backlog | Scenario::Retention);
+        let counted = matches!(
+            scenario,
+            Scenario::Backlog | Scenario::Retention | Scenario::Requeue
+        );
         let exchange_kind = self.exchange_kind;
         Options {
             scenario,

@@ -70,7 +70,9 @@ enum Content {
 }
 
 /// A body in the making: the first frame's `Bytes` as it came, copied only when a second
-/// frame has to be joined to it.
+/// frame has to be joined to it, into an allocation of the size the header announced: a
+/// queued body keeps no spare capacity beside it (doubling as frames came had it keep up to
+/// as much again).
 enum Body {
     Empty,
     One(Bytes),
@@ -86,11 +88,12 @@ impl Body {
         }
     }
 
-    fn push(&mut self, part: Bytes) {
+    /// Adds the next frame's payload of a body of `total` bytes.
+    fn push(&mut self, part: Bytes, total: usize) {
         *self = match std::mem::replace(self, Body::Empty) {
             Body::Empty => Body::One(part),
             Body::One(first) => {
-                let mut joined = BytesMut::with_capacity(first.len() + part.len());
+                let mut joined = BytesMut::with_capacity(total.max(first.len() + part.len()));
                 joined.extend_from_slice(&first);
                 joined.extend_from_slice(&part);
                 Body::Joined(joined)
@@ -342,7 +345,9 @@ impl Channel {
                 "expected method frame, got non method frame instead",
             ));
         };
-        body.push(payload);
+        // The size was checked against the largest message allowed, at the header.
+        let total = usize::try_from(header.body_size).unwrap_or(0);
+        body.push(payload, total);
         let (received, expected) = (body.len() as u64, header.body_size);
         if received < expected {
             return Ok(None);
@@ -406,5 +411,24 @@ pub(crate) fn requeue_unacked(unacked: impl IntoIterator<Item = Unacked>) {
     }
     for (queue, messages) in by_queue {
         queue.requeue(messages, true);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_body_joined_from_frames_keeps_no_spare_capacity() {
+        let total = 3 * 131_064 + 10;
+        let mut body = Body::Empty;
+        for len in [131_064, 131_064, 131_064, 10] {
+            body.push(Bytes::from(vec![b'x'; len]), total);
+        }
+        let joined = body
+            .into_bytes()
+            .try_into_mut()
+            .expect("its own allocation");
+        assert_eq!((joined.len(), joined.capacity()), (total, total));
     }
 }

@@ -20,6 +20,7 @@
 //! | linger | we sent close-ok for the client's `connection.close` | the client closes the socket; we do after the heartbeat interval, at most [`LINGER_MAX`] (RabbitMQ's `?CLOSING_TIMEOUT`) |
 //! | memory alarm | raised, and this connection has published | no more frames are taken (they wait in the input buffer), `connection.blocked` is sent to clients that asked for it |
 //! | undecodable input | [`decode_frame`] fails | `connection.close` with its code, or the socket is dropped where RabbitMQ drops it |
+//! | a large body frame | a body frame of [`LARGE_BODY_MIN`] or more is not whole in the input | it is read into an allocation of its own size ([`Session::read_buffer`]) |
 //! | a bug | a panic while handling a frame | `connection.close` 541, as RabbitMQ does when a channel process crashes |
 
 use std::net::SocketAddr;
@@ -28,7 +29,7 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tracing::{error, info, warn};
-use warren_wire::{decode_frame, Frame};
+use warren_wire::{decode_frame, Frame, FrameDecodeError, LargeBody};
 
 pub mod channel;
 pub mod connection;
@@ -42,9 +43,15 @@ use warren_wire::reply_code::CONNECTION_FORCED;
 use crate::error::AmqpError;
 use crate::model::connections::Request;
 use crate::Broker;
-use connection::{Connection, Phase};
+use connection::{Connection, Phase, READ_BUFFER_SIZE};
 use outbox::Outbox;
 
+/// The smallest body frame read into an allocation of its own when the read buffer does not
+/// hold it whole: a body copied into a new read buffer made it grow by doubling (a 64 KiB body
+/// kept 128 KiB), and a body kept its whole buffer. From this size on, the extra `read` it
+/// costs is little beside the copy of its start that the buffer would make, and what it would
+/// leave unused at the buffer's end (up to 6 %).
+pub const LARGE_BODY_MIN: usize = 4096;
 /// How long we wait for `close-ok` after sending `connection.close`.
 pub const CLOSE_OK_TIMEOUT: Duration = Duration::from_secs(3);
 /// The longest we leave the socket to a client we sent close-ok to (RabbitMQ's
@@ -55,6 +62,9 @@ pub struct Session {
     connection: Connection,
     /// Nothing more is read: the input could not be decoded, or handling it panicked.
     input_broken: bool,
+    /// A large body frame being read into its own allocation; the input buffer takes what
+    /// follows it.
+    large_body: Option<LargeBody>,
     /// The socket is to be closed once the output is written.
     finished: bool,
     memory_alarm: bool,
@@ -80,6 +90,7 @@ impl Session {
         Session {
             connection: Connection::new(broker, peer, local),
             input_broken: false,
+            large_body: None,
             finished: false,
             memory_alarm: false,
             last_received: now,
@@ -125,30 +136,69 @@ impl Session {
             if self.block_if_alarmed() {
                 return;
             }
-            match decode_frame(input, self.connection.frame_max()) {
-                Ok(Some(frame)) => self.guarded(|connection| connection.handle_frame(frame)),
-                Ok(None) => return,
-                Err(error) => {
-                    self.input_broken = true;
-                    input.clear();
-                    if error.abrupt {
-                        // RabbitMQ's reader crashes on these and the socket just closes.
-                        warn!(
-                            connection = self.id(),
-                            code = error.reply_code,
-                            "dropping the connection: undecodable frame: {}",
-                            error.text
-                        );
-                        self.connection.abort();
-                        return;
-                    }
-                    let mut amqp = AmqpError::new(error.reply_code, &error.text);
-                    amqp.class_id = error.class_id;
-                    amqp.method_id = error.method_id;
-                    self.connection.fail_connection(amqp);
+            if let Some(large) = self.large_body.take() {
+                if !large.is_complete() {
+                    self.large_body = Some(large);
                     return;
                 }
+                match large.finish(input) {
+                    Ok(Ok(frame)) => self.guarded(|connection| connection.handle_frame(frame)),
+                    Ok(Err(waiting_for_its_end)) => {
+                        self.large_body = Some(waiting_for_its_end);
+                        return;
+                    }
+                    Err(error) => return self.undecodable(input, error),
+                }
+                continue;
             }
+            let frame_max = self.connection.frame_max();
+            match decode_frame(input, frame_max) {
+                Ok(Some(frame)) => self.guarded(|connection| connection.handle_frame(frame)),
+                Ok(None) => {
+                    if frame_max != 0 {
+                        self.large_body = LargeBody::take(input, LARGE_BODY_MIN);
+                    }
+                    // What the body's start took in the buffer is room again, but room for
+                    // reads as small: below a quarter of a buffer, a fresh one is read into
+                    // (16 KiB bodies went 25 % slower), and the room is left unused.
+                    if self.large_body.is_some() && input.capacity() < READ_BUFFER_SIZE / 4 {
+                        *input = BytesMut::with_capacity(READ_BUFFER_SIZE);
+                    }
+                    return;
+                }
+                Err(error) => return self.undecodable(input, error),
+            }
+        }
+    }
+
+    /// The input cannot be decoded: the connection is closed, as RabbitMQ closes it.
+    fn undecodable(&mut self, input: &mut BytesMut, error: FrameDecodeError) {
+        self.input_broken = true;
+        input.clear();
+        self.large_body = None;
+        if error.abrupt {
+            // RabbitMQ's reader crashes on these and the socket just closes.
+            warn!(
+                connection = self.id(),
+                code = error.reply_code,
+                "dropping the connection: undecodable frame: {}",
+                error.text
+            );
+            self.connection.abort();
+            return;
+        }
+        let mut amqp = AmqpError::new(error.reply_code, &error.text);
+        amqp.class_id = error.class_id;
+        amqp.method_id = error.method_id;
+        self.connection.fail_connection(amqp);
+    }
+
+    /// Where the pump reads the socket into next: `input`, or, while a large body frame is
+    /// read into an allocation of its own, that frame's payload (see [`LARGE_BODY_MIN`]).
+    pub fn read_buffer<'a>(&'a mut self, input: &'a mut BytesMut) -> &'a mut BytesMut {
+        match &mut self.large_body {
+            Some(large) if !large.is_complete() => large.payload_mut(),
+            _ => input,
         }
     }
 

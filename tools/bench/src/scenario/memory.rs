@@ -5,8 +5,8 @@
 //!   `--channels` channels each) and held; bytes per connection. They are then closed, and
 //!   the RSS read again (what the broker gives back).
 //! - `backlog`: `--max-messages` messages of `--size` bytes published with confirms into a
-//!   queue nobody consumes; bytes per queued message. The queue is then drained by one
-//!   consumer and checked: every confirmed message once, in order.
+//!   queue nobody consumes; bytes per queued message (and per body byte). The queue is then
+//!   drained by one consumer and checked: every confirmed message once, in order.
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
@@ -261,7 +261,13 @@ async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<
         .num("drain_s", drain_s, 3)
         .num("drain_rate", v.delivered as f64 / drain_s, 0);
     rss_fields(&mut j, before, full, drained);
-    j.opt_num("bytes_per_message", bytes_each(before, full, confirmed), 1)
+    let per_message = bytes_each(before, full, confirmed);
+    j.opt_num("bytes_per_message", per_message, 1)
+        .opt_num(
+            "rss_per_body_byte",
+            per_message.map(|b| b / o.size as f64),
+            3,
+        )
         .int("lost", v.lost)
         .int("duplicated", v.duplicated)
         .int("reordered", v.reordered)

@@ -1,7 +1,7 @@
 //! The scenarios. The message scenarios (`throughput`, `latency`, `fanout`, `bindings`,
 //! `selftest`) each build a [`runner::Plan`] (queues, bindings, routing keys, consumers) that
 //! [`runner::run_plan`] executes and verifies; `churn`, `soak` (with a chaos loop), the memory
-//! measurements (`idle-connections`, `backlog`) and `startup` have their own; `retention` is a
+//! measurements (`idle-connections`, `backlog`, `requeue`) and `startup` have their own; `retention` is a
 //! plan that measures memory.
 
 pub mod bindings;
@@ -10,6 +10,7 @@ pub mod consumer;
 pub mod fanout;
 pub mod memory;
 pub mod publisher;
+pub mod requeue;
 pub mod retention;
 pub mod runner;
 pub mod selftest;
@@ -32,6 +33,7 @@ pub async fn run(o: &Options) -> Result<(String, bool)> {
         Scenario::IdleConnections => memory::idle_connections(o).await,
         Scenario::Backlog => memory::backlog(o).await,
         Scenario::Retention => retention::run(o).await,
+        Scenario::Requeue => requeue::run(o).await,
         Scenario::Startup => startup::run(o).await,
         Scenario::Sink => Err(Error::usage("sink is not a load scenario")),
     }
