@@ -108,17 +108,26 @@ impl Actor {
         let name = spec.name.as_bytes();
         if !passive && !name.is_empty() {
             self.check_access(Permission::Configure, Resource::Exchange, name)?;
-            let alternate = spec
-                .arguments
-                .get(b"alternate-exchange")
-                .and_then(FieldValue::as_bytes)
-                .filter(|_| self.vhost.exchange(name).is_err());
-            if let Some(alternate) = alternate {
-                self.check_access(Permission::Read, Resource::Exchange, name)?;
-                self.check_access(Permission::Write, Resource::Exchange, alternate)?;
+            if self.vhost.exchange(name).is_err() {
+                let named = (Resource::Exchange, name, &spec.arguments);
+                self.check_exchange_named(named, b"alternate-exchange")?;
             }
         }
         self.vhost.declare_exchange(spec, passive)
+    }
+
+    /// A new exchange or queue whose `argument` names an exchange (an alternate, a dead-letter
+    /// exchange): as RabbitMQ, read access to the new one and write access to that exchange.
+    fn check_exchange_named(
+        &self,
+        (kind, name, arguments): (Resource, &[u8], &FieldTable),
+        argument: &[u8],
+    ) -> AmqpResult<()> {
+        let Some(exchange) = arguments.get(argument).and_then(FieldValue::as_bytes) else {
+            return Ok(());
+        };
+        self.check_access(Permission::Read, kind, name)?;
+        self.check_access(Permission::Write, Resource::Exchange, exchange)
     }
 
     /// `exchange.delete`. The default and `amq.*` exchanges are refused first, whatever the
@@ -177,14 +186,9 @@ impl Actor {
     pub fn declare_queue(&self, spec: QueueSpec) -> AmqpResult<(Arc<Queue>, bool)> {
         let name = spec.name.as_bytes();
         self.check_access(Permission::Configure, Resource::Queue, name)?;
-        let dead_letter = spec
-            .arguments
-            .get(b"x-dead-letter-exchange")
-            .and_then(FieldValue::as_bytes)
-            .filter(|_| self.vhost.queue(name).is_err());
-        if let Some(exchange) = dead_letter {
-            self.check_access(Permission::Read, Resource::Queue, name)?;
-            self.check_access(Permission::Write, Resource::Exchange, exchange)?;
+        if self.vhost.queue(name).is_err() {
+            let named = (Resource::Queue, name, &spec.arguments);
+            self.check_exchange_named(named, b"x-dead-letter-exchange")?;
         }
         self.vhost.declare_queue(spec, self.connection)
     }

@@ -16,7 +16,7 @@ use bytes::Bytes;
 use tokio::sync::watch;
 use warren_wire::ShortStr;
 
-use crate::accounting::{verify, Route};
+use crate::accounting::{verify, Published, Route};
 use crate::args::Options;
 use crate::client::{short, Client, PublishTemplate, CHANNEL};
 use crate::error::{Error, Result};
@@ -148,10 +148,18 @@ pub async fn backlog(o: &Options) -> Result<(String, bool)> {
     result
 }
 
-async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<(String, bool)> {
-    // Not auto-delete: it holds the messages before any consumer comes.
-    setup.declare_queue(CHANNEL, queue, false).await?;
-    let mut publisher_client = Client::connect(&o.url, "warren-bench backlog publisher").await?;
+/// What [`fill_queue`] published.
+pub(super) struct Filled {
+    pub start: Instant,
+    pub publish_s: f64,
+    pub published: Published,
+}
+
+/// Publishes `--max-messages` messages of `--size` to `queue` through the default exchange,
+/// with confirms (a window of `--confirm`, 1,000 unless set), on a connection of its own
+/// named `name`, closed when done.
+pub(super) async fn fill_queue(o: &Options, queue: &str, name: &str) -> Result<Filled> {
+    let mut publisher_client = Client::connect(&o.url, name).await?;
     publisher_client.open_channel(CHANNEL).await?;
     publisher_client.confirm_select(CHANNEL).await?;
     let template = PublishTemplate::new(
@@ -162,9 +170,6 @@ async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<
         Bytes::from(payload::template(o.size)),
         publisher_client.frame_max,
     );
-    let before = settled_rss(o.broker_pid, SETTLE).await;
-
-    let meter = Meter::start(o.broker_pid);
     let start = Instant::now();
     let spec = PublisherSpec {
         id: 0,
@@ -178,11 +183,26 @@ async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<
         templates: Arc::new(vec![template]),
     };
     let mut outcome = publisher::run(publisher_client, spec).await?;
-    let publish_s = outcome.publish_time.as_secs_f64();
     if let Some(client) = outcome.client.take() {
         let _ = client.close().await;
     }
-    let published = outcome.published;
+    Ok(Filled {
+        start,
+        publish_s: outcome.publish_time.as_secs_f64(),
+        published: outcome.published,
+    })
+}
+
+async fn fill_and_drain(o: &Options, setup: &mut Client, queue: &str) -> Result<(String, bool)> {
+    // Not auto-delete: it holds the messages before any consumer comes.
+    setup.declare_queue(CHANNEL, queue, false).await?;
+    let before = settled_rss(o.broker_pid, SETTLE).await;
+    let meter = Meter::start(o.broker_pid);
+    let Filled {
+        start,
+        publish_s,
+        published,
+    } = fill_queue(o, queue, "warren-bench backlog publisher").await?;
     let confirmed = published.confirmed.as_ref().map_or(0, |c| c.len());
     let full = settled_rss(o.broker_pid, SETTLE).await;
 

@@ -15,21 +15,16 @@
 //! deliveries may. The run fails on an unconfirmed publish or a queue holding more messages
 //! than were published.
 
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use warren_wire::ShortStr;
-
 use crate::args::Options;
-use crate::client::{short, Client, PublishTemplate, CHANNEL};
+use crate::client::{Client, CHANNEL};
 use crate::error::Result;
-use crate::payload;
 use crate::procfs::{memory_kib, settled_rss, SETTLE};
 use crate::report;
 
-use super::publisher::{self, PublisherSpec};
-use super::runner::{clean_up, message_properties, run_id};
+use super::memory::fill_queue;
+use super::runner::{clean_up, run_id};
 
 /// How long the RSS is followed after the consumer's death.
 const WATCH: Duration = Duration::from_secs(5);
@@ -53,37 +48,11 @@ async fn stall_and_kill(o: &Options, setup: &mut Client, queue: &str) -> Result<
     stalled.consume(CHANNEL, queue, "stalled", true).await?;
     // From here on, nothing is read from its socket.
 
-    let mut publisher_client = Client::connect(&o.url, "warren-bench requeue publisher").await?;
-    publisher_client.open_channel(CHANNEL).await?;
-    publisher_client.confirm_select(CHANNEL).await?;
-    let template = PublishTemplate::new(
-        CHANNEL,
-        ShortStr::from_static(""),
-        short(queue)?,
-        message_properties(),
-        Bytes::from(payload::template(o.size)),
-        publisher_client.frame_max,
-    );
     let before = settled_rss(o.broker_pid, SETTLE).await;
-    let start = Instant::now();
-    let spec = PublisherSpec {
-        id: 0,
-        start,
-        deadline: start + o.duration,
-        max_messages: o.max_messages,
-        rate: o.rate.map(|r| r as f64),
-        confirm_window: Some(u64::from(o.confirm.unwrap_or(1000))),
-        batch: o.batch as u64,
-        drain_timeout: o.drain_timeout,
-        templates: Arc::new(vec![template]),
-    };
-    let mut outcome = publisher::run(publisher_client, spec).await?;
-    let publish_s = outcome.publish_time.as_secs_f64();
-    if let Some(client) = outcome.client.take() {
-        let _ = client.close().await;
-    }
-    let published = outcome.published.count;
-    let confirmed = outcome.published.confirmed.as_ref().map_or(0, |c| c.len());
+    let filled = fill_queue(o, queue, "warren-bench requeue publisher").await?;
+    let publish_s = filled.publish_s;
+    let published = filled.published.count;
+    let confirmed = filled.published.confirmed.as_ref().map_or(0, |c| c.len());
     let full = settled_rss(o.broker_pid, SETTLE).await;
     let waiting = setup.queue_length(CHANNEL, queue).await?;
 
