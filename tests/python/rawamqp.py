@@ -145,6 +145,11 @@ def method_frame(channel: int, method: tuple[int, int], args: bytes = b"") -> by
     return frame(FRAME_METHOD, channel, struct.pack(">HH", *method) + args)
 
 
+def close_args(code: int = 200, text: str = "bye") -> bytes:
+    """The arguments of connection.close or channel.close, naming no method."""
+    return struct.pack(">H", code) + shortstr(text) + struct.pack(">HH", 0, 0)
+
+
 def heartbeat_frame() -> bytes:
     return frame(FRAME_HEARTBEAT, 0, b"")
 
@@ -485,13 +490,11 @@ class RawAMQP:
         self.expect_method(CHANNEL_OPEN_OK, channel)
 
     def close_channel(self, channel: int) -> None:
-        self.send_method(channel, CHANNEL_CLOSE, struct.pack(">H", 200) + shortstr("bye") +
-                         struct.pack(">HH", 0, 0))
+        self.send_method(channel, CHANNEL_CLOSE, close_args())
         self.expect_method(CHANNEL_CLOSE_OK, channel)
 
     def close_connection(self) -> None:
-        self.send_method(0, CONNECTION_CLOSE, struct.pack(">H", 200) + shortstr("bye") +
-                         struct.pack(">HH", 0, 0))
+        self.send_method(0, CONNECTION_CLOSE, close_args())
         self.expect_method(CONNECTION_CLOSE_OK, 0)
 
     def publish(self, channel: int, exchange: str, routing_key: str, body: bytes,

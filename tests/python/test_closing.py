@@ -7,14 +7,8 @@ Each case comes from a client library whose own tests tripped on it (named in th
 
 from __future__ import annotations
 
-import struct
-
 import rawamqp as R
 from conftest import uniq
-
-
-def close_args(code: int = 200, text: str = "bye") -> bytes:
-    return struct.pack(">H", code) + R.shortstr(text) + struct.pack(">HH", 0, 0)
 
 
 def frames_within(conn: R.RawAMQP, seconds: float) -> list[R.Frame]:
@@ -37,7 +31,7 @@ def test_amqp091_go_close_crossing_the_brokers_close_is_answered(broker):
         conn.open_channel(1)
         conn.open_channel(2)
         conn.send(R.publish_frames(1, uniq("missing"), "k", b"hi")
-                  + R.method_frame(1, R.CHANNEL_CLOSE, close_args()))
+                  + R.method_frame(1, R.CHANNEL_CLOSE, R.close_args()))
         close = R.decode_close(conn.read_method())
         assert close is not None and (close.kind, close.channel, close.reply_code) == \
             ("channel", 1, 404)
@@ -82,6 +76,6 @@ def test_aiormq_the_client_closes_the_socket_after_close_ok(broker):
     with broker.raw() as conn:
         conn.handshake()
         conn.open_channel(1)
-        conn.send_method(0, R.CONNECTION_CLOSE, close_args())
+        conn.send_method(0, R.CONNECTION_CLOSE, R.close_args())
         conn.expect_method(R.CONNECTION_CLOSE_OK, 0)
         assert not conn.peer_closed(timeout=1.0), "the broker closed the socket first"

@@ -90,14 +90,20 @@ def _read_confirms(r, channel, n):
 # ---- publisher confirms ------------------------------------------------------------------------
 
 
+def _confirming_queue(r):
+    """Handshake, channel 1 in confirm mode, and an exclusive queue to publish to."""
+    r.handshake()
+    r.open_channel(1)
+    q, _, _ = r.queue_declare(1, "", exclusive=True)
+    r.send_method(1, CONFIRM_SELECT, b"\x00")
+    r.expect_method(CONFIRM_SELECT_OK, 1)
+    return q
+
+
 def test_confirms_ack_every_publish_with_tags_1_to_n(broker):
     n = 200
     with broker.raw() as r:
-        r.handshake()
-        r.open_channel(1)
-        q, _, _ = r.queue_declare(1, "", exclusive=True)
-        r.send_method(1, CONFIRM_SELECT, b"\x00")
-        r.expect_method(CONFIRM_SELECT_OK, 1)
+        q = _confirming_queue(r)
         for i in range(n):
             _raw_publish(r, 1, "", q, b"%d" % i)
         _raw_publish(r, 1, "amq.direct", uniq("unbound-key"), b"x")  # unroutable: acked too
@@ -112,11 +118,7 @@ def test_amqplib_a_burst_of_publishes_is_confirmed_by_multiple_acks(broker):
     RabbitMQ coalesces them (amqplib's own tests expect such acks under load)."""
     burst = 500
     with broker.raw() as r:
-        r.handshake()
-        r.open_channel(1)
-        q, _, _ = r.queue_declare(1, "", exclusive=True)
-        r.send_method(1, CONFIRM_SELECT, b"\x00")
-        r.expect_method(CONFIRM_SELECT_OK, 1)
+        q = _confirming_queue(r)
         r.send(b"".join(R.publish_frames(1, "", q, b"event") for _ in range(burst)))
         events, outcome = _read_confirms(r, 1, burst)
         assert outcome == {t: "ack" for t in range(1, burst + 1)}
@@ -127,11 +129,7 @@ def test_amqplib_a_burst_of_publishes_is_confirmed_by_multiple_acks(broker):
 
 def test_confirm_unroutable_mandatory_is_returned_then_acked(broker):
     with broker.raw() as r:
-        r.handshake()
-        r.open_channel(1)
-        q, _, _ = r.queue_declare(1, "", exclusive=True)
-        r.send_method(1, CONFIRM_SELECT, b"\x00")
-        r.expect_method(CONFIRM_SELECT_OK, 1)
+        q = _confirming_queue(r)
         _raw_publish(r, 1, "", q, b"routed", mandatory=True)
         nowhere = uniq("unbound-key")
         _raw_publish(r, 1, "amq.direct", nowhere, b"unroutable", mandatory=True)

@@ -5,7 +5,6 @@
 
 use std::sync::Arc;
 
-use crate::model::connections::ChannelDetails;
 use crate::model::exchange::Exchange;
 use crate::session::connection::{Connection, Phase};
 
@@ -18,16 +17,11 @@ impl Connection {
     }
 
     /// Publishes what changed since the last batch: the counters, the tallied publishes, and
-    /// the details the registry lists.
+    /// the details the registry lists (its channel list rewritten in place: no allocation per
+    /// batch once it has room for the channels).
     pub(crate) fn report(&mut self) {
         self.entry.counters.store(&self.stats);
         self.exchange_tally.flush();
-        let mut channels: Vec<ChannelDetails> = self
-            .channels
-            .iter()
-            .map(|(&number, channel)| channel.details(number))
-            .collect();
-        channels.sort_unstable_by_key(|c| c.number);
         let state = match self.phase {
             Phase::AwaitStartOk => "starting",
             Phase::AwaitTuneOk => "tuning",
@@ -36,23 +30,26 @@ impl Connection {
             Phase::Open => "running",
             Phase::Closing | Phase::AwaitSocketClose | Phase::Closed => "closing",
         };
-        let (channel_max, frame_max, heartbeat) =
-            (self.channel_max, self.frame_max, self.heartbeat());
-        let vhost = self.actor.as_ref().map(|a| a.vhost.name.to_string());
+        let heartbeat = self.heartbeat();
         self.entry.update(|details| {
             details.state = state;
-            details.channels = channels;
+            details.channels.clear();
+            let channels = self.channels.iter();
+            details
+                .channels
+                .extend(channels.map(|(&number, channel)| channel.details(number)));
+            details.channels.sort_unstable_by_key(|c| c.number);
             if let Some(properties) = self.client_properties.take() {
                 details.client_properties = properties;
             }
             if details.user.is_empty() && !self.user.is_empty() {
                 details.user = self.user.to_string();
             }
-            if let Some(vhost) = vhost {
-                details.vhost = vhost;
+            if let (true, Some(actor)) = (details.vhost.is_empty(), &self.actor) {
+                details.vhost = actor.vhost.name.to_string();
             }
             (details.channel_max, details.frame_max, details.heartbeat) =
-                (channel_max, frame_max, heartbeat);
+                (self.channel_max, self.frame_max, heartbeat);
         });
     }
 }

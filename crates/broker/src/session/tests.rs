@@ -297,6 +297,14 @@ fn an_undecodable_frame_closes_with_its_code_and_nothing_more_is_read() {
     );
 }
 
+/// The one frame the session sent, a `basic.ack`, as (delivery tag, multiple).
+fn sole_ack(client: &mut Client) -> (u64, bool) {
+    match client.methods().as_slice() {
+        [Method::BasicAck(ack)] => (ack.delivery_tag, ack.multiple),
+        other => panic!("expected one basic.ack, got {other:?}"),
+    }
+}
+
 #[test]
 fn publishes_read_together_are_confirmed_by_one_multiple_ack() {
     let mut client = Client::open(0);
@@ -306,24 +314,10 @@ fn publishes_read_together_are_confirmed_by_one_multiple_ack() {
         client.queue_publish("nowhere", b"event");
     }
     client.deliver();
-    let acks = client.methods();
-    assert!(
-        matches!(
-            acks.as_slice(),
-            [Method::BasicAck(ack)] if ack.delivery_tag == 3 && ack.multiple
-        ),
-        "{acks:?}"
-    );
+    assert_eq!(sole_ack(&mut client), (3, true));
     client.queue_publish("nowhere", b"event");
     client.deliver();
-    let acks = client.methods();
-    assert!(
-        matches!(
-            acks.as_slice(),
-            [Method::BasicAck(ack)] if ack.delivery_tag == 4 && !ack.multiple
-        ),
-        "{acks:?}"
-    );
+    assert_eq!(sole_ack(&mut client), (4, false));
 }
 
 #[test]
