@@ -8,7 +8,8 @@
 #                                                     (or node --test tests/node/*.test.mjs)
 #   tests/rabbitmq-reference.sh stop                  stop a node left running
 #
-# Starts a throw-away RabbitMQ node (warren-ref@localhost) on 127.0.0.1:5682, state under
+# Starts a throw-away RabbitMQ node (warren-ref@localhost) on 127.0.0.1:5682 (management API on
+# 15682, Prometheus on 15702), state under
 # /tmp/warren-rabbitmq (wiped at each start), with the users, vhosts and permissions of
 # tests/python/security_definitions.json (load_definitions, as `warren --definitions` reads the same
 # file; guest/guest keeps every permission on `/`), declares the exchanges Warren predeclares
@@ -25,6 +26,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PORT="${WARREN_REF_PORT:-5682}"
+# The management plugin's HTTP API and the Prometheus plugin's /metrics, on ports beside Warren's.
+MANAGEMENT_PORT="${WARREN_REF_MANAGEMENT_PORT:-15682}"
+PROMETHEUS_PORT="${WARREN_REF_PROMETHEUS_PORT:-15702}"
 NODE="${WARREN_REF_NODE:-warren-ref@localhost}"
 BASE="${WARREN_REF_BASE:-/tmp/warren-rabbitmq}"
 RMQ_BIN="/usr/lib/rabbitmq/bin"
@@ -93,7 +97,7 @@ stop_node
 rm -rf "$BASE/mnesia" "$BASE/log"
 mkdir -p "$BASE/mnesia" "$BASE/log"
 : >"$BASE/rabbitmq-env.conf"
-echo '[].' >"$BASE/enabled_plugins"
+echo '[rabbitmq_management,rabbitmq_prometheus].' >"$BASE/enabled_plugins"
 echo '[].' >"$BASE/advanced.config"
 cat >"$BASE/rabbitmq.conf" <<EOF
 # Defaults, spelled out: guest may log in over loopback; heartbeat proposal 60 s; frame_max 131072.
@@ -103,6 +107,10 @@ frame_max = 131072
 channel_max = 2047
 log.console = false
 log.file.level = info
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $MANAGEMENT_PORT
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $PROMETHEUS_PORT
 # Users, vhosts and permissions for tests/python/test_security.py. With definitions to load,
 # RabbitMQ creates no default user or vhost: the file has guest and / itself.
 load_definitions = $PWD/tests/python/security_definitions.json
@@ -156,11 +164,16 @@ export WARREN_TEST_URL="amqp://guest:guest@127.0.0.1:$PORT/%2F"
 export WARREN_TEST_RABBITMQCTL="env HOME=$BASE $RMQ_BIN/rabbitmqctl -n $NODE"
 # test_security.py uses this broker (which loaded its definitions) instead of starting a Warren.
 export WARREN_TEST_DEFINITIONS_URL="amqp://127.0.0.1:$PORT"
+# The management plane's tests (HTTP API, Prometheus, rabbitmqadmin) use these.
+export WARREN_TEST_MANAGEMENT_URL="http://127.0.0.1:$MANAGEMENT_PORT"
+export WARREN_TEST_PROMETHEUS_URL="http://127.0.0.1:$PROMETHEUS_PORT"
 if [ "$mode" = start ]; then
     echo "rabbitmq-reference: left running; stop with: $0 stop" >&2
     echo "WARREN_TEST_URL=$WARREN_TEST_URL"
     echo "WARREN_TEST_RABBITMQCTL='$WARREN_TEST_RABBITMQCTL'"
     echo "WARREN_TEST_DEFINITIONS_URL=$WARREN_TEST_DEFINITIONS_URL"
+    echo "WARREN_TEST_MANAGEMENT_URL=$WARREN_TEST_MANAGEMENT_URL"
+    echo "WARREN_TEST_PROMETHEUS_URL=$WARREN_TEST_PROMETHEUS_URL"
     exit 0
 fi
 set +e
