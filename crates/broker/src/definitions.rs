@@ -11,19 +11,15 @@
 //! As in RabbitMQ, a node configured from a definitions file has exactly what the file
 //! defines: no `guest` user and no `/` vhost unless the file has them.
 
-use std::sync::Arc;
-
-use foldhash::HashMap;
 use serde::Deserialize;
 use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 use crate::auth::{HashingAlgorithm, PasswordHash, User};
-use crate::limits::VHostLimits;
-use crate::model::access::{Pattern, Permissions, TopicPermission};
 use crate::model::exchange::Destination;
-use crate::model::vhost::{ExchangeSpec, QueueSpec, VHost};
-use crate::{BrokerConfig, UserPermissions};
+use crate::model::users::{Grant, TopicGrant};
+use crate::model::vhost::{ExchangeSpec, QueueSpec};
+use crate::{Broker, BrokerConfig};
 
 #[derive(Debug, Deserialize)]
 struct Definitions {
@@ -153,10 +149,10 @@ pub struct BindingSpec {
 impl Topology {
     /// Declares everything in `vhosts`, exchanges first, then queues, then bindings, as
     /// RabbitMQ imports them. The first failure is returned, saying which entry it was.
-    pub(crate) fn declare(&self, vhosts: &HashMap<Vec<u8>, Arc<VHost>>) -> Result<(), String> {
+    pub fn declare(&self, broker: &Broker) -> Result<(), String> {
         let vhost = |name: &str, what: &str| {
-            vhosts
-                .get(name.as_bytes())
+            broker
+                .vhost(name.as_bytes())
                 .ok_or_else(|| format!("{what}: no such vhost in \"vhosts\""))
         };
         for (name, spec) in &self.exchanges {
@@ -232,26 +228,22 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
             "vhost '{long}': the name is longer than 255 bytes, which AMQP cannot carry"
         ));
     }
-    // Topic permissions by (user, vhost), their variables replaced as RabbitMQ does when it
-    // checks them.
-    let mut topics: Vec<(String, String, TopicPermission)> = Vec::new();
+    let mut topic_permissions = Vec::new();
     for entry in definitions.topic_permissions {
-        let context = format!(
-            "topic permissions of user '{}' in vhost '{}' on exchange '{}'",
-            entry.user, entry.vhost, entry.exchange
-        );
-        let pattern = |which: &str, expression: &str| {
-            let expanded = expression
-                .replace("{username}", &entry.user)
-                .replace("{vhost}", &entry.vhost);
-            Pattern::new(&expanded).map_err(|e| format!("{context}, {which}: {e}"))
-        };
-        let topic = TopicPermission {
-            write: pattern("write", &entry.write)?,
-            read: pattern("read", &entry.read)?,
+        let grant = TopicGrant {
+            user: entry.user,
+            vhost: entry.vhost,
             exchange: entry.exchange,
+            write: entry.write,
+            read: entry.read,
         };
-        topics.push((entry.user, entry.vhost, topic));
+        grant.compile().map_err(|e| {
+            format!(
+                "topic permissions of user '{}' in vhost '{}' on exchange '{}', {e}",
+                grant.user, grant.vhost, grant.exchange
+            )
+        })?;
+        topic_permissions.push(grant);
     }
     let mut permissions = Vec::new();
     for entry in definitions.permissions {
@@ -265,23 +257,15 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
         if !vhosts.contains(&entry.vhost) {
             return Err(format!("{context}: no such vhost in \"vhosts\""));
         }
-        let pattern = |which: &str, expression: &str| {
-            Pattern::new(expression).map_err(|e| format!("{context}, {which}: {e}"))
-        };
-        permissions.push(UserPermissions {
-            permissions: Arc::new(Permissions {
-                configure: pattern("configure", &entry.configure)?,
-                write: pattern("write", &entry.write)?,
-                read: pattern("read", &entry.read)?,
-                topics: topics
-                    .iter()
-                    .filter(|(user, vhost, _)| *user == entry.user && *vhost == entry.vhost)
-                    .map(|(_, _, topic)| topic.clone())
-                    .collect(),
-            }),
+        let grant = Grant {
             user: entry.user,
             vhost: entry.vhost,
-        });
+            configure: entry.configure,
+            write: entry.write,
+            read: entry.read,
+        };
+        grant.compile(&[]).map_err(|e| format!("{context}, {e}"))?;
+        permissions.push(grant);
     }
     let topology = Topology {
         exchanges: definitions
@@ -300,25 +284,20 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
             .map(binding)
             .collect::<Result<_, _>>()?,
     };
-    // Declared once on throw-away vhosts, so that a mistake stops the start with its reason.
-    let scratch = vhosts
-        .iter()
-        .filter_map(|name| {
-            let short = ShortStr::try_from(name.clone()).ok()?;
-            Some((
-                name.as_bytes().to_vec(),
-                VHost::new(short, VHostLimits::default()),
-            ))
-        })
-        .collect();
+    // Declared once on a throw-away broker, so that a mistake stops the start with its reason.
+    let scratch = Broker::new(BrokerConfig {
+        vhosts: vhosts.clone(),
+        ..BrokerConfig::empty()
+    });
     topology.declare(&scratch)?;
     Ok(Loaded {
         config: BrokerConfig {
             users,
             vhosts,
             permissions,
+            topic_permissions,
             topology,
-            ..BrokerConfig::default()
+            ..BrokerConfig::empty()
         },
         warnings,
     })
@@ -524,7 +503,7 @@ mod tests {
             (granted.user.as_str(), granted.vhost.as_str()),
             ("app", "billing")
         );
-        let permissions = &granted.permissions;
+        let permissions = granted.compile(&[]).expect("valid");
         assert!(permissions.allows(Permission::Configure, b"app.q"));
         assert!(!permissions.allows(Permission::Configure, b"other"));
         assert!(permissions.allows(Permission::Write, b"anything"));
@@ -629,7 +608,8 @@ mod tests {
                                    "write": "^{username}\\.", "read": "^vhost-{vhost}$"}]
         }"#;
         let config = parse(text).expect("valid").config;
-        let permissions = config.permissions("alice", "/").expect("granted");
+        let broker = crate::Broker::new(config);
+        let permissions = broker.users().permissions("alice", "/").expect("granted");
         let allows = |permission, exchange: &str, key: &str| {
             permissions.allows_topic(permission, exchange.as_bytes(), key.as_bytes())
         };

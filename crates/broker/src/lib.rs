@@ -24,13 +24,15 @@ pub mod session;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
-use foldhash::{HashMap, HashMapExt};
+use foldhash::HashMap;
+use parking_lot::RwLock;
 
 pub use auth::User;
 pub use error::{AmqpError, AmqpResult};
 pub use limits::{Limits, VHostLimits};
 pub use model::access::Permissions;
 use model::connections::Registry;
+pub use model::users::{Grant, TopicGrant, Users};
 use model::vhost::VHost;
 pub use session::connection::{Connection, Phase, READ_BUFFER_SIZE};
 pub use session::Session;
@@ -43,47 +45,43 @@ pub struct BrokerConfig {
     pub limits: Limits,
     pub vhosts: Vec<String>,
     /// What each user may do in each vhost; a user without an entry for a vhost cannot open it.
-    pub permissions: Vec<UserPermissions>,
+    pub permissions: Vec<Grant>,
+    /// Routing-key restrictions on topic exchanges (RabbitMQ's `topic_permissions`).
+    pub topic_permissions: Vec<TopicGrant>,
     /// Users who may only connect from a loopback address (RabbitMQ's `loopback_users`).
     pub loopback_users: Vec<String>,
     /// Exchanges, queues and bindings declared at start.
     pub topology: definitions::Topology,
 }
 
-/// One user's permissions in one vhost.
-#[derive(Debug, Clone)]
-pub struct UserPermissions {
-    pub user: String,
-    pub vhost: String,
-    pub permissions: Arc<Permissions>,
-}
-
 impl BrokerConfig {
     /// One user with every permission on the vhost `/`; guest may still only connect over
     /// loopback, as in RabbitMQ.
     pub fn single_user(name: impl Into<String>, password: &str) -> Self {
-        let user = User::new(name, password);
+        let mut user = User::new(name, password);
+        // As RabbitMQ's default user: the management API's administrator.
+        user.tags = vec!["administrator".into()];
         BrokerConfig {
-            permissions: vec![UserPermissions {
-                user: user.name.clone(),
-                vhost: "/".into(),
-                permissions: Arc::new(Permissions::full()),
-            }],
+            permissions: vec![Grant::full(user.name.clone(), "/")],
             users: vec![user],
             vhosts: vec!["/".into()],
-            loopback_users: vec!["guest".into()],
-            topology: definitions::Topology::default(),
-            limits: Limits::default(),
+            ..BrokerConfig::empty()
         }
     }
+}
 
-    /// The permissions `user` has in `vhost`, if any (the later entry, if there are two).
-    pub fn permissions(&self, user: &str, vhost: &str) -> Option<Arc<Permissions>> {
-        self.permissions
-            .iter()
-            .rev()
-            .find(|p| p.user == user && p.vhost == vhost)
-            .map(|p| Arc::clone(&p.permissions))
+impl BrokerConfig {
+    /// No users, no vhosts: what a definitions file without them configures.
+    pub fn empty() -> Self {
+        BrokerConfig {
+            users: Vec::new(),
+            limits: Limits::default(),
+            vhosts: Vec::new(),
+            permissions: Vec::new(),
+            topic_permissions: Vec::new(),
+            loopback_users: vec!["guest".into()],
+            topology: definitions::Topology::default(),
+        }
     }
 }
 
@@ -94,11 +92,13 @@ impl Default for BrokerConfig {
     }
 }
 
-/// The broker's shared state: configuration and virtual hosts. One per process (or per test).
+/// The broker's shared state: users, virtual hosts, connections. One per process (or per
+/// test). Users and vhosts change at run time (the management API), connections come and go.
 #[derive(Debug)]
 pub struct Broker {
-    pub config: BrokerConfig,
-    vhosts: HashMap<Vec<u8>, Arc<VHost>>,
+    pub limits: Limits,
+    users: Arc<Users>,
+    vhosts: RwLock<HashMap<Vec<u8>, Arc<VHost>>>,
     next_connection_id: AtomicU64,
     /// Every connection, as other doors see it.
     connections: Registry,
@@ -109,40 +109,94 @@ pub struct Broker {
 impl Broker {
     /// Vhost names that do not fit a short string (over 255 bytes) cannot be opened by any
     /// client and are left out (a definitions file with one is refused before this). The
-    /// topology of a definitions file was declared once already when it was read, so it
-    /// cannot fail here; one built by hand that does is logged.
+    /// topology and permissions of a definitions file were checked when it was read, so they
+    /// cannot fail here; a configuration built by hand that does is logged.
     pub fn new(config: BrokerConfig) -> Arc<Self> {
-        let mut vhosts = HashMap::new();
-        for name in &config.vhosts {
-            if let Ok(short) = ShortStr::try_from(name.clone()) {
-                vhosts.insert(
-                    name.as_bytes().to_vec(),
-                    VHost::new(short, config.limits.vhost),
-                );
-            }
-        }
-        if let Err(error) = config.topology.declare(&vhosts) {
-            tracing::error!("declaring the configured exchanges, queues and bindings: {error}");
-        }
-        Arc::new(Broker {
-            config,
-            vhosts,
+        let users = Users::new(
+            &config.users,
+            &config.permissions,
+            &config.topic_permissions,
+            &config.loopback_users,
+        )
+        .unwrap_or_else(|error| {
+            tracing::error!("the configured permissions: {error}");
+            Users::new(&config.users, &[], &[], &config.loopback_users).unwrap_or_else(|_| {
+                unreachable!("users without permissions have nothing to compile")
+            })
+        });
+        let broker = Arc::new(Broker {
+            limits: config.limits,
+            users: Arc::new(users),
+            vhosts: RwLock::default(),
             next_connection_id: AtomicU64::new(1),
             connections: Registry::default(),
             memory_alarm: tokio::sync::watch::Sender::new(false),
-        })
+        });
+        for name in &config.vhosts {
+            broker.add_vhost(name);
+        }
+        if let Err(error) = config.topology.declare(&broker) {
+            tracing::error!("declaring the configured exchanges, queues and bindings: {error}");
+        }
+        broker
     }
 
     /// The vhost a client names in `connection.open`.
     pub fn vhost(&self, name: &[u8]) -> Option<Arc<VHost>> {
-        self.vhosts.get(name).cloned()
+        self.vhosts.read().get(name).cloned()
     }
 
     /// Every vhost, by name.
     pub fn vhosts(&self) -> Vec<Arc<VHost>> {
-        let mut vhosts: Vec<_> = self.vhosts.values().cloned().collect();
+        let mut vhosts: Vec<_> = self.vhosts.read().values().cloned().collect();
         vhosts.sort_by(|a, b| a.name.cmp(&b.name));
         vhosts
+    }
+
+    /// Creates a vhost, with the configured limits; false if it exists already, or if its
+    /// name is longer than AMQP can carry (255 bytes).
+    pub fn add_vhost(&self, name: &str) -> bool {
+        let Ok(short) = ShortStr::try_from(name.to_string()) else {
+            return false;
+        };
+        let mut vhosts = self.vhosts.write();
+        if vhosts.contains_key(name.as_bytes()) {
+            return false;
+        }
+        vhosts.insert(
+            name.as_bytes().to_vec(),
+            VHost::new(short, self.limits.vhost),
+        );
+        true
+    }
+
+    /// Deletes a vhost with everything in it: its connections are closed as RabbitMQ closes
+    /// them (320, "vhost '…' is down") and the permissions in it forgotten. False if there
+    /// was none.
+    pub fn delete_vhost(&self, name: &str) -> bool {
+        if self.vhosts.write().remove(name.as_bytes()).is_none() {
+            return false;
+        }
+        self.users.forget_vhost(name);
+        self.connections
+            .close_where(|c| c.vhost == name, &format!("vhost '{name}' is down"));
+        true
+    }
+
+    /// Who may log in, and what each may do.
+    pub fn users(&self) -> &Arc<Users> {
+        &self.users
+    }
+
+    /// Deletes a user and their permissions; their connections are closed as RabbitMQ closes
+    /// them (320, "user '…' is deleted"). False if there was none.
+    pub fn delete_user(&self, name: &str) -> bool {
+        if !self.users.delete_user(name) {
+            return false;
+        }
+        self.connections
+            .close_where(|c| c.user == name, &format!("user '{name}' is deleted"));
+        true
     }
 
     /// What the broker holds now: vhosts with their exchanges, queues, bindings and counters,
@@ -177,7 +231,7 @@ impl Broker {
     /// times a second; between calls, expired messages are also dropped whenever their queue
     /// is used.
     pub fn sweep(&self, now: std::time::Instant) {
-        for vhost in self.vhosts.values() {
+        for vhost in self.vhosts() {
             vhost.sweep(now);
         }
     }

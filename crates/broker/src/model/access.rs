@@ -42,12 +42,17 @@ impl fmt::Display for Resource {
 /// One permission's expression. `.*` matches every name without running a regex: it is what
 /// most users have, and `basic.publish` checks write access on every message.
 #[derive(Debug, Clone)]
-pub struct Pattern(Option<Regex>);
+pub enum Pattern {
+    Any,
+    /// What a user whose permissions were cleared while connected has: every check refused.
+    Nothing,
+    Regex(Regex),
+}
 
 impl Pattern {
     pub fn new(expression: &str) -> Result<Self, String> {
         if expression == ".*" {
-            return Ok(Pattern(None));
+            return Ok(Pattern::Any);
         }
         let expression = if expression.is_empty() {
             "^$"
@@ -55,12 +60,16 @@ impl Pattern {
             expression
         };
         Regex::new(expression)
-            .map(|regex| Pattern(Some(regex)))
+            .map(Pattern::Regex)
             .map_err(|e| format!("'{expression}' is not a regular expression Warren supports: {e}"))
     }
 
     pub fn matches(&self, name: &[u8]) -> bool {
-        self.0.as_ref().map_or(true, |regex| regex.is_match(name))
+        match self {
+            Pattern::Any => true,
+            Pattern::Nothing => false,
+            Pattern::Regex(regex) => regex.is_match(name),
+        }
     }
 }
 
@@ -87,9 +96,19 @@ impl Permissions {
     /// `.*` for all three: what a fresh RabbitMQ gives guest on `/`.
     pub fn full() -> Self {
         Permissions {
-            configure: Pattern(None),
-            write: Pattern(None),
-            read: Pattern(None),
+            configure: Pattern::Any,
+            write: Pattern::Any,
+            read: Pattern::Any,
+            topics: Vec::new(),
+        }
+    }
+
+    /// Nothing allowed: a connected user's permissions once they are cleared.
+    pub fn none() -> Self {
+        Permissions {
+            configure: Pattern::Nothing,
+            write: Pattern::Nothing,
+            read: Pattern::Nothing,
             topics: Vec::new(),
         }
     }

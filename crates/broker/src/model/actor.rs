@@ -13,16 +13,18 @@ use warren_wire::reply_code::{NOT_FOUND, RESOURCE_LOCKED};
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 use crate::error::{AmqpError, AmqpResult};
-use crate::model::access::{Permission, Permissions, Resource};
+use crate::model::access::{Permission, Resource};
 use crate::model::exchange::{Destination, Exchange};
 use crate::model::queue::{ConnectionId, Queue};
+use crate::model::users::LivePermissions;
 use crate::model::vhost::{default_exchange_refused, ExchangeSpec, QueueSpec, VHost};
 
 #[derive(Debug, Clone)]
 pub struct Actor {
     pub vhost: Arc<VHost>,
     pub user: ShortStr,
-    pub permissions: Arc<Permissions>,
+    /// What the user may do in the vhost, as it is now (changes apply at once).
+    pub permissions: LivePermissions,
     /// RabbitMQ's `impersonator` tag: may publish with another user's `user_id`.
     pub impersonator: bool,
     pub connection: ConnectionId,
@@ -42,7 +44,7 @@ impl Actor {
         } else {
             name
         };
-        if self.permissions.allows(permission, name) {
+        if self.permissions.current().allows(permission, name) {
             return Ok(());
         }
         Err(AmqpError::access_refused(format!(
@@ -69,7 +71,7 @@ impl Actor {
             return Err(default_exchange_refused());
         }
         self.check_access(Permission::Read, Resource::Exchange, source)?;
-        if !self.permissions.topics.is_empty() {
+        if !self.permissions.current().topics.is_empty() {
             if let Ok(exchange) = self.vhost.exchange(source) {
                 self.check_topic_access(Permission::Read, &exchange, routing_key)?;
             }
@@ -85,7 +87,7 @@ impl Actor {
         exchange: &Exchange,
         routing_key: &ShortStr,
     ) -> AmqpResult<()> {
-        let permissions = &self.permissions;
+        let permissions = self.permissions.current();
         if permissions.topics.is_empty()
             || exchange.kind != ExchangeKind::Topic
             || permissions.allows_topic(

@@ -106,6 +106,11 @@ impl ConnectionEntry {
         self.details.lock().clone()
     }
 
+    /// Reads the details under their lock, without a copy.
+    fn read_details<T>(&self, read: impl FnOnce(&ConnectionDetails) -> T) -> T {
+        read(&self.details.lock())
+    }
+
     /// For the connection's door: changes what others read of it.
     pub fn update(&self, change: impl FnOnce(&mut ConnectionDetails)) {
         change(&mut self.details.lock());
@@ -136,6 +141,15 @@ impl Registry {
 
     pub fn list(&self) -> Vec<Arc<ConnectionEntry>> {
         self.entries.lock().values().cloned().collect()
+    }
+
+    /// Closes (320 CONNECTION_FORCED, `reason`) every connection whose details match.
+    pub fn close_where(&self, matches: impl Fn(&ConnectionDetails) -> bool, reason: &str) {
+        for entry in self.list() {
+            if entry.read_details(|details| matches(details)) {
+                entry.close(reason);
+            }
+        }
     }
 
     /// The connection RabbitMQ's management would call `name`.

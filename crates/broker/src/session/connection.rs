@@ -35,6 +35,7 @@ use crate::model::connections::ConnectionEntry;
 use crate::model::exchange::PublishTally;
 use crate::model::queue::{ConnectionId, Queue};
 use crate::model::stats::MessageStats;
+use crate::model::users::LivePermissions;
 use crate::model::vhost::{RouteScratch, VHost};
 use crate::session::channel::Channel;
 use crate::session::outbox::{Outbox, Outgoing};
@@ -125,7 +126,7 @@ impl Connection {
     /// accepted: `connection.start` is queued, and the broker lists the connection.
     pub fn new(broker: Arc<Broker>, peer: SocketAddr, local: SocketAddr) -> Self {
         let id = broker.next_connection_id();
-        let channel_max = broker.config.limits.channel_max;
+        let channel_max = broker.limits.channel_max;
         let outbox = Arc::new(Outbox::default());
         let entry = Arc::new(ConnectionEntry::new(id, peer, local, outbox.clone()));
         broker.connections().insert(Arc::clone(&entry));
@@ -365,7 +366,7 @@ impl Connection {
                     .map_err(caused_by)?;
                 self.phase = Phase::AwaitTuneOk;
                 let tune = ConnectionTune {
-                    channel_max: self.broker.config.limits.channel_max,
+                    channel_max: self.broker.limits.channel_max,
                     frame_max: FRAME_MAX,
                     heartbeat: HEARTBEAT_SECS,
                 };
@@ -377,7 +378,7 @@ impl Connection {
                     "channel_max",
                     tune_ok.channel_max.into(),
                     1,
-                    self.broker.config.limits.channel_max.into(),
+                    self.broker.limits.channel_max.into(),
                 )
                 .map_err(caused_by)? as u16;
                 self.frame_max =
@@ -401,17 +402,18 @@ impl Connection {
                 // user's access to it.
                 let admission = vhost.admit(&self.user.to_string()).map_err(caused_by)?;
                 self.admission = Some(admission);
-                let permissions = self
-                    .broker
-                    .config
-                    .permissions(&self.user.to_string(), &vhost.name.to_string())
-                    .ok_or_else(|| {
-                        AmqpError::not_allowed(format!(
-                            "access to vhost '{}' refused for user '{}'",
-                            vhost.name, self.user
-                        ))
-                        .caused_by(&method)
-                    })?;
+                let permissions = LivePermissions::fetch(
+                    self.broker.users(),
+                    &self.user.to_string(),
+                    &vhost.name.to_string(),
+                )
+                .ok_or_else(|| {
+                    AmqpError::not_allowed(format!(
+                        "access to vhost '{}' refused for user '{}'",
+                        vhost.name, self.user
+                    ))
+                    .caused_by(&method)
+                })?;
                 self.actor = Some(Actor {
                     vhost,
                     user: self.user.clone(),
@@ -440,12 +442,11 @@ impl Connection {
                 )),
                 SaslError::Malformed => refused_login(mechanism),
             })?;
-        let user = auth::authenticate(&self.broker.config.users, &credentials).ok_or_else(|| {
+        let user = self.broker.users().authenticate(&credentials).ok_or_else(|| {
             warn!(connection = self.id, user = %String::from_utf8_lossy(&credentials.user), "login refused: wrong user name or password");
             refused_login(mechanism)
         })?;
-        if !access::is_loopback(self.peer) && self.broker.config.loopback_users.contains(&user.name)
-        {
+        if !access::is_loopback(self.peer) && self.broker.users().is_loopback_only(&user.name) {
             warn!(connection = self.id, peer = %self.peer, "login refused: user '{}' can only connect via localhost", user.name);
             return Err(refused_login(mechanism));
         }

@@ -54,7 +54,7 @@ impl Connection {
                     .filter(|c| !names::is_reply_to(c.queue.name.as_bytes()))
                     .count()
             };
-            broker.config.limits.check_consumer_count(count)?;
+            broker.limits.check_consumer_count(count)?;
         }
         let queue = if m.queue == DIRECT_REPLY_TO {
             self.direct_reply_queue(channel, m.no_ack)?

@@ -43,7 +43,7 @@ impl Connection {
     }
 
     pub(crate) fn content_header(&mut self, id: u16, header: ContentHeader) -> AmqpResult<()> {
-        let limits = &self.broker.config.limits;
+        let limits = &self.broker.limits;
         let Some(channel) = self.channels.get_mut(&id) else {
             return Ok(());
         };
