@@ -293,7 +293,8 @@ def own_warren(*flags: str, log: Path | None = None):
     port = free_port()
     with open(log, "w") as out:
         process = subprocess.Popen(
-            [warren_binary(), "--bind", "127.0.0.1", "--port", str(port), *flags],
+            [warren_binary(), "--bind", "127.0.0.1", "--port", str(port),
+             "--management-port", "0", "--prometheus-port", "0", *flags],
             stdout=out, stderr=subprocess.STDOUT)
     try:
         deadline = time.monotonic() + 10

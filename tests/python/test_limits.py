@@ -145,6 +145,7 @@ def test_pika_publishes_and_gets_over_amqps(broker, certificate):
 
 def test_a_missing_certificate_file_is_named_in_the_error():
     result = subprocess.run([warren_binary(), "--bind", "127.0.0.1", "--port", str(free_port()),
+                             "--management-port", "0", "--prometheus-port", "0",
                              "--tls-cert", "/nonexistent/cert.pem", "--tls-key",
                              "/nonexistent/key.pem", "--tls-port", str(free_port())],
                             capture_output=True, text=True, timeout=30)

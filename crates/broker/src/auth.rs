@@ -40,14 +40,20 @@ pub enum HashingAlgorithm {
 
 impl HashingAlgorithm {
     /// RabbitMQ's default since 3.6.
-    pub const DEFAULT_NAME: &'static str = "rabbit_password_hashing_sha256";
+    pub const DEFAULT_NAME: &'static str = HashingAlgorithm::Sha256.name();
 
     /// The algorithm a definitions file names, e.g. `rabbit_password_hashing_sha256`.
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "rabbit_password_hashing_sha256" => Some(HashingAlgorithm::Sha256),
-            "rabbit_password_hashing_sha512" => Some(HashingAlgorithm::Sha512),
-            _ => None,
+        [HashingAlgorithm::Sha256, HashingAlgorithm::Sha512]
+            .into_iter()
+            .find(|algorithm| algorithm.name() == name)
+    }
+
+    /// Its name in a definitions file.
+    pub const fn name(self) -> &'static str {
+        match self {
+            HashingAlgorithm::Sha256 => "rabbit_password_hashing_sha256",
+            HashingAlgorithm::Sha512 => "rabbit_password_hashing_sha512",
         }
     }
 
@@ -119,6 +125,10 @@ impl PasswordHash {
             ));
         }
         Ok(PasswordHash { algorithm, salted })
+    }
+
+    pub fn algorithm(&self) -> HashingAlgorithm {
+        self.algorithm
     }
 
     pub fn to_base64(&self) -> String {

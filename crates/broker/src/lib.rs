@@ -38,6 +38,13 @@ pub use session::connection::{Connection, Phase, READ_BUFFER_SIZE};
 pub use session::Session;
 use warren_wire::ShortStr;
 
+/// The RabbitMQ release Warren answers as (`connection.start`'s `version`, the management
+/// API's `rabbitmq_version`): clients and tools pick their features by it.
+pub const RABBITMQ_VERSION: &str = "3.13.7";
+
+/// The node name, as RabbitMQ's `rabbit@host` (the management API's `node`, the cluster name).
+pub const NODE_NAME: &str = "warren@localhost";
+
 /// What a broker is configured with.
 #[derive(Debug, Clone)]
 pub struct BrokerConfig {

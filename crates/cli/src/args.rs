@@ -96,6 +96,55 @@ pub struct Options {
         next_help_heading = "TLS (amqps; off unless a certificate and its key are given)"
     )]
     pub tls: TlsOptions,
+    #[command(
+        flatten,
+        next_help_heading = "Management (RabbitMQ's HTTP API and Prometheus metrics)"
+    )]
+    pub management: ManagementOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Args)]
+pub struct ManagementOptions {
+    /// Port of the management HTTP API (RabbitMQ's /api/...); 0 picks a free one
+    #[arg(
+        long,
+        value_name = "N",
+        env = "WARREN_MANAGEMENT_PORT",
+        default_value_t = 15672
+    )]
+    pub management_port: u16,
+    /// Address of the management HTTP API
+    #[arg(long, value_name = "ADDR", env = "WARREN_MANAGEMENT_BIND", default_value = "127.0.0.1", value_parser = parse_ip)]
+    pub management_bind: IpAddr,
+    /// No management HTTP API
+    #[arg(long, env = "WARREN_NO_MANAGEMENT")]
+    pub no_management: bool,
+    /// Port of the Prometheus metrics (/metrics, /metrics/per-object); 0 picks a free one
+    #[arg(
+        long,
+        value_name = "N",
+        env = "WARREN_PROMETHEUS_PORT",
+        default_value_t = 15692
+    )]
+    pub prometheus_port: u16,
+    /// Address of the Prometheus metrics
+    #[arg(long, value_name = "ADDR", env = "WARREN_PROMETHEUS_BIND", default_value = "127.0.0.1", value_parser = parse_ip)]
+    pub prometheus_bind: IpAddr,
+    /// No Prometheus metrics
+    #[arg(long, env = "WARREN_NO_PROMETHEUS")]
+    pub no_prometheus: bool,
+}
+
+impl ManagementOptions {
+    /// Where the management API listens, unless it is off.
+    pub fn api_address(&self) -> Option<SocketAddr> {
+        (!self.no_management).then(|| SocketAddr::new(self.management_bind, self.management_port))
+    }
+
+    /// Where the Prometheus metrics listen, unless they are off.
+    pub fn metrics_address(&self) -> Option<SocketAddr> {
+        (!self.no_prometheus).then(|| SocketAddr::new(self.prometheus_bind, self.prometheus_port))
+    }
 }
 
 /// Comma-separated user names; `none` is the empty list.

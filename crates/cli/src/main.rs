@@ -138,6 +138,12 @@ async fn serve(options: args::Options) -> ExitCode {
         .memory_high_watermark(options.memory_high_watermark)
         .limits(options.limits())
         .max_handshakes(options.limits.max_handshakes);
+    if let Some(address) = options.management.api_address() {
+        builder = builder.management(address);
+    }
+    if let Some(address) = options.management.metrics_address() {
+        builder = builder.prometheus(address);
+    }
     let Some(listeners) = bind(&options, options.addresses(), "--port or WARREN_PORT").await else {
         return ExitCode::FAILURE;
     };
@@ -172,10 +178,16 @@ async fn serve(options: args::Options) -> ExitCode {
     let server = match builder.start().await {
         Ok(server) => server,
         Err(e) => {
-            error!("cannot start: {e}");
+            error!("cannot start: {e}. Is another broker running there? Choose other ports with --management-port and --prometheus-port, or turn them off with --no-management and --no-prometheus.");
             return ExitCode::FAILURE;
         }
     };
+    if let Some(url) = server.management_url() {
+        info!("management API: {url}/api/");
+    }
+    if let Some(url) = server.prometheus_url() {
+        info!("Prometheus metrics: {url}/metrics");
+    }
     let plain = server.local_addrs().iter().map(|a| ("amqp", a));
     for (scheme, address) in plain.chain(server.tls_local_addrs().iter().map(|a| ("amqps", a))) {
         match (&options.definitions, &options.user) {

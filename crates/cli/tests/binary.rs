@@ -18,6 +18,9 @@ fn start_warren() -> (Child, String) {
 fn start(mut command: Command) -> (Child, String) {
     let mut child = command
         .env("WARREN_LOG", "info")
+        // Free ports for the management doors: tests run side by side.
+        .env("WARREN_MANAGEMENT_PORT", "0")
+        .env("WARREN_PROMETHEUS_PORT", "0")
         .stderr(Stdio::piped())
         .spawn()
         .expect("warren starts");

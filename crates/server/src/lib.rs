@@ -29,6 +29,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use warren_broker::{Broker, BrokerConfig};
+use warren_management::{Context, Listeners};
 
 use crate::handshakes::Handshakes;
 
@@ -55,6 +56,8 @@ impl Server {
             tls_listeners: Vec::new(),
             tls: None,
             broker: BrokerConfig::default(),
+            management: None,
+            prometheus: None,
             url_credentials: ("guest".into(), "guest".into()),
             settings: ConnectionSettings {
                 handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
@@ -72,6 +75,10 @@ pub struct ServerBuilder {
     tls_listeners: Vec<TcpListener>,
     tls: Option<TlsConfig>,
     broker: BrokerConfig,
+    /// Where the management HTTP API listens, if anywhere.
+    management: Option<SocketAddr>,
+    /// Where Prometheus's `/metrics` listens, if anywhere.
+    prometheus: Option<SocketAddr>,
     /// Who [`ServerHandle::amqp_url`] logs in as (the broker keeps only password hashes).
     url_credentials: (String, String),
     settings: ConnectionSettings,
@@ -99,6 +106,20 @@ impl ServerBuilder {
     /// Serves amqps on a listener the caller has bound already; needs [`ServerBuilder::tls`].
     pub fn tls_listener(mut self, listener: TcpListener) -> Self {
         self.tls_listeners.push(listener);
+        self
+    }
+
+    /// Serves RabbitMQ's management HTTP API on `address` (port 0 picks a free port; see
+    /// [`ServerHandle::management_url`]). Off unless asked for.
+    pub fn management(mut self, address: SocketAddr) -> Self {
+        self.management = Some(address);
+        self
+    }
+
+    /// Serves Prometheus metrics (`/metrics`, `/metrics/per-object`) on `address`. Off unless
+    /// asked for.
+    pub fn prometheus(mut self, address: SocketAddr) -> Self {
+        self.prometheus = Some(address);
         self
     }
 
@@ -200,15 +221,52 @@ impl ServerBuilder {
             ));
         }
         let memory_limit = settings.memory_high_watermark.limit();
+        let management = bind_optional(self.management).await?;
+        let prometheus = bind_optional(self.prometheus).await?;
+        let listeners = Listeners {
+            amqp: local_addrs.clone(),
+            amqps: tls_local_addrs.clone(),
+            management: management.as_ref().and_then(|l| l.local_addr().ok()),
+            prometheus: prometheus.as_ref().and_then(|l| l.local_addr().ok()),
+        };
+        let (management_addr, prometheus_addr) = (listeners.management, listeners.prometheus);
+        let context = Context::new(Arc::clone(&broker), listeners);
+        if let Some(listener) = management {
+            let serving =
+                warren_management::serve_api(listener, Arc::clone(&context), shutdown_rx.clone());
+            tasks.spawn(log_failure("management API", serving));
+        }
+        if let Some(listener) = prometheus {
+            let serving = warren_management::serve_metrics(listener, context, shutdown_rx.clone());
+            tasks.spawn(log_failure("Prometheus metrics", serving));
+        }
         tasks.spawn(sweep_loop(Arc::clone(&broker), memory_limit, shutdown_rx));
         Ok(ServerHandle {
             local_addrs,
             tls_local_addrs,
+            management_addr,
+            prometheus_addr,
             url_credentials: self.url_credentials,
             broker,
             shutdown_tx,
             tasks,
         })
+    }
+}
+
+async fn bind_optional(address: Option<SocketAddr>) -> io::Result<Option<TcpListener>> {
+    let mut listeners = Vec::new();
+    bind_all(address.as_slice(), &mut listeners).await?;
+    Ok(listeners.pop())
+}
+
+/// Runs a door's server, logging why it stopped if it failed.
+async fn log_failure(
+    door: &'static str,
+    serving: impl std::future::Future<Output = io::Result<()>>,
+) {
+    if let Err(error) = serving.await {
+        tracing::error!("the {door} stopped: {error}");
     }
 }
 
@@ -255,6 +313,8 @@ async fn sweep_loop(
 pub struct ServerHandle {
     local_addrs: Vec<SocketAddr>,
     tls_local_addrs: Vec<SocketAddr>,
+    management_addr: Option<SocketAddr>,
+    prometheus_addr: Option<SocketAddr>,
     url_credentials: (String, String),
     broker: Arc<Broker>,
     shutdown_tx: watch::Sender<bool>,
@@ -284,6 +344,19 @@ impl ServerHandle {
     pub fn amqp_url(&self) -> String {
         let (name, password) = &self.url_credentials;
         format!("amqp://{name}:{password}@{}/%2F", self.local_addr())
+    }
+
+    /// `http://ADDR` of the management API, if it was asked for
+    /// ([`ServerBuilder::management`]).
+    pub fn management_url(&self) -> Option<String> {
+        self.management_addr
+            .map(|address| format!("http://{address}"))
+    }
+
+    /// `http://ADDR` of the Prometheus endpoint, if it was asked for.
+    pub fn prometheus_url(&self) -> Option<String> {
+        self.prometheus_addr
+            .map(|address| format!("http://{address}"))
     }
 
     pub fn broker(&self) -> &Arc<Broker> {

@@ -8,16 +8,19 @@
 
 use std::sync::Arc;
 
+use bytes::Bytes;
 use warren_router::ExchangeKind;
 use warren_wire::reply_code::{NOT_FOUND, RESOURCE_LOCKED};
-use warren_wire::{FieldTable, FieldValue, ShortStr};
+use warren_wire::{ContentHeader, FieldTable, FieldValue, ShortStr};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::model::access::{Permission, Resource};
 use crate::model::exchange::{Destination, Exchange};
+use crate::model::message::{parse_expiration, Message};
 use crate::model::queue::{ConnectionId, Queue};
+use crate::model::stats::MessageStats;
 use crate::model::users::LivePermissions;
-use crate::model::vhost::{default_exchange_refused, ExchangeSpec, QueueSpec, VHost};
+use crate::model::vhost::{default_exchange_refused, ExchangeSpec, QueueSpec, RouteScratch, VHost};
 
 #[derive(Debug, Clone)]
 pub struct Actor {
@@ -318,5 +321,47 @@ impl Actor {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Publishes one whole message, for a door that has it at once (the management API's
+    /// `publish`): the checks of `basic.publish`, then routing and enqueueing, counted in the
+    /// vhost's and the exchange's statistics. Returns whether it reached a queue.
+    pub fn publish(
+        &self,
+        exchange: &ShortStr,
+        routing_key: &ShortStr,
+        header: &ContentHeader,
+        body: Bytes,
+    ) -> AmqpResult<bool> {
+        let target = self.publish_target(exchange, routing_key)?;
+        let properties = &header.properties;
+        self.check_user_id(properties.user_id.as_ref())?;
+        let ttl = parse_expiration(properties.expiration.as_ref()).map_err(|reason| {
+            AmqpError::precondition_failed(format!("invalid expiration: {reason}"))
+        })?;
+        let mut message = Arc::new(Message::new(
+            exchange.clone(),
+            routing_key.clone(),
+            header,
+            body,
+            ttl,
+        ));
+        let mut queues = Vec::new();
+        let headers = properties.headers.as_ref();
+        let mut scratch = RouteScratch::default();
+        self.vhost
+            .route(&target, routing_key, headers, &mut scratch, &mut queues);
+        let routed = !queues.is_empty();
+        for queue in &queues {
+            queue.publish(&mut message, false);
+        }
+        target.count_published(1, u64::from(routed));
+        let stats = MessageStats {
+            publish: 1,
+            drop_unroutable: u64::from(!routed),
+            ..MessageStats::default()
+        };
+        self.vhost.retire_stats(&stats);
+        Ok(routed)
     }
 }

@@ -18,8 +18,7 @@ use crate::model::vhost::VHost;
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {
-    /// When it was taken: two snapshots' counters and times give rates
-    /// ([`MessageStats::rates_since`]).
+    /// When it was taken: two snapshots' counters and times give rates.
     pub taken_at: Instant,
     pub vhosts: Vec<VHostSnapshot>,
     pub connections: Vec<ConnectionSnapshot>,

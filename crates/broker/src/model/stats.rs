@@ -1,5 +1,4 @@
-//! Message counters, as RabbitMQ's `message_stats` counts them, and the rates between two
-//! readings.
+//! Message counters, as RabbitMQ's `message_stats` counts them.
 //!
 //! What they cost on the hot path is nothing that was not paid already: a queue counts under
 //! the lock it holds anyway; a session tallies its own in plain integers and stores them into
@@ -8,7 +7,6 @@
 //! atomics once per batch. Totals (a vhost's, the broker's) are sums taken when read.
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 /// Counts since an object was created. The names are RabbitMQ's `message_stats` fields.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
@@ -48,25 +46,22 @@ impl MessageStats {
         }
     }
 
-    /// Per second, from `earlier` (a reading of the same object) to these, `elapsed` apart.
-    pub fn rates_since(&self, earlier: &MessageStats, elapsed: Duration) -> MessageRates {
-        let seconds = elapsed.as_secs_f64();
-        let rate = |now: u64, then: u64| {
-            if seconds > 0.0 {
-                now.saturating_sub(then) as f64 / seconds
-            } else {
-                0.0
-            }
-        };
-        MessageRates {
-            publish: rate(self.publish, earlier.publish),
-            confirm: rate(self.confirm, earlier.confirm),
-            deliver_get: rate(self.deliver_get(), earlier.deliver_get()),
-            ack: rate(self.ack, earlier.ack),
-            redeliver: rate(self.redeliver, earlier.redeliver),
-            return_unroutable: rate(self.return_unroutable, earlier.return_unroutable),
-            drop_unroutable: rate(self.drop_unroutable, earlier.drop_unroutable),
-        }
+    /// Each count under its RabbitMQ name, `deliver_get` included: what a door shows as
+    /// `message_stats` (a rate is the difference of two readings over the time between).
+    pub fn named(&self) -> [(&'static str, u64); 11] {
+        [
+            ("publish", self.publish),
+            ("confirm", self.confirm),
+            ("deliver", self.deliver),
+            ("deliver_no_ack", self.deliver_no_ack),
+            ("get", self.get),
+            ("get_no_ack", self.get_no_ack),
+            ("deliver_get", self.deliver_get()),
+            ("ack", self.ack),
+            ("redeliver", self.redeliver),
+            ("return_unroutable", self.return_unroutable),
+            ("drop_unroutable", self.drop_unroutable),
+        ]
     }
 
     fn fields(&self) -> [u64; 10] {
@@ -98,18 +93,6 @@ impl MessageStats {
             &mut self.drop_unroutable,
         ]
     }
-}
-
-/// Messages per second, as RabbitMQ's `*_details.rate`.
-#[derive(Debug, Default, Clone, Copy, PartialEq)]
-pub struct MessageRates {
-    pub publish: f64,
-    pub confirm: f64,
-    pub deliver_get: f64,
-    pub ack: f64,
-    pub redeliver: f64,
-    pub return_unroutable: f64,
-    pub drop_unroutable: f64,
 }
 
 /// [`MessageStats`] that one writer stores and anyone reads.
@@ -179,25 +162,5 @@ mod tests {
         let mut twice = stats;
         twice.add(&stats);
         assert_eq!(shared.load(), twice);
-    }
-
-    #[test]
-    fn rates_are_per_second_between_two_readings() {
-        let earlier = MessageStats {
-            publish: 100,
-            ack: 10,
-            ..MessageStats::default()
-        };
-        let now = MessageStats {
-            publish: 600,
-            ack: 10,
-            deliver: 250,
-            ..MessageStats::default()
-        };
-        let rates = now.rates_since(&earlier, Duration::from_secs(5));
-        assert_eq!(rates.publish, 100.0);
-        assert_eq!(rates.deliver_get, 50.0);
-        assert_eq!(rates.ack, 0.0);
-        assert_eq!(now.rates_since(&earlier, Duration::ZERO).publish, 0.0);
     }
 }

@@ -122,7 +122,8 @@ impl VHost {
         queues
     }
 
-    /// Keeps what a closing connection counted in the vhost's totals.
+    /// Adds to the vhost's totals what no open connection counts: a closing connection's
+    /// counts, a message another door published.
     pub fn retire_stats(&self, stats: &MessageStats) {
         self.retired.add(stats);
     }

@@ -589,9 +589,9 @@ fn server_properties() -> FieldTable {
     let mut properties = FieldTable::new();
     properties.insert("capabilities", FieldValue::Table(capabilities));
     properties.insert("product", text("RabbitMQ"));
-    properties.insert("version", text("3.13.7"));
+    properties.insert("version", text(crate::RABBITMQ_VERSION));
     properties.insert("platform", text("Rust"));
-    properties.insert("cluster_name", text("warren@localhost"));
+    properties.insert("cluster_name", text(crate::NODE_NAME));
     properties.insert("copyright", text("The Warren developers"));
     properties.insert(
         "information",

@@ -11,9 +11,15 @@
 //! As in RabbitMQ, a node configured from a definitions file has exactly what the file
 //! defines: no `guest` user and no `/` vhost unless the file has them.
 
+mod export;
+mod tables;
+
+pub use export::{export, grant_json, topic_grant_json, user_json};
+pub use tables::{table_from_json, table_to_json};
+
 use serde::Deserialize;
 use warren_router::ExchangeKind;
-use warren_wire::{FieldTable, FieldValue, ShortStr};
+use warren_wire::{FieldTable, ShortStr};
 
 use crate::auth::{HashingAlgorithm, PasswordHash, User};
 use crate::model::exchange::Destination;
@@ -208,6 +214,49 @@ pub struct Loaded {
 /// Reads a definitions file's text. Errors say where the problem is (JSON line and column, or
 /// which user / permission entry) and what to change.
 pub fn parse(text: &str) -> Result<Loaded, String> {
+    let loaded = read(text, |_| false, |_| false)?;
+    // Declared once on a throw-away broker, so that a mistake stops the start with its reason.
+    let scratch = Broker::new(BrokerConfig {
+        vhosts: loaded.config.vhosts.clone(),
+        ..BrokerConfig::empty()
+    });
+    loaded.config.topology.declare(&scratch)?;
+    Ok(loaded)
+}
+
+/// Adds a definitions file's users, vhosts, permissions, exchanges, queues and bindings to a
+/// running broker, as `POST /api/definitions` does: what exists already stays, or is
+/// replaced (users, permissions). Returns what was ignored.
+pub fn import(broker: &Broker, text: &str) -> Result<Vec<String>, String> {
+    let users = broker.users();
+    let Loaded { config, warnings } = read(
+        text,
+        |user| users.user(user).is_some(),
+        |vhost| broker.vhost(vhost.as_bytes()).is_some(),
+    )?;
+    for vhost in &config.vhosts {
+        broker.add_vhost(vhost);
+    }
+    for user in config.users {
+        users.put_user(user);
+    }
+    for grant in config.permissions {
+        users.set_permissions(grant)?;
+    }
+    for topic in config.topic_permissions {
+        users.set_topic_permissions(topic)?;
+    }
+    config.topology.declare(broker)?;
+    Ok(warnings)
+}
+
+/// Reads a file's text; a permission may name a user or vhost of the file, or one that
+/// `user_exists` or `vhost_exists`.
+fn read(
+    text: &str,
+    user_exists: impl Fn(&str) -> bool,
+    vhost_exists: impl Fn(&str) -> bool,
+) -> Result<Loaded, String> {
     let definitions: Definitions =
         serde_json::from_str(text).map_err(|e| format!("not a RabbitMQ definitions file: {e}"))?;
     let mut warnings = Vec::new();
@@ -251,10 +300,10 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
             "permissions of user '{}' in vhost '{}'",
             entry.user, entry.vhost
         );
-        if !users.iter().any(|u| u.name == entry.user) {
+        if !users.iter().any(|u| u.name == entry.user) && !user_exists(&entry.user) {
             return Err(format!("{context}: no such user in \"users\""));
         }
-        if !vhosts.contains(&entry.vhost) {
+        if !vhosts.contains(&entry.vhost) && !vhost_exists(&entry.vhost) {
             return Err(format!("{context}: no such vhost in \"vhosts\""));
         }
         let grant = Grant {
@@ -284,12 +333,6 @@ pub fn parse(text: &str) -> Result<Loaded, String> {
             .map(binding)
             .collect::<Result<_, _>>()?,
     };
-    // Declared once on a throw-away broker, so that a mistake stops the start with its reason.
-    let scratch = Broker::new(BrokerConfig {
-        vhosts: vhosts.clone(),
-        ..BrokerConfig::empty()
-    });
-    topology.declare(&scratch)?;
     Ok(Loaded {
         config: BrokerConfig {
             users,
@@ -324,7 +367,7 @@ fn exchange(definition: ExchangeDefinition) -> Result<(String, ExchangeSpec), St
         durable: definition.durable,
         auto_delete: definition.auto_delete,
         internal: definition.internal,
-        arguments: table(definition.arguments, &what)?,
+        arguments: table_from_json(definition.arguments, &what)?,
     };
     Ok((definition.vhost, spec))
 }
@@ -340,7 +383,7 @@ fn queue(definition: QueueDefinition) -> Result<(String, QueueSpec), String> {
         durable: definition.durable,
         exclusive: false,
         auto_delete: definition.auto_delete,
-        arguments: table(definition.arguments, &what)?,
+        arguments: table_from_json(definition.arguments, &what)?,
     };
     Ok((definition.vhost, spec))
 }
@@ -364,43 +407,9 @@ fn binding(definition: BindingDefinition) -> Result<(String, BindingSpec), Strin
         destination: short(definition.destination, &what)?,
         to_queue,
         routing_key: short(definition.routing_key, &what)?,
-        arguments: table(definition.arguments, &what)?,
+        arguments: table_from_json(definition.arguments, &what)?,
     };
     Ok((definition.vhost, spec))
-}
-
-/// JSON arguments as RabbitMQ turns them into a field table (`rabbit_misc:to_amqp_table`):
-/// strings are long strings, integers 64-bit, other numbers doubles.
-fn table(
-    map: serde_json::Map<String, serde_json::Value>,
-    what: &str,
-) -> Result<FieldTable, String> {
-    let mut table = FieldTable::new();
-    for (key, value) in map {
-        let key = short(key, &format!("{what}: an argument name"))?;
-        table.insert(key, field_value(value, what)?);
-    }
-    Ok(table)
-}
-
-fn field_value(value: serde_json::Value, what: &str) -> Result<FieldValue, String> {
-    use serde_json::Value;
-    Ok(match value {
-        Value::Null => FieldValue::Void,
-        Value::Bool(b) => FieldValue::Bool(b),
-        Value::Number(n) => match n.as_i64() {
-            Some(i) => FieldValue::I64(i),
-            None => FieldValue::F64(n.as_f64().unwrap_or(f64::NAN)),
-        },
-        Value::String(s) => FieldValue::LongStr(s.into_bytes().into()),
-        Value::Array(items) => FieldValue::Array(
-            items
-                .into_iter()
-                .map(|item| field_value(item, what))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(map) => FieldValue::Table(table(map, what)?),
-    })
 }
 
 fn user(definition: UserDefinition) -> Result<User, String> {
@@ -564,7 +573,7 @@ mod tests {
         assert!(queue.durable);
         assert_eq!(
             queue.arguments.get(b"x-max-length"),
-            Some(&FieldValue::I64(10))
+            Some(&warren_wire::FieldValue::I64(10))
         );
         let key: ShortStr = "user.#".into();
         assert!(vhost.has_binding(

@@ -1,0 +1,99 @@
+//! warren-management: the management door. RabbitMQ's management HTTP API (`/api/...`, the
+//! paths, JSON, status codes and authorisation of RabbitMQ 3.x's management plugin) and its
+//! Prometheus endpoint (`/metrics`), served by axum over the broker's model: they read the
+//! model's snapshots and act through its verbs, as an AMQP session does, and hold no state of
+//! their own but the samples that rates are computed from.
+//!
+//! Where things are: [`routes`] maps paths to handlers, one module per kind of object;
+//! [`render`] turns snapshots into RabbitMQ's JSON; [`listing`] sorts, pages and picks the
+//! columns of a list; [`auth`] is HTTP basic auth and the user tags; [`stats`] samples the
+//! counters for rates; [`prometheus`] is the metrics endpoint.
+
+pub mod auth;
+pub mod error;
+pub mod listing;
+pub mod prometheus;
+pub mod render;
+pub mod routes;
+pub mod stats;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Instant, SystemTime};
+
+use axum::extract::Request;
+use axum::ServiceExt;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tower::Layer;
+use tower_http::normalize_path::NormalizePathLayer;
+use warren_broker::Broker;
+
+/// What the handlers share: the broker, where its doors listen, and the rate samples.
+#[derive(Debug)]
+pub struct Context {
+    pub broker: Arc<Broker>,
+    pub listeners: Listeners,
+    pub started: Instant,
+    pub started_at: SystemTime,
+    pub samples: stats::Samples,
+}
+
+/// Where the broker's doors listen, as `GET /api/overview` lists them and the port-listener
+/// health check tests them.
+#[derive(Debug, Clone, Default)]
+pub struct Listeners {
+    pub amqp: Vec<SocketAddr>,
+    pub amqps: Vec<SocketAddr>,
+    pub management: Option<SocketAddr>,
+    pub prometheus: Option<SocketAddr>,
+}
+
+impl Context {
+    pub fn new(broker: Arc<Broker>, listeners: Listeners) -> Arc<Self> {
+        Arc::new(Context {
+            broker,
+            listeners,
+            started: Instant::now(),
+            started_at: SystemTime::now(),
+            samples: stats::Samples::default(),
+        })
+    }
+}
+
+/// Serves the management API on `listener` until `shutdown` turns true. Samples the counters
+/// for rates meanwhile (only while the API is served: the AMQP path pays nothing).
+pub async fn serve_api(
+    listener: TcpListener,
+    context: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    let sampler = tokio::spawn(stats::sample_every_interval(
+        Arc::clone(&context),
+        shutdown.clone(),
+    ));
+    // Trailing slashes are accepted, as RabbitMQ accepts them: trimmed before routing.
+    let app = NormalizePathLayer::trim_trailing_slash().layer(routes::api(context));
+    let app = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
+    let served = axum::serve(listener, app)
+        .with_graceful_shutdown(until_true(shutdown))
+        .await;
+    sampler.abort();
+    served
+}
+
+/// Serves Prometheus's `/metrics` and `/metrics/per-object` on `listener`.
+pub async fn serve_metrics(
+    listener: TcpListener,
+    context: Arc<Context>,
+    shutdown: watch::Receiver<bool>,
+) -> std::io::Result<()> {
+    axum::serve(listener, prometheus::routes(context))
+        .with_graceful_shutdown(until_true(shutdown))
+        .await
+}
+
+async fn until_true(mut flag: watch::Receiver<bool>) {
+    // An error means the sender is gone: the server is going away too.
+    let _ = flag.wait_for(|stop| *stop).await;
+}

@@ -1,0 +1,180 @@
+//! The node and its totals (`/api/overview`, `/api/nodes`).
+
+use serde_json::{json, Value};
+use warren_broker::model::snapshot::Snapshot;
+use warren_broker::model::stats::MessageStats;
+use warren_broker::{NODE_NAME, RABBITMQ_VERSION};
+
+use crate::stats::{all_message_stats, Key, Rates};
+use crate::Context;
+
+const EXCHANGE_TYPES: [(&str, &str); 4] = [
+    (
+        "direct",
+        "AMQP direct exchange, as per the AMQP specification",
+    ),
+    (
+        "fanout",
+        "AMQP fanout exchange, as per the AMQP specification",
+    ),
+    (
+        "headers",
+        "AMQP headers exchange, as per the AMQP specification",
+    ),
+    (
+        "topic",
+        "AMQP topic exchange, as per the AMQP specification",
+    ),
+];
+
+fn exchange_types() -> Value {
+    EXCHANGE_TYPES
+        .iter()
+        .map(|(name, description)| json!({"name": name, "description": description, "enabled": true}))
+        .collect()
+}
+
+pub fn overview(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value {
+    let mut stats = MessageStats::default();
+    let (mut queues, mut exchanges, mut consumers, mut ready, mut unacked) = (0, 0, 0, 0, 0);
+    for vhost in &snapshot.vhosts {
+        stats.add(&vhost.message_stats);
+        queues += vhost.queues.len();
+        exchanges += vhost.exchanges.len();
+        for queue in &vhost.queues {
+            consumers += queue.consumers.len();
+            ready += queue.counts.ready;
+            unacked += queue.counts.unacked;
+        }
+    }
+    let channels: usize = snapshot.connections.iter().map(|c| c.channels.len()).sum();
+    let mut queue_totals = serde_json::Map::new();
+    let totals = [
+        ("messages", ready + unacked),
+        ("messages_ready", ready),
+        ("messages_unacknowledged", unacked),
+    ];
+    rates.insert(&mut queue_totals, &Key::Overall, &totals);
+    json!({
+        "management_version": RABBITMQ_VERSION,
+        "rates_mode": "basic",
+        "sample_retention_policies": {"global": [600, 3600, 28800, 86400], "basic": [600, 3600],
+                                      "detailed": [600]},
+        "exchange_types": exchange_types(),
+        "product_version": env!("CARGO_PKG_VERSION"),
+        "product_name": "Warren",
+        "rabbitmq_version": RABBITMQ_VERSION,
+        "cluster_name": NODE_NAME,
+        "disable_stats": false,
+        "enable_queue_totals": false,
+        "message_stats": rates.message_stats(&Key::Overall, &all_message_stats(&stats)),
+        "queue_totals": queue_totals,
+        "object_totals": {
+            "channels": channels,
+            "connections": snapshot.connections.len(),
+            "consumers": consumers,
+            "exchanges": exchanges,
+            "queues": queues,
+        },
+        "statistics_db_event_queue": 0,
+        "node": NODE_NAME,
+        "listeners": listeners(context),
+        "contexts": contexts(context),
+    })
+}
+
+fn listeners(context: &Context) -> Value {
+    let listeners = &context.listeners;
+    let doors = listeners
+        .amqp
+        .iter()
+        .map(|a| ("amqp", a))
+        .chain(listeners.amqps.iter().map(|a| ("amqp/ssl", a)))
+        .chain(listeners.management.iter().map(|a| ("http", a)))
+        .chain(listeners.prometheus.iter().map(|a| ("http/prometheus", a)));
+    doors
+        .map(|(protocol, address)| {
+            json!({"node": NODE_NAME, "protocol": protocol,
+                   "ip_address": address.ip().to_string(), "port": address.port(),
+                   "socket_opts": {}})
+        })
+        .collect()
+}
+
+fn contexts(context: &Context) -> Value {
+    context
+        .listeners
+        .management
+        .iter()
+        .map(|address| {
+            json!({"node": NODE_NAME, "description": "RabbitMQ Management", "path": "/",
+                   "ip": address.ip().to_string(), "port": address.port().to_string()})
+        })
+        .collect()
+}
+
+/// The one node, as `/api/nodes` lists it: what the process can tell of itself.
+pub fn node(context: &Context, snapshot: &Snapshot) -> Value {
+    let process = Process::read();
+    let alarm = *context.broker.memory_alarm().borrow();
+    json!({
+        "name": NODE_NAME,
+        "type": "disc",
+        "running": true,
+        "os_pid": std::process::id().to_string(),
+        "uptime": u64::try_from(context.started.elapsed().as_millis()).unwrap_or(u64::MAX),
+        "processors": std::thread::available_parallelism().map_or(1, |n| n.get()),
+        "mem_used": process.resident_bytes,
+        "mem_alarm": alarm,
+        "mem_calculation_strategy": "rss",
+        "disk_free_alarm": false,
+        "fd_used": process.open_files,
+        "fd_total": process.max_files,
+        "sockets_used": snapshot.connections.len(),
+        "sockets_total": process.max_files,
+        "partitions": [],
+        "rates_mode": "basic",
+        "exchange_types": exchange_types(),
+        "auth_mechanisms": [
+            {"name": "PLAIN", "description": "SASL PLAIN authentication mechanism", "enabled": true},
+            {"name": "AMQPLAIN", "description": "QPid AMQPLAIN mechanism", "enabled": true},
+        ],
+        "enabled_plugins": ["rabbitmq_management", "rabbitmq_prometheus"],
+        "applications": [],
+        "contexts": contexts(context),
+        "cluster_links": [],
+        "config_files": [],
+        "log_files": [],
+    })
+}
+
+/// What Linux says of this process (zeros elsewhere).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Process {
+    pub resident_bytes: u64,
+    pub open_files: u64,
+    pub max_files: u64,
+}
+
+impl Process {
+    pub fn read() -> Self {
+        let page = 4096;
+        let resident_bytes = std::fs::read_to_string("/proc/self/statm")
+            .ok()
+            .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
+            .map_or(0, |pages| pages * page);
+        let open_files = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64);
+        let max_files = std::fs::read_to_string("/proc/self/limits")
+            .ok()
+            .and_then(|limits| {
+                let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
+                line.split_whitespace().nth(3)?.parse().ok()
+            })
+            .unwrap_or(0);
+        Process {
+            resident_bytes,
+            open_files,
+            max_files,
+        }
+    }
+}

@@ -1,0 +1,112 @@
+//! Queues (`/api/queues`) and their consumers (`/api/consumers`).
+
+use serde_json::{json, Map, Value};
+use warren_broker::model::snapshot::{ConsumerSnapshot, QueueSnapshot};
+
+use super::{arguments, channel_name, ConnectionIndex};
+use crate::stats::{queue_message_stats, queue_totals, Key, Rates};
+
+/// What a queued message costs beside its body (its `Arc<Message>`, header and queue slot),
+/// for the `memory` estimate: RabbitMQ reports its queue process's memory, Warren the bytes
+/// its messages hold.
+const PER_MESSAGE_OVERHEAD: u64 = 256;
+
+/// One queue as the list shows it; `detailed` adds what only `GET /api/queues/{vhost}/{name}`
+/// has (the consumers, `incoming`, `deliveries`).
+pub fn queue(
+    vhost: &str,
+    queue: &QueueSnapshot,
+    rates: &Rates,
+    connections: &ConnectionIndex,
+    detailed: bool,
+) -> Value {
+    let counts = &queue.counts;
+    let messages = counts.ready + counts.unacked;
+    let key = Key::Queue(vhost.to_string(), queue.name.to_string());
+    let exclusive_tag = queue
+        .consumers
+        .iter()
+        .find(|c| c.exclusive)
+        .map(|c| c.tag.to_string());
+    let mut object = json!({
+        "name": queue.name.to_string(),
+        "vhost": vhost,
+        "durable": queue.durable,
+        "auto_delete": queue.auto_delete,
+        "exclusive": queue.exclusive_owner.is_some(),
+        "arguments": arguments(&queue.arguments),
+        "node": warren_broker::NODE_NAME,
+        "state": "running",
+        "type": "classic",
+        "consumers": counts.consumers,
+        "exclusive_consumer_tag": exclusive_tag,
+        "single_active_consumer_tag": null,
+        "policy": null,
+        "operator_policy": null,
+        "effective_policy_definition": {},
+        "recoverable_slaves": null,
+        "head_message_timestamp": null,
+        "memory": counts.ready_bytes + messages * PER_MESSAGE_OVERHEAD,
+        "message_bytes": counts.ready_bytes,
+        "message_bytes_ready": counts.ready_bytes,
+        "message_bytes_ram": counts.ready_bytes,
+        "message_bytes_paged_out": 0,
+        "messages_ram": messages,
+        "messages_ready_ram": counts.ready,
+        "messages_unacknowledged_ram": counts.unacked,
+        "messages_paged_out": 0,
+    });
+    let Value::Object(fields) = &mut object else {
+        unreachable!("built as an object")
+    };
+    rates.insert(fields, &key, &queue_totals(queue));
+    let stats = queue_message_stats(&queue.counts.stats);
+    if stats.iter().any(|(_, count)| *count > 0) {
+        fields.insert("message_stats".into(), rates.message_stats(&key, &stats));
+    }
+    if detailed {
+        let consumers: Vec<Value> = queue
+            .consumers
+            .iter()
+            .map(|c| consumer(vhost, queue, c, connections))
+            .collect();
+        fields.insert("consumer_details".into(), consumers.into());
+        fields.insert("incoming".into(), json!([]));
+        fields.insert("deliveries".into(), json!([]));
+    }
+    object
+}
+
+/// One consumer, as `/api/consumers` and a queue's `consumer_details` show it.
+pub fn consumer(
+    vhost: &str,
+    queue: &QueueSnapshot,
+    consumer: &ConsumerSnapshot,
+    connections: &ConnectionIndex,
+) -> Value {
+    let channel_details = match connections.get(consumer.connection) {
+        Some(connection) => json!({
+            "connection_name": connection.name,
+            "name": channel_name(connection, consumer.channel),
+            "node": warren_broker::NODE_NAME,
+            "number": consumer.channel,
+            "peer_host": connection.peer.ip().to_string(),
+            "peer_port": connection.peer.port(),
+            "user": connection.user,
+        }),
+        // A consumer of another door (no AMQP connection).
+        None => Value::Object(Map::new()),
+    };
+    json!({
+        "arguments": {},
+        "ack_required": consumer.ack_required,
+        "active": true,
+        "activity_status": "up",
+        "channel_details": channel_details,
+        "consumer_tag": consumer.tag.to_string(),
+        "exclusive": consumer.exclusive,
+        "prefetch_count": consumer.prefetch_count,
+        "priority": consumer.priority,
+        "queue": {"name": queue.name.to_string(), "vhost": vhost},
+    })
+}

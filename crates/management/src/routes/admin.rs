@@ -1,0 +1,503 @@
+//! Vhosts, users, permissions and definitions: what an administrator changes.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::Value;
+use warren_broker::auth::{HashingAlgorithm, PasswordHash, User};
+use warren_broker::{definitions, Grant, TopicGrant};
+
+use super::{JsonBody, Routes, View};
+use crate::auth::Viewer;
+use crate::error::{ApiError, ApiResult};
+use crate::listing::ListQuery;
+use crate::render::admin;
+use crate::Context;
+
+pub fn routes() -> Routes {
+    Router::new()
+        .route("/api/vhosts", get(vhosts))
+        .route(
+            "/api/vhosts/{name}",
+            get(vhost).put(add_vhost).delete(delete_vhost),
+        )
+        .route("/api/vhosts/{name}/permissions", get(vhost_permissions))
+        .route(
+            "/api/vhosts/{name}/topic-permissions",
+            get(vhost_topic_permissions),
+        )
+        .route("/api/users", get(users))
+        .route(
+            "/api/users/without-permissions",
+            get(users_without_permissions),
+        )
+        .route("/api/users/bulk-delete", post(bulk_delete))
+        .route(
+            "/api/users/{name}",
+            get(user).put(put_user).delete(delete_user),
+        )
+        .route("/api/users/{name}/permissions", get(user_permissions))
+        .route(
+            "/api/users/{name}/topic-permissions",
+            get(user_topic_permissions),
+        )
+        .route("/api/permissions", get(permissions))
+        .route(
+            "/api/permissions/{vhost}/{user}",
+            get(permission).put(set_permission).delete(clear_permission),
+        )
+        .route("/api/topic-permissions", get(topic_permissions))
+        .route(
+            "/api/topic-permissions/{vhost}/{user}",
+            get(topic_permission)
+                .put(set_topic_permission)
+                .delete(clear_topic_permission),
+        )
+        .route("/api/definitions", get(export).post(import))
+        .route("/api/definitions/{vhost}", get(export_vhost))
+}
+
+fn created_or_changed(created: bool) -> StatusCode {
+    if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    }
+}
+
+fn deleted_or_missing(deleted: bool) -> ApiResult<StatusCode> {
+    if deleted {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(ApiError::not_found())
+    }
+}
+
+fn vhost_list(context: &Context, viewer: &Viewer) -> Vec<Value> {
+    let view = View::take(context);
+    view.snapshot
+        .vhosts
+        .iter()
+        .filter(|v| viewer.sees_vhost(&v.name.to_string()))
+        .map(|v| admin::vhost(v, &view.rates))
+        .collect()
+}
+
+async fn vhosts(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    query.answer(vhost_list(&context, &viewer))
+}
+
+async fn vhost(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.vhost(&name)?;
+    vhost_list(&context, &viewer)
+        .into_iter()
+        .find(|v| v["name"].as_str() == Some(name.as_str()))
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn add_vhost(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+    JsonBody(_settings): JsonBody,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    if name.len() > 255 {
+        return Err(ApiError::bad_request(
+            "the vhost name is longer than 255 bytes",
+        ));
+    }
+    Ok(created_or_changed(context.broker.add_vhost(&name)))
+}
+
+async fn delete_vhost(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    deleted_or_missing(context.broker.delete_vhost(&name))
+}
+
+/// The grants that pass `keep`, as JSON; administrators only.
+fn grants(
+    context: &Context,
+    viewer: &Viewer,
+    keep: impl Fn(&Grant) -> bool,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    let users = context.broker.users();
+    Ok(Json(
+        users
+            .grants()
+            .iter()
+            .filter(|g| keep(g))
+            .map(admin::permission)
+            .collect(),
+    ))
+}
+
+fn topic_grants(
+    context: &Context,
+    viewer: &Viewer,
+    keep: impl Fn(&TopicGrant) -> bool,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    let users = context.broker.users();
+    Ok(Json(
+        users
+            .topic_grants()
+            .iter()
+            .filter(|g| keep(g))
+            .map(admin::topic_permission)
+            .collect(),
+    ))
+}
+
+async fn vhost_permissions(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.vhost(&name)?;
+    grants(&context, &viewer, |g| g.vhost == name)
+}
+
+async fn vhost_topic_permissions(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.vhost(&name)?;
+    topic_grants(&context, &viewer, |g| g.vhost == name)
+}
+
+async fn users(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    query.answer(
+        context
+            .broker
+            .users()
+            .list()
+            .iter()
+            .map(admin::user)
+            .collect(),
+    )
+}
+
+async fn users_without_permissions(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    let users = context.broker.users();
+    let grants = users.grants();
+    let without = users
+        .list()
+        .into_iter()
+        .filter(|u| !grants.iter().any(|g| g.user == u.name));
+    Ok(Json(without.map(|u| admin::user(&u)).collect()))
+}
+
+async fn user(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    let user = context
+        .broker
+        .users()
+        .user(&name)
+        .ok_or_else(ApiError::not_found)?;
+    Ok(Json(admin::user(&user)))
+}
+
+/// The `tags` of a user body: a list, or one comma-separated string (both as RabbitMQ).
+fn tags(body: &Value) -> ApiResult<Vec<String>> {
+    match body.get("tags") {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::String(text)) => Ok(text
+            .split(',')
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .map(String::from)
+            .collect()),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|t| t.as_str().map(String::from))
+            .collect::<Option<_>>()
+            .ok_or_else(|| ApiError::bad_request("tags must be strings")),
+        Some(_) => Err(ApiError::bad_request("tags must be a list or a string")),
+    }
+}
+
+async fn put_user(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    let algorithm_name = body
+        .get("hashing_algorithm")
+        .and_then(Value::as_str)
+        .unwrap_or(HashingAlgorithm::DEFAULT_NAME);
+    let algorithm = HashingAlgorithm::from_name(algorithm_name).ok_or_else(|| {
+        ApiError::bad_request(format!(
+            "hashing_algorithm '{algorithm_name}' is not supported"
+        ))
+    })?;
+    let password = match (
+        body.get("password").and_then(Value::as_str),
+        body.get("password_hash").and_then(Value::as_str),
+    ) {
+        (Some(password), _) => Some(PasswordHash::new(algorithm, password)),
+        (None, Some("")) => None,
+        (None, Some(hash)) => {
+            Some(PasswordHash::from_base64(algorithm, hash).map_err(ApiError::bad_request)?)
+        }
+        (None, None) => {
+            return Err(ApiError::bad_request(
+                "Must specify password or password_hash",
+            ))
+        }
+    };
+    let user = User {
+        name,
+        password,
+        tags: tags(&body)?,
+    };
+    Ok(created_or_changed(context.broker.users().put_user(user)))
+}
+
+async fn delete_user(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    deleted_or_missing(context.broker.delete_user(&name))
+}
+
+async fn bulk_delete(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    let names = body
+        .get("users")
+        .and_then(Value::as_array)
+        .ok_or_else(|| ApiError::bad_request("[{key_missing,users}]"))?;
+    for name in names.iter().filter_map(Value::as_str) {
+        context.broker.delete_user(name);
+    }
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn user_permissions(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    context
+        .broker
+        .users()
+        .user(&name)
+        .ok_or_else(ApiError::not_found)?;
+    grants(&context, &viewer, |g| g.user == name)
+}
+
+async fn user_topic_permissions(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    context
+        .broker
+        .users()
+        .user(&name)
+        .ok_or_else(ApiError::not_found)?;
+    topic_grants(&context, &viewer, |g| g.user == name)
+}
+
+async fn permissions(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+) -> ApiResult<Json<Value>> {
+    grants(&context, &viewer, |_| true)
+}
+
+async fn permission(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let Json(found) = grants(&context, &viewer, |g| g.vhost == vhost && g.user == user)?;
+    found
+        .as_array()
+        .and_then(|list| list.first().cloned())
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+/// The user and vhost a permission names must both exist (RabbitMQ's reason otherwise).
+fn check_user_and_vhost(context: &Context, vhost: &str, user: &str) -> ApiResult<()> {
+    let exists = context.broker.vhost(vhost.as_bytes()).is_some()
+        && context.broker.users().user(user).is_some();
+    if exists {
+        Ok(())
+    } else {
+        Err(ApiError::bad_request("vhost_or_user_not_found"))
+    }
+}
+
+/// The string fields a body must have, or RabbitMQ's `key_missing` list.
+fn required<'a>(body: &'a Value, keys: &[&'static str]) -> ApiResult<Vec<&'a str>> {
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|key| body.get(**key).and_then(Value::as_str).is_none())
+        .map(|key| format!("{{key_missing,{key}}}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
+    }
+    Ok(keys.iter().filter_map(|key| body[*key].as_str()).collect())
+}
+
+async fn set_permission(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, user)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    let fields = required(&body, &["configure", "write", "read"])?;
+    check_user_and_vhost(&context, &vhost, &user)?;
+    let grant = Grant {
+        user,
+        vhost,
+        configure: fields[0].into(),
+        write: fields[1].into(),
+        read: fields[2].into(),
+    };
+    let created = context
+        .broker
+        .users()
+        .set_permissions(grant)
+        .map_err(ApiError::bad_request)?;
+    Ok(created_or_changed(created))
+}
+
+async fn clear_permission(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    deleted_or_missing(context.broker.users().clear_permissions(&user, &vhost))
+}
+
+async fn topic_permissions(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+) -> ApiResult<Json<Value>> {
+    topic_grants(&context, &viewer, |_| true)
+}
+
+async fn topic_permission(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    let Json(found) = topic_grants(&context, &viewer, |g| g.vhost == vhost && g.user == user)?;
+    if found.as_array().is_some_and(Vec::is_empty) {
+        return Err(ApiError::not_found());
+    }
+    Ok(Json(found))
+}
+
+async fn set_topic_permission(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, user)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    let fields = required(&body, &["exchange", "write", "read"])?;
+    check_user_and_vhost(&context, &vhost, &user)?;
+    let grant = TopicGrant {
+        user,
+        vhost,
+        exchange: fields[0].into(),
+        write: fields[1].into(),
+        read: fields[2].into(),
+    };
+    let created = context
+        .broker
+        .users()
+        .set_topic_permissions(grant)
+        .map_err(ApiError::bad_request)?;
+    Ok(created_or_changed(created))
+}
+
+async fn clear_topic_permission(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, user)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    let users = context.broker.users();
+    deleted_or_missing(users.clear_topic_permissions(&user, &vhost, None))
+}
+
+async fn export(viewer: Viewer, State(context): State<Arc<Context>>) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    definitions::export(&context.broker, None)
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn export_vhost(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(vhost): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.require_administrator()?;
+    definitions::export(&context.broker, Some(&vhost))
+        .map(Json)
+        .ok_or_else(ApiError::not_found)
+}
+
+async fn import(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    let warnings =
+        definitions::import(&context.broker, &body.to_string()).map_err(ApiError::bad_request)?;
+    for warning in warnings {
+        tracing::warn!("importing definitions: {warning}");
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,279 @@
+//! `/api/queues`: list, declare, delete, purge, get, and a queue's bindings.
+
+use std::sync::Arc;
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::routing::{delete, get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::Value;
+use warren_broker::definitions::table_from_json;
+use warren_broker::model::snapshot::QueueSnapshot;
+use warren_broker::model::vhost::QueueSpec;
+use warren_wire::ShortStr;
+
+use super::{JsonBody, Routes, View};
+use crate::auth::Viewer;
+use crate::error::{ApiError, ApiResult};
+use crate::listing::ListQuery;
+use crate::render::{self, exchange, ConnectionIndex};
+use crate::Context;
+
+pub fn routes() -> Routes {
+    Router::new()
+        .route("/api/queues", get(list))
+        .route("/api/queues/{vhost}", get(list_in))
+        .route(
+            "/api/queues/{vhost}/{name}",
+            get(one).put(declare).delete(remove),
+        )
+        .route("/api/queues/{vhost}/{name}/contents", delete(purge))
+        .route("/api/queues/{vhost}/{name}/get", post(get_messages))
+        .route("/api/queues/{vhost}/{name}/bindings", get(bindings))
+}
+
+/// The queues of the vhosts the viewer sees (or of `only`), as JSON.
+fn queues(
+    context: &Context,
+    viewer: &Viewer,
+    only: Option<&str>,
+    name: Option<&str>,
+) -> Vec<Value> {
+    let view = View::take(context);
+    let connections = ConnectionIndex::of(&view.snapshot);
+    let mut items = Vec::new();
+    for vhost in &view.snapshot.vhosts {
+        let vhost_name = vhost.name.to_string();
+        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_vhost(&vhost_name) {
+            continue;
+        }
+        let chosen = vhost
+            .queues
+            .iter()
+            .filter(|q| name.map_or(true, |n| q.name.as_bytes() == n.as_bytes()));
+        for queue in chosen {
+            let detailed = name.is_some();
+            items.push(render::queue::queue(
+                &vhost_name,
+                queue,
+                &view.rates,
+                &connections,
+                detailed,
+            ));
+        }
+    }
+    items
+}
+
+async fn list(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    query.answer(queues(&context, &viewer, None, None))
+}
+
+async fn list_in(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(vhost): Path<String>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    viewer.vhost(&vhost)?;
+    query.answer(queues(&context, &viewer, Some(&vhost), None))
+}
+
+async fn one(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, name)): Path<(String, String)>,
+    Query(query): Query<ListQuery>,
+) -> ApiResult<Json<Value>> {
+    viewer.vhost(&vhost)?;
+    let item = queues(&context, &viewer, Some(&vhost), Some(&name)).pop();
+    Ok(query.one(item.ok_or_else(ApiError::not_found)?))
+}
+
+pub(super) fn short(text: &str, what: &str) -> ApiResult<ShortStr> {
+    ShortStr::try_from(text.to_string())
+        .map_err(|_| ApiError::bad_request(format!("{what}: longer than 255 bytes")))
+}
+
+/// A boolean field of a body: `true`/`false`, or the strings `"true"`/`"false"` (which
+/// rabbitmqadmin sends), as RabbitMQ takes both.
+pub(super) fn flag(body: &Value, name: &str) -> ApiResult<bool> {
+    match body.get(name) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::String(s)) if s == "true" => Ok(true),
+        Some(Value::String(s)) if s == "false" => Ok(false),
+        Some(_) => Err(ApiError::bad_request(format!(
+            "{name} must be true or false"
+        ))),
+    }
+}
+
+/// The `arguments` of a request body as a field table.
+pub(super) fn arguments_of(body: &Value) -> ApiResult<warren_wire::FieldTable> {
+    match body.get("arguments") {
+        None | Some(Value::Null) => Ok(warren_wire::FieldTable::new()),
+        Some(Value::Object(map)) => {
+            table_from_json(map.clone(), "arguments").map_err(ApiError::bad_request)
+        }
+        Some(_) => Err(ApiError::bad_request("arguments must be an object")),
+    }
+}
+
+/// 201 when the queue is new, 204 when it was there already (and equivalent).
+async fn declare(
+    viewer: Viewer,
+    Path((vhost, name)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<StatusCode> {
+    let actor = viewer.actor(&vhost)?;
+    let spec = QueueSpec {
+        name: short(&name, "the queue name")?,
+        server_named: false,
+        durable: flag(&body, "durable")?,
+        exclusive: false,
+        auto_delete: flag(&body, "auto_delete")?,
+        arguments: arguments_of(&body)?,
+    };
+    let (_, created) = actor.declare_queue(spec)?;
+    Ok(if created {
+        StatusCode::CREATED
+    } else {
+        StatusCode::NO_CONTENT
+    })
+}
+
+#[derive(Debug, Default, Deserialize)]
+struct DeleteQuery {
+    #[serde(rename = "if-empty")]
+    if_empty: Option<String>,
+    #[serde(rename = "if-unused")]
+    if_unused: Option<String>,
+}
+
+async fn remove(
+    viewer: Viewer,
+    Path((vhost, name)): Path<(String, String)>,
+    Query(query): Query<DeleteQuery>,
+) -> ApiResult<StatusCode> {
+    let actor = viewer.actor(&vhost)?;
+    let name = short(&name, "the queue name")?;
+    actor.vhost.queue(name.as_bytes())?;
+    let if_empty = query.if_empty.as_deref() == Some("true");
+    let if_unused = query.if_unused.as_deref() == Some("true");
+    actor.delete_queue(&name, if_unused, if_empty)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+async fn purge(
+    viewer: Viewer,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let actor = viewer.actor(&vhost)?;
+    actor.purge_queue(&short(&name, "the queue name")?)?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST .../get`: up to `count` messages, then acknowledged, requeued or rejected as
+/// `ackmode` says, shown as `encoding` says.
+async fn get_messages(
+    viewer: Viewer,
+    Path((vhost, name)): Path<(String, String)>,
+    JsonBody(body): JsonBody,
+) -> ApiResult<Json<Value>> {
+    let missing: Vec<String> = ["ackmode", "encoding"]
+        .iter()
+        .filter(|key| body.get(**key).is_none())
+        .map(|key| format!("{{key_missing,{key}}}"))
+        .collect();
+    if !missing.is_empty() {
+        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
+    }
+    let (requeue, acknowledge) = match body["ackmode"].as_str() {
+        Some("ack_requeue_true") | Some("reject_requeue_true") => (true, true),
+        Some("ack_requeue_false") => (false, true),
+        Some("reject_requeue_false") => (false, false),
+        _ => return Err(ApiError::bad_request("Unknown ackmode")),
+    };
+    let base64_always = match body["encoding"].as_str() {
+        Some("auto") => false,
+        Some("base64") => true,
+        _ => return Err(ApiError::bad_request("Unknown encoding")),
+    };
+    let count = body.get("count").and_then(Value::as_u64).unwrap_or(1);
+    let truncate = body
+        .get("truncate")
+        .and_then(Value::as_u64)
+        .and_then(|n| usize::try_from(n).ok());
+    let actor = viewer.actor(&vhost)?;
+    let queue = actor.readable_queue(&short(&name, "the queue name")?)?;
+    let mut got = Vec::new();
+    let mut taken = Vec::new();
+    for _ in 0..count {
+        let Some((queued, left)) = queue.get(false) else {
+            break;
+        };
+        let message = &queued.message;
+        let properties = message.header.properties();
+        let envelope = (
+            &*message.exchange.to_string(),
+            &*message.routing_key.to_string(),
+            queued.redelivered,
+            left,
+        );
+        got.push(render::message::got(
+            &message.body,
+            &properties,
+            envelope,
+            base64_always,
+            truncate,
+        ));
+        taken.push(queued);
+    }
+    let taken_count = taken.len() as u64;
+    match (requeue, acknowledge) {
+        (true, _) => queue.requeue(taken, true),
+        (false, true) => queue.settled(taken_count),
+        (false, false) => queue.reject(taken),
+    }
+    Ok(Json(Value::Array(got)))
+}
+
+async fn bindings(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path((vhost, name)): Path<(String, String)>,
+) -> ApiResult<Json<Value>> {
+    viewer.vhost(&vhost)?;
+    let view = View::take(&context);
+    let snapshot = view
+        .snapshot
+        .vhosts
+        .iter()
+        .find(|v| v.name.as_bytes() == vhost.as_bytes())
+        .ok_or_else(ApiError::not_found)?;
+    let exists = snapshot
+        .queues
+        .iter()
+        .any(|q: &QueueSnapshot| q.name.as_bytes() == name.as_bytes());
+    if !exists {
+        return Err(ApiError::not_found());
+    }
+    let mut items = vec![exchange::default_binding(&vhost, &name)];
+    items.extend(
+        snapshot
+            .bindings
+            .iter()
+            .filter(|b| {
+                matches!(&b.destination, warren_broker::model::snapshot::DestinationName::Queue(q)
+                 if q.as_bytes() == name.as_bytes())
+            })
+            .map(|b| exchange::binding(&vhost, b)),
+    );
+    Ok(Json(Value::Array(items)))
+}
