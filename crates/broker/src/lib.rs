@@ -32,6 +32,7 @@ pub use error::{AmqpError, AmqpResult};
 pub use limits::{Limits, VHostLimits};
 pub use model::access::Permissions;
 use model::connections::Registry;
+use model::stats::Churn;
 pub use model::users::{Grant, TopicGrant, Users};
 use model::vhost::VHost;
 pub use session::connection::{Connection, Phase, READ_BUFFER_SIZE};
@@ -109,6 +110,8 @@ pub struct Broker {
     next_connection_id: AtomicU64,
     /// Every connection, as other doors see it.
     connections: Registry,
+    /// Connections, channels and queues created and closed.
+    churn: Arc<Churn>,
     /// Raised while memory is above the high watermark: publishers are blocked.
     memory_alarm: tokio::sync::watch::Sender<bool>,
 }
@@ -137,6 +140,7 @@ impl Broker {
             vhosts: RwLock::default(),
             next_connection_id: AtomicU64::new(1),
             connections: Registry::default(),
+            churn: Arc::default(),
             memory_alarm: tokio::sync::watch::Sender::new(false),
         });
         for name in &config.vhosts {
@@ -172,7 +176,7 @@ impl Broker {
         }
         vhosts.insert(
             name.as_bytes().to_vec(),
-            VHost::new(short, self.limits.vhost),
+            VHost::new(short, self.limits.vhost, Arc::clone(&self.churn)),
         );
         true
     }
@@ -188,6 +192,11 @@ impl Broker {
         self.connections
             .close_where(|c| c.vhost == name, &format!("vhost '{name}' is down"));
         true
+    }
+
+    /// Connections, channels and queues created and closed since the start.
+    pub fn churn(&self) -> &Churn {
+        &self.churn
     }
 
     /// Who may log in, and what each may do.

@@ -34,6 +34,8 @@ use warren_broker::Broker;
 pub struct Context {
     pub broker: Arc<Broker>,
     pub listeners: Listeners,
+    /// Where the memory alarm goes off (the node's `mem_limit`), if anywhere.
+    pub memory_limit: Option<u64>,
     pub started: Instant,
     pub started_at: SystemTime,
     pub samples: stats::Samples,
@@ -50,10 +52,11 @@ pub struct Listeners {
 }
 
 impl Context {
-    pub fn new(broker: Arc<Broker>, listeners: Listeners) -> Arc<Self> {
+    pub fn new(broker: Arc<Broker>, listeners: Listeners, memory_limit: Option<u64>) -> Arc<Self> {
         Arc::new(Context {
             broker,
             listeners,
+            memory_limit,
             started: Instant::now(),
             started_at: SystemTime::now(),
             samples: stats::Samples::default(),

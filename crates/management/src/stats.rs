@@ -11,8 +11,9 @@ use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
 use warren_broker::model::snapshot::{QueueSnapshot, Snapshot};
-use warren_broker::model::stats::MessageStats;
+use warren_broker::model::stats::{Churn, MessageStats};
 
+use crate::render::overview::{node_counters, Process};
 use crate::Context;
 
 /// How often the counters are sampled (RabbitMQ's default statistics interval).
@@ -25,6 +26,10 @@ const SHORTEST_SPAN: Duration = Duration::from_secs(1);
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Key {
     Overall,
+    /// Objects created and closed (`churn_rates`).
+    Churn,
+    /// The process: memory, file descriptors, sockets.
+    Node,
     VHost(String),
     Queue(String, String),
     Exchange(String, String),
@@ -46,10 +51,10 @@ pub struct Sample {
 pub struct Samples(Mutex<VecDeque<Arc<Sample>>>);
 
 impl Samples {
-    pub fn record(&self, snapshot: &Snapshot) {
+    pub fn record(&self, snapshot: &Snapshot, churn: &Churn) {
         let sample = Arc::new(Sample {
             at: snapshot.taken_at,
-            counters: counters_of(snapshot),
+            counters: counters_of(snapshot, churn),
         });
         let mut samples = self.0.lock();
         samples.push_back(sample);
@@ -107,12 +112,13 @@ impl Rates {
 
 /// A queue's `message_stats`: the counts RabbitMQ keeps for queues.
 pub fn queue_message_stats(stats: &MessageStats) -> Counters {
-    const QUEUE_FIELDS: [&str; 8] = [
+    const QUEUE_FIELDS: [&str; 9] = [
         "ack",
         "deliver",
         "deliver_get",
         "deliver_no_ack",
         "get",
+        "get_empty",
         "get_no_ack",
         "publish",
         "redeliver",
@@ -149,8 +155,10 @@ pub fn exchange_message_stats(publish_in: u64, publish_out: u64) -> Counters {
 }
 
 /// Every object's counters in `snapshot`, by key: what a sample keeps.
-fn counters_of(snapshot: &Snapshot) -> HashMap<Key, Counters> {
+fn counters_of(snapshot: &Snapshot, churn: &Churn) -> HashMap<Key, Counters> {
     let mut counters = HashMap::new();
+    counters.insert(Key::Churn, churn.named().to_vec());
+    counters.insert(Key::Node, node_counters(&Process::read(), snapshot));
     let mut overall = MessageStats::default();
     for vhost in &snapshot.vhosts {
         let name = vhost.name.to_string();
@@ -190,7 +198,10 @@ pub async fn sample_every_interval(context: Arc<Context>, mut shutdown: watch::R
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
         tokio::select! {
-            _ = ticks.tick() => context.samples.record(&context.broker.snapshot()),
+            _ = ticks.tick() => {
+                let broker = &context.broker;
+                context.samples.record(&broker.snapshot(), broker.churn());
+            }
             _ = shutdown.changed() => return,
         }
     }

@@ -230,7 +230,7 @@ impl ServerBuilder {
             prometheus: prometheus.as_ref().and_then(|l| l.local_addr().ok()),
         };
         let (management_addr, prometheus_addr) = (listeners.management, listeners.prometheus);
-        let context = Context::new(Arc::clone(&broker), listeners);
+        let context = Context::new(Arc::clone(&broker), listeners, memory_limit);
         if let Some(listener) = management {
             let serving =
                 warren_management::serve_api(listener, Arc::clone(&context), shutdown_rx.clone());

@@ -23,6 +23,8 @@ pub struct MessageStats {
     pub get: u64,
     /// `basic.get`s answered with a message, without acknowledgement.
     pub get_no_ack: u64,
+    /// `basic.get`s answered with `get-empty`.
+    pub get_empty: u64,
     /// Deliveries acknowledged.
     pub ack: u64,
     /// Deliveries and gets of messages that had been delivered before.
@@ -48,7 +50,7 @@ impl MessageStats {
 
     /// Each count under its RabbitMQ name, `deliver_get` included: what a door shows as
     /// `message_stats` (a rate is the difference of two readings over the time between).
-    pub fn named(&self) -> [(&'static str, u64); 11] {
+    pub fn named(&self) -> [(&'static str, u64); 12] {
         [
             ("publish", self.publish),
             ("confirm", self.confirm),
@@ -56,6 +58,7 @@ impl MessageStats {
             ("deliver_no_ack", self.deliver_no_ack),
             ("get", self.get),
             ("get_no_ack", self.get_no_ack),
+            ("get_empty", self.get_empty),
             ("deliver_get", self.deliver_get()),
             ("ack", self.ack),
             ("redeliver", self.redeliver),
@@ -64,7 +67,7 @@ impl MessageStats {
         ]
     }
 
-    fn fields(&self) -> [u64; 10] {
+    fn fields(&self) -> [u64; 11] {
         [
             self.publish,
             self.confirm,
@@ -72,6 +75,7 @@ impl MessageStats {
             self.deliver_no_ack,
             self.get,
             self.get_no_ack,
+            self.get_empty,
             self.ack,
             self.redeliver,
             self.return_unroutable,
@@ -79,7 +83,7 @@ impl MessageStats {
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 10] {
+    fn fields_mut(&mut self) -> [&mut u64; 11] {
         [
             &mut self.publish,
             &mut self.confirm,
@@ -87,6 +91,7 @@ impl MessageStats {
             &mut self.deliver_no_ack,
             &mut self.get,
             &mut self.get_no_ack,
+            &mut self.get_empty,
             &mut self.ack,
             &mut self.redeliver,
             &mut self.return_unroutable,
@@ -97,7 +102,7 @@ impl MessageStats {
 
 /// [`MessageStats`] that one writer stores and anyone reads.
 #[derive(Debug, Default)]
-pub struct SharedCounters([AtomicU64; 10]);
+pub struct SharedCounters([AtomicU64; 11]);
 
 impl SharedCounters {
     /// Publishes the writer's current counts (it alone writes: plain stores).
@@ -122,6 +127,61 @@ impl SharedCounters {
             *field = cell.load(Ordering::Relaxed);
         }
         stats
+    }
+}
+
+/// Objects created and closed since the broker started: RabbitMQ's `churn_rates`. Counted
+/// where objects are made and let go (a channel's open and close, a queue's declaration), not
+/// per message.
+#[derive(Debug, Default)]
+pub struct Churn {
+    connection_created: AtomicU64,
+    connection_closed: AtomicU64,
+    channel_created: AtomicU64,
+    channel_closed: AtomicU64,
+    queue_declared: AtomicU64,
+    queue_created: AtomicU64,
+    queue_deleted: AtomicU64,
+}
+
+/// What happened to an object, for [`Churn::count`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChurnEvent {
+    ConnectionCreated,
+    ConnectionClosed,
+    ChannelCreated,
+    ChannelClosed,
+    QueueDeclared,
+    QueueCreated,
+    QueueDeleted,
+}
+
+impl Churn {
+    pub fn count(&self, event: ChurnEvent, times: u64) {
+        let counter = match event {
+            ChurnEvent::ConnectionCreated => &self.connection_created,
+            ChurnEvent::ConnectionClosed => &self.connection_closed,
+            ChurnEvent::ChannelCreated => &self.channel_created,
+            ChurnEvent::ChannelClosed => &self.channel_closed,
+            ChurnEvent::QueueDeclared => &self.queue_declared,
+            ChurnEvent::QueueCreated => &self.queue_created,
+            ChurnEvent::QueueDeleted => &self.queue_deleted,
+        };
+        counter.fetch_add(times, Ordering::Relaxed);
+    }
+
+    /// Each count under its RabbitMQ name.
+    pub fn named(&self) -> [(&'static str, u64); 7] {
+        let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
+        [
+            ("connection_created", load(&self.connection_created)),
+            ("connection_closed", load(&self.connection_closed)),
+            ("channel_created", load(&self.channel_created)),
+            ("channel_closed", load(&self.channel_closed)),
+            ("queue_declared", load(&self.queue_declared)),
+            ("queue_created", load(&self.queue_created)),
+            ("queue_deleted", load(&self.queue_deleted)),
+        ]
     }
 }
 
@@ -150,6 +210,7 @@ mod tests {
             deliver_no_ack: 4,
             get: 5,
             get_no_ack: 6,
+            get_empty: 11,
             ack: 7,
             redeliver: 8,
             return_unroutable: 9,

@@ -20,7 +20,7 @@ use crate::model::exchange::{Destination, Exchange};
 use crate::model::message::QueuedMessage;
 use crate::model::names;
 use crate::model::queue::{no_queue_text, Attached, ConnectionId, Queue, QueueHost, QueueOptions};
-use crate::model::stats::{MessageStats, SharedCounters};
+use crate::model::stats::{Churn, ChurnEvent, MessageStats, SharedCounters};
 
 /// The exchanges every vhost starts with: RabbitMQ's standard ones, and the two the Wazo bus
 /// expects to exist before anyone declares them (Asterisk publishes to `wazo-headers` unasked).
@@ -79,10 +79,12 @@ pub struct VHost {
     connections: Arc<ConnectionCount>,
     /// What the vhost's connections counted before they closed (the open ones count on).
     retired: SharedCounters,
+    /// The broker's counts of objects created and deleted (queues, here).
+    churn: Arc<Churn>,
 }
 
 impl VHost {
-    pub fn new(name: ShortStr, limits: VHostLimits) -> Arc<Self> {
+    pub fn new(name: ShortStr, limits: VHostLimits, churn: Arc<Churn>) -> Arc<Self> {
         let exchanges = PREDECLARED_EXCHANGES
             .iter()
             .map(|&(name, kind)| {
@@ -101,6 +103,7 @@ impl VHost {
             limits,
             connections: Arc::default(),
             retired: SharedCounters::default(),
+            churn,
         })
     }
 
@@ -277,6 +280,7 @@ impl VHost {
         let durable = spec.durable && !spec.exclusive;
         let owner = spec.exclusive.then_some(connection);
         let settings = QueueArguments::parse(&spec.arguments, &spec.name, &self.name)?;
+        self.churn.count(ChurnEvent::QueueDeclared, 1);
         let mut queues = self.queues.write();
         if let Some(existing) = queues.get(spec.name.as_bytes()) {
             // RabbitMQ checks exclusivity strictly on redeclare: the owner must be the same,
@@ -306,6 +310,7 @@ impl VHost {
         let host: Weak<dyn QueueHost> = self.this.clone();
         let queue = Arc::new(Queue::new(options, host));
         queues.insert(queue.name.clone(), Arc::clone(&queue));
+        self.churn.count(ChurnEvent::QueueCreated, 1);
         if timed {
             queue.mark_timed();
             self.watch_timed(&queue);
@@ -372,6 +377,7 @@ impl VHost {
                 .is_some_and(|q| Arc::ptr_eq(q, queue))
             {
                 queues.remove(queue.name.as_bytes());
+                self.churn.count(ChurnEvent::QueueDeleted, 1);
             }
         }
         for Attached { consumer, sink } in consumers {

@@ -34,7 +34,7 @@ use crate::model::admission::Admission;
 use crate::model::connections::ConnectionEntry;
 use crate::model::exchange::PublishTally;
 use crate::model::queue::{ConnectionId, Queue};
-use crate::model::stats::MessageStats;
+use crate::model::stats::{ChurnEvent, MessageStats};
 use crate::model::users::LivePermissions;
 use crate::model::vhost::{RouteScratch, VHost};
 use crate::session::channel::Channel;
@@ -130,6 +130,7 @@ impl Connection {
         let outbox = Arc::new(Outbox::default());
         let entry = Arc::new(ConnectionEntry::new(id, peer, local, outbox.clone()));
         broker.connections().insert(Arc::clone(&entry));
+        broker.churn().count(ChurnEvent::ConnectionCreated, 1);
         let mut connection = Connection {
             id,
             broker,
@@ -523,6 +524,9 @@ impl Drop for Connection {
         self.release_all();
         self.report();
         self.broker.connections().remove(self.id);
+        let churn = self.broker.churn();
+        churn.count(ChurnEvent::ConnectionClosed, 1);
+        churn.count(ChurnEvent::ChannelClosed, self.channels.len() as u64);
         if let Ok(vhost) = self.open_vhost() {
             // What the connection counted stays in its vhost's totals.
             vhost.retire_stats(&self.stats);

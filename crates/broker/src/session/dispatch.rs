@@ -16,6 +16,7 @@ use warren_wire::{ChannelClose, ChannelCloseOk, ChannelFlowOk, ChannelOpenOk, Fr
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::model::queue::ConsumerRemoved;
+use crate::model::stats::ChurnEvent;
 use crate::session::channel::{requeue_unacked, Channel, ChannelConsumer};
 use crate::session::connection::Connection;
 
@@ -48,9 +49,7 @@ impl Connection {
                 return Ok(());
             };
             match method {
-                Method::ChannelCloseOk(_) => {
-                    self.channels.remove(&id);
-                }
+                Method::ChannelCloseOk(_) => self.forget_channel(id),
                 Method::ChannelClose(_) => self.send(id, ChannelCloseOk::default().into()),
                 Method::ChannelOpen(_) => {
                     return Err(
@@ -103,8 +102,16 @@ impl Connection {
             )));
         }
         self.channels.insert(id, Channel::new());
+        self.broker.churn().count(ChurnEvent::ChannelCreated, 1);
         self.send(id, ChannelOpenOk::default().into());
         Ok(())
+    }
+
+    /// A channel is closed: its state goes.
+    fn forget_channel(&mut self, id: u16) {
+        if self.channels.remove(&id).is_some() {
+            self.broker.churn().count(ChurnEvent::ChannelClosed, 1);
+        }
     }
 
     /// A soft error: the channel is closed by the broker, the connection goes on.
@@ -139,7 +146,7 @@ impl Connection {
             Method::ChannelClose(_) => {
                 self.send_pending_acks(id);
                 self.release_channel(id);
-                self.channels.remove(&id);
+                self.forget_channel(id);
                 self.send(id, ChannelCloseOk::default().into());
                 Ok(())
             }

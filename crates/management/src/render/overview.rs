@@ -5,7 +5,7 @@ use warren_broker::model::snapshot::Snapshot;
 use warren_broker::model::stats::MessageStats;
 use warren_broker::{NODE_NAME, RABBITMQ_VERSION};
 
-use crate::stats::{all_message_stats, Key, Rates};
+use crate::stats::{all_message_stats, Counters, Key, Rates};
 use crate::Context;
 
 const EXCHANGE_TYPES: [(&str, &str); 4] = [
@@ -67,7 +67,8 @@ pub fn overview(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value 
         "cluster_name": NODE_NAME,
         "disable_stats": false,
         "enable_queue_totals": false,
-        "message_stats": rates.message_stats(&Key::Overall, &all_message_stats(&stats)),
+        "message_stats": rates.message_stats(&Key::Overall, &overall_message_stats(&stats)),
+        "churn_rates": rates.message_stats(&Key::Churn, &context.broker.churn().named()),
         "queue_totals": queue_totals,
         "object_totals": {
             "channels": channels,
@@ -81,6 +82,14 @@ pub fn overview(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value 
         "listeners": listeners(context),
         "contexts": contexts(context),
     })
+}
+
+/// The node's `message_stats`: every count, and the disk reads and writes of messages, which
+/// Warren (keeping messages in memory only) never does.
+fn overall_message_stats(stats: &MessageStats) -> Counters {
+    let mut counters = all_message_stats(stats);
+    counters.extend([("disk_reads", 0), ("disk_writes", 0)]);
+    counters
 }
 
 fn listeners(context: &Context) -> Value {
@@ -114,23 +123,21 @@ fn contexts(context: &Context) -> Value {
 }
 
 /// The one node, as `/api/nodes` lists it: what the process can tell of itself.
-pub fn node(context: &Context, snapshot: &Snapshot) -> Value {
+pub fn node(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value {
     let process = Process::read();
     let alarm = *context.broker.memory_alarm().borrow();
-    json!({
+    let mut node = json!({
         "name": NODE_NAME,
         "type": "disc",
         "running": true,
         "os_pid": std::process::id().to_string(),
         "uptime": u64::try_from(context.started.elapsed().as_millis()).unwrap_or(u64::MAX),
         "processors": std::thread::available_parallelism().map_or(1, |n| n.get()),
-        "mem_used": process.resident_bytes,
+        "mem_limit": context.memory_limit.unwrap_or(0),
         "mem_alarm": alarm,
         "mem_calculation_strategy": "rss",
         "disk_free_alarm": false,
-        "fd_used": process.open_files,
         "fd_total": process.max_files,
-        "sockets_used": snapshot.connections.len(),
         "sockets_total": process.max_files,
         "partitions": [],
         "rates_mode": "basic",
@@ -145,7 +152,21 @@ pub fn node(context: &Context, snapshot: &Snapshot) -> Value {
         "cluster_links": [],
         "config_files": [],
         "log_files": [],
-    })
+    });
+    if let Value::Object(fields) = &mut node {
+        rates.insert(fields, &Key::Node, &node_counters(&process, snapshot));
+        rates.insert(fields, &Key::Churn, &context.broker.churn().named());
+    }
+    node
+}
+
+/// What a node shows with rates: memory, file descriptors and sockets in use.
+pub fn node_counters(process: &Process, snapshot: &Snapshot) -> Counters {
+    vec![
+        ("mem_used", process.resident_bytes),
+        ("fd_used", process.open_files),
+        ("sockets_used", snapshot.connections.len() as u64),
+    ]
 }
 
 /// What Linux says of this process (zeros elsewhere).

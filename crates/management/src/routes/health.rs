@@ -59,7 +59,7 @@ async fn nodes(
 ) -> ApiResult<Json<Value>> {
     viewer.require_monitor()?;
     let view = View::take(&context);
-    query.answer(vec![overview::node(&context, &view.snapshot)])
+    query.answer(vec![overview::node(&context, &view.snapshot, &view.rates)])
 }
 
 async fn node(
@@ -72,7 +72,7 @@ async fn node(
         return Err(ApiError::not_found());
     }
     let view = View::take(&context);
-    Ok(Json(overview::node(&context, &view.snapshot)))
+    Ok(Json(overview::node(&context, &view.snapshot, &view.rates)))
 }
 
 async fn ok(_: Viewer) -> Json<Value> {

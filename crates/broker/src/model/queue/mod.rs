@@ -126,7 +126,7 @@ struct QueueState {
     /// no-ack consumer counts until it is written to the consumer's socket.
     unacked: u64,
     /// Counted here, under the lock taken anyway: `publish` (enqueued), `deliver`,
-    /// `deliver_no_ack`, `get`, `get_no_ack`, `redeliver`, `ack`.
+    /// `deliver_no_ack`, `get`, `get_no_ack`, `get_empty`, `redeliver`, `ack`.
     stats: MessageStats,
 }
 
@@ -526,7 +526,10 @@ impl Queue {
             let now = Instant::now();
             state.last_used = now;
             self.drop_expired(state, Some(now));
-            let message = state.ready.pop_front()?;
+            let Some(message) = state.ready.pop_front() else {
+                state.stats.get_empty += 1;
+                return None;
+            };
             if no_ack {
                 state.stats.get_no_ack += 1;
             } else {

@@ -159,6 +159,7 @@ impl Connection {
         let name = self.queue_name(channel, m.queue)?;
         let queue = self.actor()?.readable_queue(&name)?;
         let Some((message, message_count)) = queue.get(m.no_ack) else {
+            self.stats.get_empty += 1;
             self.send(channel, BasicGetEmpty::default().into());
             return Ok(());
         };
