@@ -57,7 +57,10 @@ pub fn routes() -> Routes {
                 .delete(clear_topic_permission),
         )
         .route("/api/definitions", get(export).post(import))
-        .route("/api/definitions/{vhost}", get(export_vhost))
+        .route(
+            "/api/definitions/{vhost}",
+            get(export_vhost).post(import_vhost),
+        )
 }
 
 fn created_or_changed(created: bool) -> StatusCode {
@@ -486,6 +489,31 @@ async fn export_vhost(
     definitions::export(&context.broker, Some(&vhost))
         .map(Json)
         .ok_or_else(ApiError::not_found)
+}
+
+/// `POST /api/definitions/{vhost}`: one vhost's exchanges, queues and bindings, written
+/// without vhost names (as `GET` exports them).
+async fn import_vhost(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(vhost): Path<String>,
+    JsonBody(mut body): JsonBody,
+) -> ApiResult<StatusCode> {
+    viewer.require_administrator()?;
+    context
+        .broker
+        .vhost(vhost.as_bytes())
+        .ok_or_else(ApiError::not_found)?;
+    let Value::Object(sections) = &mut body else {
+        unreachable!("JsonBody holds an object")
+    };
+    sections.retain(|name, _| ["queues", "exchanges", "bindings"].contains(&name.as_str()));
+    for objects in sections.values_mut().filter_map(Value::as_array_mut) {
+        for object in objects.iter_mut().filter_map(Value::as_object_mut) {
+            object.insert("vhost".into(), vhost.clone().into());
+        }
+    }
+    import(viewer, State(context), JsonBody(body)).await
 }
 
 async fn import(
