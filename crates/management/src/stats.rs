@@ -13,6 +13,8 @@ use tokio::sync::watch;
 use warren_broker::model::snapshot::{QueueSnapshot, Snapshot};
 use warren_broker::model::stats::{Churn, MessageStats};
 
+use crate::render::admin::vhost_traffic;
+use crate::render::connection::traffic_counters;
 use crate::render::overview::{node_counters, Process};
 use crate::Context;
 
@@ -163,10 +165,9 @@ fn counters_of(snapshot: &Snapshot, churn: &Churn) -> HashMap<Key, Counters> {
     for vhost in &snapshot.vhosts {
         let name = vhost.name.to_string();
         overall.add(&vhost.message_stats);
-        counters.insert(
-            Key::VHost(name.clone()),
-            all_message_stats(&vhost.message_stats),
-        );
+        let mut vhost_counters = all_message_stats(&vhost.message_stats);
+        vhost_counters.extend(traffic_counters(&vhost_traffic(snapshot, &name)));
+        counters.insert(Key::VHost(name.clone()), vhost_counters);
         for queue in &vhost.queues {
             let mut queue_counters = queue_message_stats(&queue.counts.stats);
             queue_counters.extend(queue_totals(queue));
@@ -183,10 +184,9 @@ fn counters_of(snapshot: &Snapshot, churn: &Churn) -> HashMap<Key, Counters> {
         }
     }
     for connection in &snapshot.connections {
-        counters.insert(
-            Key::Connection(connection.id),
-            all_message_stats(&connection.message_stats),
-        );
+        let mut connection_counters = all_message_stats(&connection.message_stats);
+        connection_counters.extend(traffic_counters(&connection.traffic));
+        counters.insert(Key::Connection(connection.id), connection_counters);
     }
     counters.insert(Key::Overall, all_message_stats(&overall));
     counters

@@ -242,7 +242,10 @@ impl<R: AsyncRead + Unpin, W: AsyncWrite + Unpin> Pump<R, W> {
                         self.session.on_eof();
                         return;
                     }
-                    Ok(_) => self.session.receive(&mut self.input, Instant::now().into_std()),
+                    Ok(read) => {
+                        self.session.count_read(read);
+                        self.session.receive(&mut self.input, Instant::now().into_std());
+                    }
                     Err(error) => {
                         debug!(connection = self.session.id(), %error, "read failed; dropping the connection");
                         return;

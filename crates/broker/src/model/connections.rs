@@ -45,6 +45,17 @@ pub struct ConnectionDetails {
     /// `closing`.
     pub state: &'static str,
     pub channels: Vec<ChannelDetails>,
+    pub traffic: Traffic,
+}
+
+/// Bytes and socket reads and writes of a connection, as RabbitMQ's `recv_oct`, `recv_cnt`,
+/// `send_oct`, `send_cnt`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Traffic {
+    pub recv_oct: u64,
+    pub recv_cnt: u64,
+    pub send_oct: u64,
+    pub send_cnt: u64,
 }
 
 /// One open channel of a connection.
@@ -59,6 +70,10 @@ pub struct ChannelDetails {
     pub consumers: u32,
     pub confirm: bool,
     pub transactional: bool,
+    /// Messages published in the open transaction, not committed yet.
+    pub messages_uncommitted: u64,
+    /// Deliveries acknowledged in the open transaction, not committed yet.
+    pub acks_uncommitted: u64,
 }
 
 #[derive(Debug)]

@@ -10,7 +10,7 @@ use std::time::{Instant, SystemTime};
 use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, ShortStr};
 
-use crate::model::connections::{ChannelDetails, ConnectionEntry};
+use crate::model::connections::{ChannelDetails, ConnectionEntry, Traffic};
 use crate::model::exchange::{Destination, Exchange};
 use crate::model::queue::{ConnectionId, Queue, QueueCounts};
 use crate::model::stats::MessageStats;
@@ -102,6 +102,7 @@ pub struct ConnectionSnapshot {
     pub heartbeat: u16,
     pub channels: Vec<ChannelDetails>,
     pub message_stats: MessageStats,
+    pub traffic: Traffic,
 }
 
 impl ConnectionSnapshot {
@@ -122,6 +123,7 @@ impl ConnectionSnapshot {
             heartbeat: details.heartbeat,
             channels: details.channels,
             message_stats: entry.counters.load(),
+            traffic: details.traffic,
         }
     }
 }

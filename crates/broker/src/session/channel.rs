@@ -282,6 +282,14 @@ impl Channel {
             consumers: self.consumers.len() as u32,
             confirm: self.next_publish_seq.is_some(),
             transactional: self.tx.is_some(),
+            messages_uncommitted: self.tx.as_ref().map_or(0, |tx| tx.publishes.len() as u64),
+            acks_uncommitted: self.tx.as_ref().map_or(0, |tx| {
+                let settled = tx
+                    .settlements
+                    .iter()
+                    .filter(|(_, how)| *how == Settlement::Ack);
+                settled.map(|(deliveries, _)| deliveries.len() as u64).sum()
+            }),
         }
     }
 

@@ -31,7 +31,7 @@ use crate::limits::{FRAME_MAX, HEARTBEAT_SECS};
 use crate::model::access;
 use crate::model::actor::Actor;
 use crate::model::admission::Admission;
-use crate::model::connections::ConnectionEntry;
+use crate::model::connections::{ConnectionEntry, Traffic};
 use crate::model::exchange::PublishTally;
 use crate::model::queue::{ConnectionId, Queue};
 use crate::model::stats::{ChurnEvent, MessageStats};
@@ -94,6 +94,8 @@ pub struct Connection {
     pub(crate) client_properties: Option<bytes::Bytes>,
     /// What this connection counted, published to `entry` once per batch.
     pub(crate) stats: MessageStats,
+    /// What the socket carried (counted by [`crate::Session`]).
+    pub(crate) traffic: Traffic,
     /// Publishes to the exchange published to last, not yet added to its counters.
     pub(crate) exchange_tally: PublishTally,
     pub(crate) capabilities: ClientCapabilities,
@@ -143,6 +145,7 @@ impl Connection {
             entry,
             client_properties: None,
             stats: MessageStats::default(),
+            traffic: Traffic::default(),
             exchange_tally: PublishTally::default(),
             capabilities: ClientCapabilities::default(),
             channel_max,

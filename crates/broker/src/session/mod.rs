@@ -193,6 +193,14 @@ impl Session {
         self.connection.fail_connection(amqp);
     }
 
+    /// The pump read `bytes` from the socket (into [`Session::read_buffer`]): counted for the
+    /// read side, as RabbitMQ's `recv_oct` and `recv_cnt`.
+    pub fn count_read(&mut self, bytes: usize) {
+        let traffic = &mut self.connection.traffic;
+        traffic.recv_oct += bytes as u64;
+        traffic.recv_cnt += 1;
+    }
+
     /// Where the pump reads the socket into next: `input`, or, while a large body frame is
     /// read into an allocation of its own, that frame's payload (see [`LARGE_BODY_MIN`]).
     pub fn read_buffer<'a>(&'a mut self, input: &'a mut BytesMut) -> &'a mut BytesMut {
@@ -270,6 +278,9 @@ impl Session {
             std::mem::swap(out, output);
             if !out.is_empty() {
                 self.last_sent = now;
+                let traffic = &mut self.connection.traffic;
+                traffic.send_oct += out.len() as u64;
+                traffic.send_cnt += 1;
             }
         }
         !out.is_empty()

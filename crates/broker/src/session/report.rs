@@ -33,6 +33,7 @@ impl Connection {
         let heartbeat = self.heartbeat();
         self.entry.update(|details| {
             details.state = state;
+            details.traffic = self.traffic;
             details.channels.clear();
             let channels = self.channels.iter();
             details

@@ -1,11 +1,11 @@
 //! Connections (`/api/connections`) and channels (`/api/channels`).
 
 use serde_json::{json, Value};
-use warren_broker::model::connections::ChannelDetails;
+use warren_broker::model::connections::{ChannelDetails, Traffic};
 use warren_broker::model::snapshot::ConnectionSnapshot;
 
 use super::{arguments, channel_name, epoch_millis};
-use crate::stats::{all_message_stats, Key, Rates};
+use crate::stats::{all_message_stats, Counters, Key, Rates};
 
 pub fn connection(connection: &ConnectionSnapshot, rates: &Rates) -> Value {
     let properties = arguments(&connection.client_properties);
@@ -45,7 +45,22 @@ pub fn connection(connection: &ConnectionSnapshot, rates: &Rates) -> Value {
     let key = Key::Connection(connection.id);
     let stats = all_message_stats(&connection.message_stats);
     object["message_stats"] = rates.message_stats(&key, &stats);
+    if let Value::Object(fields) = &mut object {
+        rates.insert(fields, &key, &traffic_counters(&connection.traffic));
+        fields.insert("recv_cnt".into(), connection.traffic.recv_cnt.into());
+        fields.insert("send_cnt".into(), connection.traffic.send_cnt.into());
+        // Bytes handed to the socket but not yet written: the pump keeps none back.
+        fields.insert("send_pend".into(), 0.into());
+    }
     object
+}
+
+/// The bytes a connection received and sent, which RabbitMQ shows with rates.
+pub fn traffic_counters(traffic: &Traffic) -> Counters {
+    vec![
+        ("recv_oct", traffic.recv_oct),
+        ("send_oct", traffic.send_oct),
+    ]
 }
 
 pub fn channel(connection: &ConnectionSnapshot, channel: &ChannelDetails) -> Value {
@@ -68,6 +83,8 @@ pub fn channel(connection: &ConnectionSnapshot, channel: &ChannelDetails) -> Val
         "global_prefetch_count": channel.global_prefetch_count,
         "consumer_count": channel.consumers,
         "messages_unacknowledged": channel.unacked,
+        "messages_uncommitted": channel.messages_uncommitted,
+        "acks_uncommitted": channel.acks_uncommitted,
         // Warren confirms each batch of publishes as it routes it, and keeps no quorum queues.
         "messages_unconfirmed": 0,
         "pending_raft_commands": 0,

@@ -85,7 +85,10 @@ fn vhost_list(context: &Context, viewer: &Viewer) -> Vec<Value> {
         .vhosts
         .iter()
         .filter(|v| viewer.sees_vhost(&v.name.to_string()))
-        .map(|v| admin::vhost(v, &view.rates))
+        .map(|v| {
+            let traffic = admin::vhost_traffic(&view.snapshot, &v.name.to_string());
+            admin::vhost(v, &traffic, &view.rates)
+        })
         .collect()
 }
 
