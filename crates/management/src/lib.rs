@@ -11,6 +11,7 @@
 
 pub mod auth;
 pub mod error;
+pub mod http;
 pub mod listing;
 pub mod prometheus;
 pub mod render;
@@ -21,8 +22,6 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use axum::extract::Request;
-use axum::ServiceExt;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
@@ -77,10 +76,7 @@ pub async fn serve_api(
     ));
     // Trailing slashes are accepted, as RabbitMQ accepts them: trimmed before routing.
     let app = NormalizePathLayer::trim_trailing_slash().layer(routes::api(context));
-    let app = ServiceExt::<Request>::into_make_service_with_connect_info::<SocketAddr>(app);
-    let served = axum::serve(listener, app)
-        .with_graceful_shutdown(until_true(shutdown))
-        .await;
+    let served = http::serve(listener, app, shutdown).await;
     sampler.abort();
     served
 }
@@ -91,12 +87,5 @@ pub async fn serve_metrics(
     context: Arc<Context>,
     shutdown: watch::Receiver<bool>,
 ) -> std::io::Result<()> {
-    axum::serve(listener, prometheus::routes(context))
-        .with_graceful_shutdown(until_true(shutdown))
-        .await
-}
-
-async fn until_true(mut flag: watch::Receiver<bool>) {
-    // An error means the sender is gone: the server is going away too.
-    let _ = flag.wait_for(|stop| *stop).await;
+    http::serve(listener, prometheus::routes(context), shutdown).await
 }
