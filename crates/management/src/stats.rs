@@ -14,7 +14,7 @@ use warren_broker::model::snapshot::{QueueSnapshot, Snapshot};
 use warren_broker::model::stats::{Churn, MessageStats};
 
 use crate::render::admin::vhost_traffic;
-use crate::render::connection::traffic_counters;
+use crate::render::connection::{channel_message_stats, traffic_counters};
 use crate::render::overview::{node_counters, Process};
 use crate::Context;
 
@@ -36,6 +36,8 @@ pub enum Key {
     Queue(String, String),
     Exchange(String, String),
     Connection(u64),
+    /// A connection's channel, by number.
+    Channel(u64, u16),
 }
 
 /// Counts under their RabbitMQ names.
@@ -187,6 +189,10 @@ fn counters_of(snapshot: &Snapshot, churn: &Churn) -> HashMap<Key, Counters> {
         let mut connection_counters = all_message_stats(&connection.message_stats);
         connection_counters.extend(traffic_counters(&connection.traffic));
         counters.insert(Key::Connection(connection.id), connection_counters);
+        for channel in &connection.channels {
+            let key = Key::Channel(connection.id, channel.number);
+            counters.insert(key, channel_message_stats(&channel.stats));
+        }
     }
     counters.insert(Key::Overall, all_message_stats(&overall));
     counters

@@ -13,7 +13,7 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 
 use crate::model::queue::ConnectionId;
-use crate::model::stats::SharedCounters;
+use crate::model::stats::{MessageStats, SharedCounters};
 
 /// What another door may ask of a connection.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -74,6 +74,8 @@ pub struct ChannelDetails {
     pub messages_uncommitted: u64,
     /// Deliveries acknowledged in the open transaction, not committed yet.
     pub acks_uncommitted: u64,
+    /// What the channel counted.
+    pub stats: MessageStats,
 }
 
 #[derive(Debug)]

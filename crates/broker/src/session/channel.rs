@@ -18,6 +18,7 @@ use crate::model::consumer::{Consumer, Credit};
 use crate::model::exchange::Exchange;
 use crate::model::message::{Message, QueuedMessage};
 use crate::model::queue::Queue;
+use crate::model::stats::MessageStats;
 
 pub(crate) struct Channel {
     pub closing: bool,
@@ -43,6 +44,8 @@ pub(crate) struct Channel {
     pub reply_queue: Option<Arc<Queue>>,
     /// Set by `tx.select`: publishes and settlements held until commit.
     pub tx: Option<Transaction>,
+    /// What this channel counted (the connection counts the same, over all its channels).
+    pub stats: MessageStats,
 }
 
 pub(crate) struct ChannelConsumer {
@@ -164,6 +167,7 @@ impl Channel {
             last_queue: None,
             reply_queue: None,
             tx: None,
+            stats: MessageStats::default(),
         }
     }
 
@@ -283,6 +287,7 @@ impl Channel {
             confirm: self.next_publish_seq.is_some(),
             transactional: self.tx.is_some(),
             messages_uncommitted: self.tx.as_ref().map_or(0, |tx| tx.publishes.len() as u64),
+            stats: self.stats,
             acks_uncommitted: self.tx.as_ref().map_or(0, |tx| {
                 let settled = tx
                     .settlements

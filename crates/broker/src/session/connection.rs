@@ -499,6 +499,14 @@ impl Connection {
         self.actor().map(|actor| Arc::clone(&actor.vhost))
     }
 
+    /// Counts on the connection and on its channel `id` (RabbitMQ shows both).
+    pub(crate) fn count(&mut self, id: u16, count: impl Fn(&mut MessageStats)) {
+        count(&mut self.stats);
+        if let Some(channel) = self.channels.get_mut(&id) {
+            count(&mut channel.stats);
+        }
+    }
+
     pub(crate) fn channel_mut(&mut self, id: u16) -> AmqpResult<&mut Channel> {
         self.channels
             .get_mut(&id)

@@ -3,6 +3,7 @@
 use serde_json::{json, Value};
 use warren_broker::model::connections::{ChannelDetails, Traffic};
 use warren_broker::model::snapshot::ConnectionSnapshot;
+use warren_broker::model::stats::MessageStats;
 
 use super::{arguments, channel_name, epoch_millis};
 use crate::stats::{all_message_stats, Counters, Key, Rates};
@@ -63,8 +64,8 @@ pub fn traffic_counters(traffic: &Traffic) -> Counters {
     ]
 }
 
-pub fn channel(connection: &ConnectionSnapshot, channel: &ChannelDetails) -> Value {
-    json!({
+pub fn channel(connection: &ConnectionSnapshot, channel: &ChannelDetails, rates: &Rates) -> Value {
+    let mut object = json!({
         "name": channel_name(connection, channel.number),
         "number": channel.number,
         "node": warren_broker::NODE_NAME,
@@ -88,5 +89,30 @@ pub fn channel(connection: &ConnectionSnapshot, channel: &ChannelDetails) -> Val
         // Warren confirms each batch of publishes as it routes it, and keeps no quorum queues.
         "messages_unconfirmed": 0,
         "pending_raft_commands": 0,
-    })
+    });
+    let counters = channel_message_stats(&channel.stats);
+    if !counters.is_empty() {
+        let key = Key::Channel(connection.id, channel.number);
+        object["message_stats"] = rates.message_stats(&key, &counters);
+    }
+    object
+}
+
+/// A channel's `message_stats`, as RabbitMQ groups them: the publishing counts once it has
+/// published, the consuming ones once it has consumed or got.
+pub fn channel_message_stats(stats: &MessageStats) -> Counters {
+    const PUBLISHING: [&str; 4] = ["confirm", "drop_unroutable", "publish", "return_unroutable"];
+    let published = stats.publish > 0;
+    let consumed = stats.deliver_get() + stats.get_empty + stats.ack > 0;
+    stats
+        .named()
+        .into_iter()
+        .filter(|(name, _)| {
+            if PUBLISHING.contains(name) {
+                published
+            } else {
+                consumed
+            }
+        })
+        .collect()
 }

@@ -58,12 +58,13 @@ fn channel_list(
     of: Option<&str>,
 ) -> Vec<Value> {
     let view = View::take(context);
+    let rates = &view.rates;
     visible(&view.snapshot, viewer, vhost)
         .filter(|c| of.map_or(true, |name| c.name == name))
         .flat_map(|c| {
             c.channels
                 .iter()
-                .map(move |ch| render::connection::channel(c, ch))
+                .map(move |ch| render::connection::channel(c, ch, rates))
         })
         .collect()
 }
@@ -163,7 +164,7 @@ async fn channel(
     let found = visible(&view.snapshot, &viewer, None)
         .flat_map(|c| c.channels.iter().map(move |ch| (c, ch)))
         .find(|(c, ch)| channel_name(c, ch.number) == name)
-        .map(|(c, ch)| Json(render::connection::channel(c, ch)));
+        .map(|(c, ch)| Json(render::connection::channel(c, ch, &view.rates)));
     found.ok_or_else(ApiError::not_found)
 }
 

@@ -90,12 +90,14 @@ impl Connection {
                 queues.push((Arc::clone(&entry.queue), Vec::new()));
             }
         }
+        let mut total = 0;
         for (queue, acked) in queues {
             // Discarded messages were drained: only acknowledged ones are left to count.
             let acked = acked.len() as u64;
-            self.stats.ack += acked;
+            total += acked;
             queue.settled(acked);
         }
+        self.count(channel, |stats| stats.ack += total);
         Ok(())
     }
 }

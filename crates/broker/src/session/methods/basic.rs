@@ -159,17 +159,19 @@ impl Connection {
         let name = self.queue_name(channel, m.queue)?;
         let queue = self.actor()?.readable_queue(&name)?;
         let Some((message, message_count)) = queue.get(m.no_ack) else {
-            self.stats.get_empty += 1;
+            self.count(channel, |stats| stats.get_empty += 1);
             self.send(channel, BasicGetEmpty::default().into());
             return Ok(());
         };
-        let counter = if m.no_ack {
-            &mut self.stats.get_no_ack
-        } else {
-            &mut self.stats.get
-        };
-        *counter += 1;
-        self.stats.redeliver += u64::from(message.redelivered);
+        let (no_ack, redelivered) = (m.no_ack, u64::from(message.redelivered));
+        self.count(channel, |stats| {
+            *if no_ack {
+                &mut stats.get_no_ack
+            } else {
+                &mut stats.get
+            } += 1;
+            stats.redeliver += redelivered;
+        });
         let state = self.channel_mut(channel)?;
         let delivery_tag = state.next_delivery_tag();
         let get_ok = BasicGetOk {
@@ -258,13 +260,16 @@ impl Connection {
             queue.requeue([message], false);
             return false;
         };
-        let counter = if consumer.no_ack {
-            &mut self.stats.deliver_no_ack
-        } else {
-            &mut self.stats.deliver
-        };
-        *counter += 1;
-        self.stats.redeliver += u64::from(message.redelivered);
+        // Counted on the connection and the channel: `state` is the channel, borrowed already.
+        let redelivered = u64::from(message.redelivered);
+        for stats in [&mut self.stats, &mut state.stats] {
+            *if consumer.no_ack {
+                &mut stats.deliver_no_ack
+            } else {
+                &mut stats.deliver
+            } += 1;
+            stats.redeliver += redelivered;
+        }
         let delivery_tag = state.next_delivery_tag();
         let deliver = BasicDeliver {
             consumer_tag: consumer.tag.clone(),

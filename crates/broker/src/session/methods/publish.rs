@@ -142,12 +142,13 @@ impl Connection {
             &mut self.route_scratch,
             &mut queues,
         );
-        self.tally_publish(exchange, !queues.is_empty());
-        if queues.is_empty() && !mandatory {
-            self.stats.drop_unroutable += 1;
+        let routed = !queues.is_empty();
+        self.tally_publish(channel, exchange, routed);
+        if !routed && !mandatory {
+            self.count(channel, |stats| stats.drop_unroutable += 1);
         }
-        if queues.is_empty() && mandatory {
-            self.stats.return_unroutable += 1;
+        if !routed && mandatory {
+            self.count(channel, |stats| stats.return_unroutable += 1);
             let returned = BasicReturn {
                 reply_code: NO_ROUTE,
                 reply_text: ShortStr::from_static("NO_ROUTE"),
@@ -204,7 +205,7 @@ impl Connection {
                 self.send(channel, nack.into());
             }
         }
-        self.stats.confirm += 1;
+        self.count(channel, |stats| stats.confirm += 1);
         Ok(())
     }
 
