@@ -66,7 +66,9 @@ fn declare_exchange(vhost: &VHost, name: &'static str, kind: ExchangeKind) {
         internal: false,
         arguments: FieldTable::new(),
     };
-    vhost.declare_exchange(spec, false).expect("declared");
+    vhost
+        .declare_exchange(spec, false, &ShortStr::from_static("test"))
+        .expect("declared");
 }
 
 fn bind(vhost: &VHost, exchange: &str, queue: &Arc<Queue>, key: &'static str) {

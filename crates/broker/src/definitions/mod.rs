@@ -22,7 +22,7 @@ use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, ShortStr};
 
 use crate::auth::{HashingAlgorithm, PasswordHash, User};
-use crate::model::exchange::Destination;
+use crate::model::exchange::{Destination, INTERNAL_USER};
 use crate::model::users::{Grant, TopicGrant};
 use crate::model::vhost::{ExchangeSpec, QueueSpec};
 use crate::{Broker, BrokerConfig};
@@ -164,7 +164,7 @@ impl Topology {
         for (name, spec) in &self.exchanges {
             let what = format!("exchange '{}' in vhost '{name}'", spec.name);
             vhost(name, &what)?
-                .declare_exchange(spec.clone(), false)
+                .declare_exchange(spec.clone(), false, &ShortStr::from_static(INTERNAL_USER))
                 .map_err(|e| format!("{what}: {}", e.reply_text()))?;
         }
         for (name, spec) in &self.queues {

@@ -118,7 +118,7 @@ impl Actor {
                 self.check_exchange_named(named, b"alternate-exchange")?;
             }
         }
-        self.vhost.declare_exchange(spec, passive)
+        self.vhost.declare_exchange(spec, passive, &self.user)
     }
 
     /// A new exchange or queue whose `argument` names an exchange (an alternate, a dead-letter

@@ -39,7 +39,13 @@ pub struct Exchange {
     /// RabbitMQ's `publish_in` (messages published to it) and `publish_out` (those it routed
     /// to at least one queue), added by publishing sessions once per batch.
     published: [AtomicU64; 2],
+    /// Who declared it (RabbitMQ's `user_who_performed_action`); [`INTERNAL_USER`] for the
+    /// exchanges every vhost has and those of a definitions file read at start.
+    pub declared_by: ShortStr,
 }
+
+/// RabbitMQ's name for the broker itself acting.
+pub const INTERNAL_USER: &str = "rmq-internal";
 
 /// The most states a topic exchange's automaton learns before it starts again (see
 /// `TopicAutomaton`: it also remembers up to that many recent keys, in at most 1 MiB, and their
@@ -54,6 +60,7 @@ impl Exchange {
         auto_delete: bool,
         internal: bool,
         arguments: FieldTable,
+        declared_by: ShortStr,
     ) -> Self {
         let alternate = arguments
             .get(b"alternate-exchange")
@@ -71,6 +78,7 @@ impl Exchange {
             automaton: (kind == ExchangeKind::Topic)
                 .then(|| Mutex::new(TopicAutomaton::new(AUTOMATON_STATES))),
             published: Default::default(),
+            declared_by,
         }
     }
 
@@ -203,6 +211,7 @@ mod tests {
             false,
             false,
             FieldTable::new(),
+            ShortStr::from_static(super::INTERNAL_USER),
         ))
     }
 

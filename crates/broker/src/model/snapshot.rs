@@ -44,6 +44,7 @@ pub struct ExchangeSnapshot {
     pub arguments: FieldTable,
     pub publish_in: u64,
     pub publish_out: u64,
+    pub declared_by: ShortStr,
 }
 
 #[derive(Debug, Clone)]
@@ -158,6 +159,7 @@ fn exchange_snapshot(exchange: &Exchange) -> ExchangeSnapshot {
         arguments: exchange.arguments.clone(),
         publish_in,
         publish_out,
+        declared_by: exchange.declared_by.clone(),
     }
 }
 

@@ -16,7 +16,7 @@ use crate::limits::VHostLimits;
 use crate::model::admission::{Admission, ConnectionCount};
 use crate::model::arguments::QueueArguments;
 use crate::model::dead_letter::{dead_lettered, is_cycle, DeadLetterTarget, DeathReason};
-use crate::model::exchange::{Destination, Exchange};
+use crate::model::exchange::{Destination, Exchange, INTERNAL_USER};
 use crate::model::message::QueuedMessage;
 use crate::model::names;
 use crate::model::queue::{no_queue_text, Attached, ConnectionId, Queue, QueueHost, QueueOptions};
@@ -89,8 +89,16 @@ impl VHost {
             .iter()
             .map(|&(name, kind)| {
                 let name = ShortStr::from_static(name);
-                let exchange =
-                    Exchange::new(name.clone(), kind, true, false, false, FieldTable::new());
+                let internal = ShortStr::from_static(INTERNAL_USER);
+                let exchange = Exchange::new(
+                    name.clone(),
+                    kind,
+                    true,
+                    false,
+                    false,
+                    FieldTable::new(),
+                    internal,
+                );
                 (name, Arc::new(exchange))
             })
             .collect();
@@ -192,7 +200,13 @@ impl VHost {
         }
     }
 
-    pub fn declare_exchange(&self, spec: ExchangeSpec, passive: bool) -> AmqpResult<()> {
+    /// `exchange.declare` by `user` (who is remembered as the one who declared a new one).
+    pub fn declare_exchange(
+        &self,
+        spec: ExchangeSpec,
+        passive: bool,
+        user: &ShortStr,
+    ) -> AmqpResult<()> {
         if spec.name.is_empty() {
             return Err(default_exchange_refused());
         }
@@ -217,6 +231,7 @@ impl VHost {
             spec.auto_delete,
             spec.internal,
             spec.arguments.detached(),
+            user.detached(),
         );
         exchanges.insert(name, Arc::new(exchange));
         Ok(())

@@ -18,6 +18,7 @@ pub fn exchange(vhost: &str, exchange: &ExchangeSnapshot, rates: &Rates) -> Valu
         "auto_delete": exchange.auto_delete,
         "internal": exchange.internal,
         "arguments": arguments(&exchange.arguments),
+        "user_who_performed_action": exchange.declared_by.to_string(),
     });
     if exchange.publish_in + exchange.publish_out > 0 {
         let key = Key::Exchange(vhost.to_string(), exchange.name.to_string());

@@ -59,6 +59,9 @@ pub fn queue(
     let Value::Object(fields) = &mut object else {
         unreachable!("built as an object")
     };
+    let capacity = consumer_capacity(counts.consumers, counts.ready);
+    fields.insert("consumer_capacity".into(), capacity.into());
+    fields.insert("consumer_utilisation".into(), capacity.into());
     rates.insert(fields, &key, &queue_totals(queue));
     let stats = queue_message_stats(&queue.counts.stats);
     if stats.iter().any(|(_, count)| *count > 0) {
@@ -75,6 +78,17 @@ pub fn queue(
         fields.insert("deliveries".into(), json!([]));
     }
     object
+}
+
+/// RabbitMQ's `consumer_capacity`: the share of time the queue could hand a message to a
+/// consumer at once. Warren has no history of it, only the moment: none without consumers, all
+/// while no message waits for them, none while messages wait (their consumers have no credit).
+fn consumer_capacity(consumers: u32, ready: u64) -> f64 {
+    if consumers > 0 && ready == 0 {
+        1.0
+    } else {
+        0.0
+    }
 }
 
 /// One consumer, as `/api/consumers` and a queue's `consumer_details` show it.

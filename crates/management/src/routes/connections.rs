@@ -161,11 +161,29 @@ async fn channel(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let view = View::take(&context);
-    let found = visible(&view.snapshot, &viewer, None)
+    let (connection, details) = visible(&view.snapshot, &viewer, None)
         .flat_map(|c| c.channels.iter().map(move |ch| (c, ch)))
         .find(|(c, ch)| channel_name(c, ch.number) == name)
-        .map(|(c, ch)| Json(render::connection::channel(c, ch, &view.rates)));
-    found.ok_or_else(ApiError::not_found)
+        .ok_or_else(ApiError::not_found)?;
+    let mut channel = render::connection::channel(connection, details, &view.rates);
+    let index = ConnectionIndex::of(&view.snapshot);
+    let mut consumers = Vec::new();
+    for vhost in &view.snapshot.vhosts {
+        let vhost_name = vhost.name.to_string();
+        for queue in &vhost.queues {
+            let own = queue
+                .consumers
+                .iter()
+                .filter(|c| c.connection == connection.id && c.channel == details.number);
+            consumers.extend(own.map(|c| render::queue::consumer(&vhost_name, queue, c, &index)));
+        }
+    }
+    channel["consumer_details"] = Value::Array(consumers);
+    // RabbitMQ's per-exchange and per-queue flows of the channel, kept only in its
+    // `detailed` rates mode: empty in `basic`, which is what it runs by default too.
+    channel["publishes"] = Value::Array(Vec::new());
+    channel["deliveries"] = Value::Array(Vec::new());
+    Ok(Json(channel))
 }
 
 fn consumer_list(context: &Context, viewer: &Viewer, only: Option<&str>) -> Vec<Value> {
