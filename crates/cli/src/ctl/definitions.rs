@@ -34,13 +34,37 @@ pub fn export_definitions(ctx: &Context, file: &str) -> Result<(), Failure> {
         .expect_success(SOFTWARE)?
         .json();
     // As rabbitmqctl writes them: compact, keys in order (serde_json's map is sorted).
-    let text = definitions.to_string();
+    let text = as_rabbitmqctl_exports(definitions).to_string();
     if to_stdout {
         print(&text);
         return Ok(());
     }
     std::fs::write(file, text)
         .map_err(|e| Failure::error(SOFTWARE, format!("cannot write {file}: {e}")))
+}
+
+/// The API's export as rabbitmqctl's: no product fields, no cluster id, each queue's type.
+fn as_rabbitmqctl_exports(mut definitions: Json) -> Json {
+    if let Some(top) = definitions.as_object_mut() {
+        top.remove("product_name");
+        top.remove("product_version");
+        if let Some(Json::Array(parameters)) = top.get_mut("global_parameters") {
+            parameters
+                .retain(|p| p.get("name").and_then(Json::as_str) != Some("internal_cluster_id"));
+        }
+    }
+    let queues = definitions.get_mut("queues").and_then(Json::as_array_mut);
+    for queue in queues.into_iter().flatten() {
+        let kind = queue
+            .pointer("/arguments/x-queue-type")
+            .and_then(Json::as_str)
+            .unwrap_or("classic")
+            .to_string();
+        if let Some(fields) = queue.as_object_mut() {
+            fields.entry("type").or_insert(Json::String(kind));
+        }
+    }
+    definitions
 }
 
 pub fn import_definitions(ctx: &Context, file: &str) -> Result<(), Failure> {
@@ -83,4 +107,22 @@ pub fn import_definitions(ctx: &Context, file: &str) -> Result<(), Failure> {
     }
     print("Successfully started definition import. This process is asynchronous and can take some time.\n");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn an_export_is_written_as_rabbitmqctl_writes_it() {
+        let api = json!({"product_name": "RabbitMQ", "product_version": "3.10.8",
+            "rabbit_version": "3.10.8",
+            "global_parameters": [{"name": "internal_cluster_id", "value": "x"}],
+            "queues": [{"name": "q", "arguments": {}}, {"name": "s", "arguments": {"x-queue-type": "stream"}}]});
+        assert_eq!(
+            as_rabbitmqctl_exports(api).to_string(),
+            r#"{"global_parameters":[],"queues":[{"arguments":{},"name":"q","type":"classic"},{"arguments":{"x-queue-type":"stream"},"name":"s","type":"stream"}],"rabbit_version":"3.10.8"}"#
+        );
+    }
 }

@@ -140,10 +140,10 @@ enum Verb {
     DeleteQueue {
         queue_name: String,
         /// Delete the queue if it is empty (has no messages ready for delivery)
-        #[arg(short = 'e', long)]
+        #[arg(short = 'e', long = "if-empty")]
         if_empty: bool,
         /// Delete the queue only if it has no consumers
-        #[arg(short = 'u', long)]
+        #[arg(short = 'u', long = "if-unused")]
         if_unused: bool,
     },
     /// Closes a connection (named as list_connections name shows it)
