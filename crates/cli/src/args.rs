@@ -24,6 +24,8 @@ pub enum Command {
     Serve(Options),
     /// `hash-password`: the password, or None to read it from standard input.
     HashPassword(Option<String>),
+    /// `ctl`: a rabbitmqctl verb against a running broker's management API.
+    Ctl(crate::ctl::Ctl),
 }
 
 #[derive(Debug, Parser)]
@@ -53,6 +55,9 @@ enum Subcommands {
         #[arg(value_name = "PASSWORD")]
         password: Option<String>,
     },
+    /// rabbitmqctl's verbs (list_queues, purge_queue, add_user…) against a running broker's
+    /// management API
+    Ctl(crate::ctl::Ctl),
 }
 
 #[derive(Debug, Clone, PartialEq, Args)]
@@ -201,6 +206,7 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, clap::
     let cli = Cli::from_arg_matches(&matches).map_err(|e| e.format(&mut command))?;
     match cli.command {
         Some(Subcommands::HashPassword { password }) => Ok(Command::HashPassword(password)),
+        Some(Subcommands::Ctl(ctl)) => Ok(Command::Ctl(ctl)),
         None => match cli.serve.check() {
             Ok(()) => Ok(Command::Serve(cli.serve)),
             Err(message) => Err(command.error(ErrorKind::ArgumentConflict, message)),
@@ -210,17 +216,26 @@ pub fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Command, clap::
 
 /// The clap command, without the variables that are set to the empty string.
 fn command() -> clap::Command {
-    Cli::command().mut_args(|arg| {
-        let empty = arg
-            .get_env()
-            .and_then(std::env::var_os)
-            .is_some_and(|value| value.is_empty());
-        if empty {
-            arg.env(None::<&'static str>)
-        } else {
-            arg
-        }
-    })
+    Cli::command()
+        .mut_args(unset_if_empty)
+        .mut_subcommand("ctl", |ctl| ctl.mut_args(unset_if_empty))
+}
+
+fn unset_if_empty(arg: clap::Arg) -> clap::Arg {
+    let empty = arg
+        .get_env()
+        .and_then(std::env::var_os)
+        .is_some_and(|value| value.is_empty());
+    if empty {
+        arg.env(None::<&'static str>)
+    } else {
+        arg
+    }
+}
+
+/// Whether the command line is `warren ctl ...` (whose usage errors exit as rabbitmqctl's).
+pub fn is_ctl(args: &[OsString]) -> bool {
+    args.first().is_some_and(|first| first == "ctl")
 }
 
 /// clap names the flag of a bad value; when the value came from the flag's variable, say so.
@@ -414,7 +429,7 @@ mod tests {
     fn serve(args: &[&str]) -> Result<Options, String> {
         match parse_args(args)? {
             Command::Serve(options) => Ok(options),
-            Command::HashPassword(_) => Err("not serve".into()),
+            Command::HashPassword(_) | Command::Ctl(_) => Err("not serve".into()),
         }
     }
 
@@ -526,6 +541,36 @@ mod tests {
             parse_args(&["--port", "1", "hash-password", "a"]).is_err(),
             "flags are for serving"
         );
+    }
+
+    #[test]
+    fn ctl_takes_rabbitmqctl_options_before_and_after_the_verb() {
+        for args in [
+            &[
+                "ctl",
+                "-q",
+                "add_user",
+                "app",
+                "s3cret",
+                "--username",
+                "admin",
+            ][..],
+            &["ctl", "add_user", "app", "s3cret", "-q", "--username=admin"],
+        ] {
+            let Ok(Command::Ctl(ctl)) = parse_args(args) else {
+                panic!("{args:?} is a ctl verb");
+            };
+            let text = format!("{ctl:?}");
+            // The user added is not the user who acts (their arguments have distinct ids).
+            assert!(text.contains(r#"username: "admin""#), "{text}");
+            assert!(text.contains(r#"user: "app""#), "{text}");
+            assert!(text.contains("quiet: true"), "{text}");
+        }
+        assert!(
+            parse_args(&["ctl", "purge_queue"]).is_err(),
+            "a queue is needed"
+        );
+        assert!(is_ctl(&["ctl".into()]) && !is_ctl(&["--port".into()]));
     }
 
     #[test]

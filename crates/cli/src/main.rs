@@ -1,6 +1,7 @@
 //! The `warren` command: arguments and environment, logging, serve until SIGINT/SIGTERM.
 
 mod args;
+mod ctl;
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
@@ -24,13 +25,18 @@ fn main() -> ExitCode {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
-    let options = match args::parse(std::env::args_os().skip(1)) {
+    let arguments: Vec<_> = std::env::args_os().skip(1).collect();
+    let options = match args::parse(arguments.iter().cloned()) {
         Ok(args::Command::Serve(options)) => options,
         Ok(args::Command::HashPassword(password)) => return hash_password(password),
+        Ok(args::Command::Ctl(verb)) => return ctl::run(verb),
         // --help and --version too: clap prints them on stdout and exits 0, errors on stderr
-        // and exits 2.
+        // and exits 2 (64 for `warren ctl`, as rabbitmqctl).
         Err(e) => {
             let _ = e.print();
+            if args::is_ctl(&arguments) {
+                return ExitCode::from(ctl::usage_exit_code(e.exit_code()));
+            }
             return ExitCode::from(u8::try_from(e.exit_code()).unwrap_or(2));
         }
     };
