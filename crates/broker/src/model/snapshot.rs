@@ -171,7 +171,8 @@ fn queue_snapshot(queue: &Arc<Queue>) -> QueueSnapshot {
         channel: c.channel,
         ack_required: !c.no_ack,
         exclusive: c.exclusive,
-        prefetch_count: c.credit.limit(),
+        // A no-ack consumer's credit is the door's own window, not a prefetch it asked for.
+        prefetch_count: if c.no_ack { 0 } else { c.credit.limit() },
         priority: c.priority,
     });
     QueueSnapshot {
