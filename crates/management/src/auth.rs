@@ -96,7 +96,7 @@ impl Viewer {
             .context
             .broker
             .vhost(name.as_bytes())
-            .ok_or_else(ApiError::not_found)?;
+            .ok_or_else(|| ApiError::not_found_because("vhost_not_found"))?;
         let permissions = LivePermissions::fetch(self.context.broker.users(), &self.name, name)
             .ok_or_else(|| {
                 ApiError::not_authorised("User not authorised to access virtual host")

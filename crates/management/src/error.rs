@@ -3,14 +3,15 @@
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use serde_json::json;
+use serde_json::{json, Value};
 use warren_broker::AmqpError;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ApiError {
     pub status: StatusCode,
     pub error: &'static str,
-    pub reason: String,
+    /// Mostly text; RabbitMQ answers a few errors with an Erlang term shown as JSON (a list).
+    pub reason: Value,
 }
 
 pub type ApiResult<T> = Result<T, ApiError>;
@@ -25,12 +26,21 @@ impl ApiError {
         }
     }
 
+    /// 404 `not_found` with a reason: a vhost to create something in, a queue to get from.
+    pub fn not_found_because(reason: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::NOT_FOUND,
+            error: "not_found",
+            reason: Value::String(reason.into()),
+        }
+    }
+
     /// 400 `bad_request` with RabbitMQ's reason (e.g. `not_json`).
     pub fn bad_request(reason: impl Into<String>) -> Self {
         ApiError {
             status: StatusCode::BAD_REQUEST,
             error: "bad_request",
-            reason: reason.into(),
+            reason: Value::String(reason.into()),
         }
     }
 
@@ -40,17 +50,22 @@ impl ApiError {
         ApiError {
             status: StatusCode::UNAUTHORIZED,
             error: "not_authorised",
-            reason: reason.into(),
+            reason: Value::String(reason.into()),
         }
     }
 
-    /// What the model refused, as RabbitMQ's management turns a channel or connection error
-    /// into an answer: 404 for NOT_FOUND, 400 for the rest, the AMQP text as the reason.
+    /// What the model refused, as RabbitMQ's management answers it: a failed precondition is
+    /// 400 with the explanation alone (`inequivalent arg 'durable' for queue ...`), a refused
+    /// access 401 `Access refused.`, a missing object 404 `not_found` with the explanation,
+    /// anything else 400 with the whole AMQP text.
     pub fn from_amqp(error: AmqpError) -> Self {
-        if error.code == warren_wire::reply_code::NOT_FOUND {
-            return ApiError::not_found();
+        use warren_wire::reply_code::{ACCESS_REFUSED, NOT_FOUND, PRECONDITION_FAILED};
+        match error.code {
+            PRECONDITION_FAILED => ApiError::bad_request(error.explanation),
+            ACCESS_REFUSED => ApiError::not_authorised("Access refused."),
+            NOT_FOUND => ApiError::not_found_because(error.explanation),
+            _ => ApiError::bad_request(error.reply_text().to_string()),
         }
-        ApiError::bad_request(error.reply_text().to_string())
     }
 }
 

@@ -75,7 +75,14 @@ pub async fn serve_api(
         shutdown.clone(),
     ));
     // Trailing slashes are accepted, as RabbitMQ accepts them: trimmed before routing.
-    let app = NormalizePathLayer::trim_trailing_slash().layer(routes::api(context));
+    // RabbitMQ's `Allow` and `OPTIONS` are answered around the router, which writes `Allow` last.
+    let app = axum::middleware::from_fn(routes::methods_as_rabbitmq).layer(routes::api(context));
+    let app = tower::ServiceBuilder::new()
+        .layer(NormalizePathLayer::trim_trailing_slash())
+        .map_request(|request: hyper::Request<hyper::body::Incoming>| {
+            request.map(axum::body::Body::new)
+        })
+        .service(app);
     let served = http::serve(listener, app, shutdown).await;
     sampler.abort();
     served

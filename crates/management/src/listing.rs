@@ -39,24 +39,19 @@ impl ListQuery {
         let Some(page) = &self.page else {
             return Ok(Json(Value::Array(self.cut(items))));
         };
-        let page = positive(page, "page")?;
-        let page_size = match &self.page_size {
-            Some(size) => positive(size, "page_size")?,
-            None => DEFAULT_PAGE_SIZE,
-        };
-        if page_size > MAX_PAGE_SIZE {
-            return Err(ApiError::bad_request(format!(
-                "Illegal page_size query parameter. The page size must be lower or equal than {MAX_PAGE_SIZE}."
-            )));
-        }
+        let (page, page_size) = self.pagination(page)?;
         let total_count = items.len();
         let items = self.filtered(items)?;
         let filtered_count = items.len() as u64;
-        let page_count = filtered_count.div_ceil(page_size).max(1);
-        if page > page_count {
-            return Err(ApiError::bad_request(format!(
-                "Page out of range: page {page} of {page_count}"
-            )));
+        let page_count = filtered_count.div_ceil(page_size);
+        // An empty first page is an answer; a page past the last one is not.
+        if page > page_count.max(1) {
+            return Err(ApiError {
+                error: "page_out_of_range",
+                ..ApiError::bad_request(format!(
+                    "Page out of range, page: {page} page size: {page_size}, len: {filtered_count}"
+                ))
+            });
         }
         let start = usize::try_from((page - 1) * page_size).unwrap_or(usize::MAX);
         let size = usize::try_from(page_size).unwrap_or(usize::MAX);
@@ -119,10 +114,28 @@ impl ListQuery {
     }
 }
 
-fn positive(text: &str, what: &str) -> ApiResult<u64> {
-    text.parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
-        ApiError::bad_request(format!("{what} must be a positive integer, not '{text}'"))
-    })
+impl ListQuery {
+    /// `page` and `page_size`, refused as RabbitMQ refuses them.
+    fn pagination(&self, page: &str) -> ApiResult<(u64, u64)> {
+        let number = |text: &str| {
+            text.parse::<u64>()
+                .map_err(|_| ApiError::bad_request("Pagination parameters are invalid"))
+        };
+        let page = number(page)?;
+        let page_size = match &self.page_size {
+            Some(size) => number(size)?,
+            None => DEFAULT_PAGE_SIZE,
+        };
+        if page == 0 || page_size == 0 || page_size > MAX_PAGE_SIZE {
+            return Err(ApiError {
+                error: "invalid_pagination_parameters",
+                ..ApiError::bad_request(format!(
+                    "Invalid pagination parameters: page number {page}, page size {page_size}"
+                ))
+            });
+        }
+        Ok((page, page_size))
+    }
 }
 
 /// The field at a dotted path (`message_stats.publish`).

@@ -14,7 +14,7 @@ use crate::model::connections::{ChannelDetails, ConnectionEntry, Traffic};
 use crate::model::exchange::{Destination, Exchange};
 use crate::model::queue::{ConnectionId, Queue, QueueCounts};
 use crate::model::stats::MessageStats;
-use crate::model::vhost::VHost;
+use crate::model::vhost::{VHost, VHostMetadata};
 
 #[derive(Debug, Clone)]
 pub struct Snapshot {
@@ -27,6 +27,7 @@ pub struct Snapshot {
 #[derive(Debug, Clone)]
 pub struct VHostSnapshot {
     pub name: ShortStr,
+    pub metadata: VHostMetadata,
     pub exchanges: Vec<ExchangeSnapshot>,
     pub queues: Vec<QueueSnapshot>,
     pub bindings: Vec<BindingSnapshot>,
@@ -140,6 +141,7 @@ impl VHostSnapshot {
         }
         VHostSnapshot {
             name: vhost.name.clone(),
+            metadata: vhost.metadata(),
             exchanges: exchanges.iter().map(|x| exchange_snapshot(x)).collect(),
             queues: vhost.queues().iter().map(queue_snapshot).collect(),
             bindings,

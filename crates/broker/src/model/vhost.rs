@@ -81,6 +81,15 @@ pub struct VHost {
     retired: SharedCounters,
     /// The broker's counts of objects created and deleted (queues, here).
     churn: Arc<Churn>,
+    /// What the management API says of it: a description and tags.
+    metadata: Mutex<VHostMetadata>,
+}
+
+/// A vhost's description and tags (RabbitMQ's vhost metadata).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct VHostMetadata {
+    pub description: String,
+    pub tags: Vec<String>,
 }
 
 impl VHost {
@@ -112,7 +121,16 @@ impl VHost {
             connections: Arc::default(),
             retired: SharedCounters::default(),
             churn,
+            metadata: Mutex::default(),
         })
+    }
+
+    pub fn metadata(&self) -> VHostMetadata {
+        self.metadata.lock().clone()
+    }
+
+    pub fn set_metadata(&self, metadata: VHostMetadata) {
+        *self.metadata.lock() = metadata;
     }
 
     pub fn limits(&self) -> VHostLimits {

@@ -31,10 +31,14 @@ pub fn vhost(vhost: &VHostSnapshot, traffic: &Traffic, rates: &Rates) -> Value {
         (r + q.counts.ready, u + q.counts.unacked)
     });
     let mut object = Map::new();
+    let metadata = &vhost.metadata;
     object.insert("name".into(), name.clone().into());
-    object.insert("description".into(), "".into());
-    object.insert("tags".into(), json!([]));
-    object.insert("metadata".into(), json!({"description": "", "tags": []}));
+    object.insert("description".into(), metadata.description.clone().into());
+    object.insert("tags".into(), json!(metadata.tags));
+    object.insert(
+        "metadata".into(),
+        json!({"description": metadata.description, "tags": metadata.tags}),
+    );
     object.insert("default_queue_type".into(), "undefined".into());
     object.insert("tracing".into(), false.into());
     object.insert(

@@ -84,7 +84,7 @@ fn fnv1a(bytes: &[u8]) -> u32 {
 }
 
 /// RFC 3986 unreserved characters stay, everything else is `%XX`.
-fn percent_encode(text: &str) -> String {
+pub fn percent_encode(text: &str) -> String {
     let mut encoded = String::with_capacity(text.len());
     for byte in text.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

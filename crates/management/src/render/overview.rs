@@ -138,6 +138,7 @@ pub fn node(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value {
         "mem_calculation_strategy": "rss",
         "disk_free_alarm": false,
         "fd_total": process.max_files,
+        "proc_total": process.max_threads,
         "sockets_total": process.max_files,
         "partitions": [],
         "rates_mode": "basic",
@@ -166,6 +167,7 @@ pub fn node_counters(process: &Process, snapshot: &Snapshot) -> Counters {
         ("mem_used", process.resident_bytes),
         ("fd_used", process.open_files),
         ("sockets_used", snapshot.connections.len() as u64),
+        ("proc_used", process.threads),
     ]
 }
 
@@ -175,6 +177,9 @@ pub struct Process {
     pub resident_bytes: u64,
     pub open_files: u64,
     pub max_files: u64,
+    /// Threads, where RabbitMQ counts Erlang processes (`proc_used`), and their limit.
+    pub threads: u64,
+    pub max_threads: u64,
 }
 
 impl Process {
@@ -185,17 +190,26 @@ impl Process {
             .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
             .map_or(0, |pages| pages * page);
         let open_files = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64);
-        let max_files = std::fs::read_to_string("/proc/self/limits")
+        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
+        // "Max open files            1024                 1048576              files"
+        let soft_limit = |name: &str| -> u64 {
+            let line = limits.lines().find(|l| l.starts_with(name));
+            let value = line.and_then(|l| l[name.len()..].split_whitespace().next());
+            value.and_then(|v| v.parse().ok()).unwrap_or(0)
+        };
+        let threads = std::fs::read_to_string("/proc/self/status")
             .ok()
-            .and_then(|limits| {
-                let line = limits.lines().find(|l| l.starts_with("Max open files"))?;
-                line.split_whitespace().nth(3)?.parse().ok()
+            .and_then(|status| {
+                let line = status.lines().find(|l| l.starts_with("Threads:"))?;
+                line["Threads:".len()..].trim().parse().ok()
             })
             .unwrap_or(0);
         Process {
             resident_bytes,
             open_files,
-            max_files,
+            max_files: soft_limit("Max open files"),
+            threads,
+            max_threads: soft_limit("Max processes"),
         }
     }
 }

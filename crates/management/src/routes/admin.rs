@@ -2,15 +2,17 @@
 
 use std::sync::Arc;
 
+use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::Value;
 use warren_broker::auth::{HashingAlgorithm, PasswordHash, User};
+use warren_broker::model::vhost::VHostMetadata;
 use warren_broker::{definitions, Grant, TopicGrant};
 
-use super::{JsonBody, Routes, View};
+use super::{require_keys, JsonBody, Routes, View};
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::ListQuery;
@@ -117,7 +119,7 @@ async fn add_vhost(
     viewer: Viewer,
     State(context): State<Arc<Context>>,
     Path(name): Path<String>,
-    JsonBody(_settings): JsonBody,
+    JsonBody(settings): JsonBody,
 ) -> ApiResult<StatusCode> {
     viewer.require_administrator()?;
     if name.len() > 255 {
@@ -125,7 +127,34 @@ async fn add_vhost(
             "the vhost name is longer than 255 bytes",
         ));
     }
-    Ok(created_or_changed(context.broker.add_vhost(&name)))
+    let description = match settings.get("description") {
+        None | Some(Value::Null) => String::new(),
+        Some(Value::String(text)) => text.clone(),
+        Some(_) => return Err(ApiError::bad_request("description must be a string")),
+    };
+    let metadata = VHostMetadata {
+        description,
+        tags: tags(&settings)?,
+    };
+    let created = context.broker.add_vhost(&name);
+    // What the body leaves out is reset, as RabbitMQ resets it.
+    if let Some(vhost) = context.broker.vhost(name.as_bytes()) {
+        vhost.set_metadata(metadata);
+    }
+    if created {
+        grant_creator(&context, &viewer, &name)?;
+    }
+    Ok(created_or_changed(created))
+}
+
+/// As RabbitMQ: whoever creates a vhost (a PUT, a definitions import) may use it.
+fn grant_creator(context: &Context, viewer: &Viewer, vhost: &str) -> ApiResult<()> {
+    let grant = Grant::full(viewer.name.clone(), vhost.to_string());
+    let users = context.broker.users();
+    users
+        .set_permissions(grant)
+        .map_err(ApiError::bad_request)?;
+    Ok(())
 }
 
 async fn delete_vhost(
@@ -261,6 +290,7 @@ async fn put_user(
     JsonBody(body): JsonBody,
 ) -> ApiResult<StatusCode> {
     viewer.require_administrator()?;
+    require_keys(&body, &["tags"]).map_err(|_| ApiError::bad_request("tags_not_present"))?;
     let algorithm_name = body
         .get("hashing_algorithm")
         .and_then(Value::as_str)
@@ -275,15 +305,11 @@ async fn put_user(
         body.get("password_hash").and_then(Value::as_str),
     ) {
         (Some(password), _) => Some(PasswordHash::new(algorithm, password)),
-        (None, Some("")) => None,
-        (None, Some(hash)) => {
+        (None, Some(hash)) if !hash.is_empty() => {
             Some(PasswordHash::from_base64(algorithm, hash).map_err(ApiError::bad_request)?)
         }
-        (None, None) => {
-            return Err(ApiError::bad_request(
-                "Must specify password or password_hash",
-            ))
-        }
+        // No password (or an empty hash): the user cannot log in with one, as in RabbitMQ.
+        (None, _) => None,
     };
     let user = User {
         name,
@@ -377,17 +403,13 @@ fn check_user_and_vhost(context: &Context, vhost: &str, user: &str) -> ApiResult
     }
 }
 
-/// The string fields a body must have, or RabbitMQ's `key_missing` list.
+/// The string fields a body must have (RabbitMQ's `key_missing` list otherwise).
 fn required<'a>(body: &'a Value, keys: &[&'static str]) -> ApiResult<Vec<&'a str>> {
-    let missing: Vec<String> = keys
-        .iter()
-        .filter(|key| body.get(**key).and_then(Value::as_str).is_none())
-        .map(|key| format!("{{key_missing,{key}}}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
-    }
-    Ok(keys.iter().filter_map(|key| body[*key].as_str()).collect())
+    require_keys(body, keys)?;
+    keys.iter()
+        .map(|key| body[*key].as_str())
+        .collect::<Option<_>>()
+        .ok_or_else(|| ApiError::bad_request(format!("{} must be strings", keys.join(", "))))
 }
 
 async fn set_permission(
@@ -491,7 +513,7 @@ async fn export_vhost(
     viewer.require_administrator()?;
     definitions::export(&context.broker, Some(&vhost))
         .map(Json)
-        .ok_or_else(ApiError::not_found)
+        .ok_or_else(|| ApiError::bad_request("vhost_not_found"))
 }
 
 /// `POST /api/definitions/{vhost}`: one vhost's exchanges, queues and bindings, written
@@ -500,8 +522,12 @@ async fn import_vhost(
     viewer: Viewer,
     State(context): State<Arc<Context>>,
     Path(vhost): Path<String>,
-    JsonBody(mut body): JsonBody,
+    body: Bytes,
 ) -> ApiResult<StatusCode> {
+    let mut body: Value = serde_json::from_slice(&body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::bad_request("failed_to_parse_json"))?;
     viewer.require_administrator()?;
     context
         .broker
@@ -516,19 +542,38 @@ async fn import_vhost(
             object.insert("vhost".into(), vhost.clone().into());
         }
     }
-    import(viewer, State(context), JsonBody(body)).await
+    import_definitions(&viewer, &context, body)
 }
 
 async fn import(
     viewer: Viewer,
     State(context): State<Arc<Context>>,
-    JsonBody(body): JsonBody,
+    body: Bytes,
 ) -> ApiResult<StatusCode> {
+    let body: Value = serde_json::from_slice(&body)
+        .ok()
+        .filter(Value::is_object)
+        .ok_or_else(|| ApiError::bad_request("failed_to_parse_json"))?;
+    import_definitions(&viewer, &context, body)
+}
+
+fn import_definitions(viewer: &Viewer, context: &Context, body: Value) -> ApiResult<StatusCode> {
     viewer.require_administrator()?;
+    let before: Vec<_> = context
+        .broker
+        .vhosts()
+        .iter()
+        .map(|v| v.name.clone())
+        .collect();
     let warnings =
         definitions::import(&context.broker, &body.to_string()).map_err(ApiError::bad_request)?;
     for warning in warnings {
         tracing::warn!("importing definitions: {warning}");
+    }
+    for vhost in context.broker.vhosts() {
+        if !before.contains(&vhost.name) {
+            grant_creator(context, viewer, &vhost.name.to_string())?;
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

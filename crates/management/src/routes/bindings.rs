@@ -165,7 +165,13 @@ async fn bind(
     }
     let properties_key =
         exchange::properties_key(routing_key, &crate::render::arguments(&arguments));
-    Ok((StatusCode::CREATED, [(header::LOCATION, properties_key)]).into_response())
+    // Relative to the path posted to, the key quoted once more, as RabbitMQ writes it.
+    let location = format!(
+        "{}/{}",
+        exchange::percent_encode(&between.destination),
+        exchange::percent_encode(&properties_key)
+    );
+    Ok((StatusCode::CREATED, [(header::LOCATION, location)]).into_response())
 }
 
 /// The binding whose properties key the path ends with.
@@ -178,7 +184,11 @@ fn find(
     let found = between
         .listed(context, viewer)?
         .into_iter()
-        .find(|b| b["properties_key"].as_str() == Some(key.as_str()))
+        // The key as listed, or quoted once more (as `Location` gives it).
+        .find(|b| {
+            let listed = b["properties_key"].as_str();
+            listed == Some(key.as_str()) || listed == Some(&exchange::percent_encode(&key))
+        })
         .ok_or_else(ApiError::not_found)?;
     Ok((between, found))
 }

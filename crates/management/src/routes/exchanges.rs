@@ -16,7 +16,7 @@ use warren_router::ExchangeKind;
 use warren_wire::ContentHeader;
 
 use super::queues::{arguments_of, flag, short};
-use super::{JsonBody, Routes, View};
+use super::{require_keys, JsonBody, Routes, View};
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::ListQuery;
@@ -120,9 +120,8 @@ async fn declare(
 ) -> ApiResult<StatusCode> {
     let actor = viewer.actor(&vhost)?;
     let kind_name = body.get("type").and_then(Value::as_str).unwrap_or("direct");
-    let kind = ExchangeKind::from_name(kind_name.as_bytes()).ok_or_else(|| {
-        ApiError::bad_request(format!("invalid type '{kind_name}' for exchange '{name}'"))
-    })?;
+    let kind = ExchangeKind::from_name(kind_name.as_bytes())
+        .ok_or_else(|| ApiError::bad_request(format!("unknown exchange type '{kind_name}'")))?;
     let name = exchange_name(&name);
     let existed = actor.vhost.exchange(name.as_bytes()).is_ok();
     let spec = ExchangeSpec {
@@ -152,9 +151,15 @@ async fn remove(
     Path((vhost, name)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
+    viewer.vhost(&vhost)?;
     let actor = viewer.actor(&vhost)?;
     let name = exchange_name(&name);
-    actor.vhost.exchange(name.as_bytes())?;
+    if !name.is_empty() && !name.starts_with("amq.") {
+        actor
+            .vhost
+            .exchange(name.as_bytes())
+            .map_err(|_| ApiError::not_found())?;
+    }
     actor.delete_exchange(name.as_bytes(), query.if_unused.as_deref() == Some("true"))?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -165,14 +170,10 @@ async fn publish(
     Path((vhost, name)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    let missing: Vec<String> = ["routing_key", "payload", "payload_encoding", "properties"]
-        .iter()
-        .filter(|key| body.get(**key).is_none())
-        .map(|key| format!("{{key_missing,{key}}}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
-    }
+    require_keys(
+        &body,
+        &["routing_key", "properties", "payload", "payload_encoding"],
+    )?;
     let actor = viewer.actor(&vhost)?;
     let routing_key = short(
         body["routing_key"].as_str().unwrap_or_default(),
@@ -185,16 +186,27 @@ async fn publish(
             .decode(payload)
             .map(Bytes::from)
             .map_err(|_| ApiError::bad_request("payload is not valid base64"))?,
-        _ => {
-            return Err(ApiError::bad_request(
-                "payload_encoding must be string or base64",
-            ))
+        other => {
+            // RabbitMQ's reason is the Erlang term `{unsupported_encoding, Name}`.
+            let name = other.map_or_else(|| body["payload_encoding"].to_string(), String::from);
+            return Err(ApiError {
+                reason: json!(["unsupported_encoding", name]),
+                ..ApiError::bad_request("")
+            });
         }
     };
     let properties = properties_from_json(&body["properties"]).map_err(ApiError::bad_request)?;
     let header = ContentHeader::new(60, payload.len() as u64, properties);
     let exchange = short(exchange_name(&name), "the exchange name")?;
-    let routed = actor.publish(&exchange, &routing_key, &header, payload)?;
+    // A missing exchange is 400 with the AMQP code and text, as RabbitMQ answers this one.
+    let routed = actor
+        .publish(&exchange, &routing_key, &header, payload)
+        .map_err(|e| match e.code {
+            warren_wire::reply_code::NOT_FOUND => {
+                ApiError::bad_request(format!("{} {}", e.code, e.reply_text()))
+            }
+            _ => ApiError::from_amqp(e),
+        })?;
     Ok(Json(json!({ "routed": routed })))
 }
 

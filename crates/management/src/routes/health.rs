@@ -82,6 +82,7 @@ async fn ok(_: Viewer) -> Json<Value> {
 /// RabbitMQ's aliveness test: declares the queue `aliveness-test` in the vhost, publishes a
 /// message to it through the default exchange and gets it back.
 async fn aliveness_test(viewer: Viewer, Path(vhost): Path<String>) -> ApiResult<Json<Value>> {
+    viewer.vhost(&vhost)?;
     let actor = viewer.actor(&vhost)?;
     let name = ShortStr::from_static("aliveness-test");
     let spec = QueueSpec {
@@ -126,7 +127,7 @@ async fn port_listener(
 ) -> ApiResult<Response> {
     let port: u16 = port
         .parse()
-        .map_err(|_| ApiError::bad_request(format!("'{port}' is not a port number")))?;
+        .map_err(|_| ApiError::bad_request("Invalid port"))?;
     let listeners = &context.listeners;
     let ports: Vec<u16> = listeners
         .amqp

@@ -12,7 +12,9 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequest, Request};
-use axum::http::StatusCode;
+use axum::http::{header, HeaderValue, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
 use axum::routing::get;
 use axum::Router;
 use serde_json::Value;
@@ -23,9 +25,10 @@ use crate::error::ApiError;
 use crate::stats::Rates;
 use crate::Context;
 
-/// The largest request body (RabbitMQ's `management.http.max_body_size` default, 20 MB):
-/// larger ones are refused with 413 before they are read whole.
-pub const MAX_BODY_SIZE: usize = 20_000_000;
+/// The largest request body RabbitMQ 3.10 takes (its web server reads bodies in chunks of
+/// 8,000,000 bytes and checks the limit before each further chunk): a larger one is refused
+/// with RabbitMQ's 400 before it is read whole.
+pub const MAX_BODY_SIZE: usize = 8_000_000;
 
 pub fn api(context: Arc<Context>) -> Router {
     Router::new()
@@ -39,6 +42,44 @@ pub fn api(context: Arc<Context>) -> Router {
         .fallback(|| async { ApiError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY_SIZE))
         .with_state(context)
+}
+
+/// RabbitMQ's answers about methods: `OPTIONS` is 200 with `Allow`, and a wrong method is 405
+/// with `Allow` written as its web server writes it (`HEAD, GET, PUT, DELETE, OPTIONS`). The
+/// methods a path has are the router's: an `OPTIONS` asks it with a method no path has.
+/// Outside the router (which writes `Allow` last).
+pub async fn methods_as_rabbitmq(request: Request, next: Next) -> Response {
+    let options = request.method() == Method::OPTIONS;
+    let request = if options {
+        let (mut parts, _) = request.into_parts();
+        parts.method = Method::PATCH;
+        Request::from_parts(parts, axum::body::Body::empty())
+    } else {
+        request
+    };
+    let mut response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let given = response
+        .headers()
+        .get(header::ALLOW)
+        .and_then(|allow| allow.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let methods = ["HEAD", "GET", "PUT", "POST", "DELETE"]
+        .into_iter()
+        .filter(|method| given.split(',').any(|m| m.trim() == *method))
+        .chain(["OPTIONS"])
+        .collect::<Vec<_>>()
+        .join(", ");
+    if let Ok(allow) = HeaderValue::from_str(&methods) {
+        response.headers_mut().insert(header::ALLOW, allow);
+    }
+    if options {
+        *response.status_mut() = StatusCode::OK;
+    }
+    response
 }
 
 /// What the lists are read from: the broker now, with rates against the last sample.
@@ -55,8 +96,8 @@ impl View {
     }
 }
 
-/// A request body that must be JSON (empty counts as `{}`): RabbitMQ's 400 `not_json`
-/// otherwise, 413 when it is too large.
+/// A request body that must be a JSON object (empty counts as `{}`): RabbitMQ's 400s
+/// otherwise (`not_json`, a doubly encoded body, one over [`MAX_BODY_SIZE`]).
 pub struct JsonBody(pub Value);
 
 impl<S: Send + Sync> FromRequest<S> for JsonBody {
@@ -67,11 +108,7 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
             .await
             .map_err(|rejection| {
                 if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
-                    ApiError {
-                        status: StatusCode::PAYLOAD_TOO_LARGE,
-                        error: "bad_request",
-                        reason: format!("request body larger than {MAX_BODY_SIZE} bytes"),
-                    }
+                    ApiError::bad_request("Exceeded HTTP request body size limit")
                 } else {
                     ApiError::bad_request(rejection.body_text())
                 }
@@ -81,6 +118,10 @@ impl<S: Send + Sync> FromRequest<S> for JsonBody {
         }
         match serde_json::from_slice::<Value>(&bytes) {
             Ok(value @ Value::Object(_)) => Ok(JsonBody(value)),
+            Ok(Value::String(_)) => Err(ApiError::bad_request(
+                "invalid payload: the request body JSON-decoded to a string. Is the input \
+                 doubly-JSON-encoded?",
+            )),
             Ok(_) | Err(_) => Err(ApiError::bad_request("not_json")),
         }
     }
@@ -92,6 +133,18 @@ pub(crate) type Routes = Router<Arc<Context>>;
 /// The `[]` RabbitMQ answers for what a node without policies or parameters has none of.
 async fn empty_list(_: Viewer) -> axum::Json<Value> {
     axum::Json(Value::Array(Vec::new()))
+}
+
+/// Feature flags: none on Warren, and an administrator's to list, as in RabbitMQ.
+async fn feature_flags(viewer: Viewer) -> Result<axum::Json<Value>, ApiError> {
+    viewer.require_administrator()?;
+    Ok(axum::Json(Value::Array(Vec::new())))
+}
+
+/// RabbitMQ's one global parameter: the cluster's permanent id (Warren's is its node name).
+async fn global_parameters(_: Viewer) -> axum::Json<Value> {
+    let id = format!("rabbitmq-cluster-id-warren-{}", warren_broker::NODE_NAME);
+    axum::Json(serde_json::json!([{"name": "internal_cluster_id", "value": id}]))
 }
 
 /// Paths whose answer is always an empty list on Warren: policies, parameters, extensions,
@@ -106,9 +159,23 @@ fn empty_lists() -> Routes {
         .route("/api/parameters", list())
         .route("/api/parameters/{component}", list())
         .route("/api/parameters/{component}/{vhost}", list())
-        .route("/api/global-parameters", list())
+        .route("/api/global-parameters", get(global_parameters))
         .route("/api/extensions", list())
-        .route("/api/feature-flags", list())
+        .route("/api/feature-flags", get(feature_flags))
         .route("/api/vhost-limits", list())
         .route("/api/user-limits", list())
+}
+
+/// The keys a body must have, in RabbitMQ's order, or its 400 naming the missing ones as the
+/// Erlang term it prints (`[{key_missing,count}]`).
+pub(crate) fn require_keys(body: &Value, keys: &[&str]) -> Result<(), ApiError> {
+    let missing: Vec<String> = keys
+        .iter()
+        .filter(|key| body.get(**key).is_none())
+        .map(|key| format!("{{key_missing,{key}}}"))
+        .collect();
+    if missing.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::bad_request(format!("[{}]", missing.join(","))))
 }

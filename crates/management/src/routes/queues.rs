@@ -13,7 +13,7 @@ use warren_broker::model::snapshot::QueueSnapshot;
 use warren_broker::model::vhost::QueueSpec;
 use warren_wire::ShortStr;
 
-use super::{JsonBody, Routes, View};
+use super::{require_keys, JsonBody, Routes, View};
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::ListQuery;
@@ -161,9 +161,13 @@ async fn remove(
     Path((vhost, name)): Path<(String, String)>,
     Query(query): Query<DeleteQuery>,
 ) -> ApiResult<StatusCode> {
+    viewer.vhost(&vhost)?;
     let actor = viewer.actor(&vhost)?;
     let name = short(&name, "the queue name")?;
-    actor.vhost.queue(name.as_bytes())?;
+    actor
+        .vhost
+        .queue(name.as_bytes())
+        .map_err(|_| ApiError::not_found())?;
     let if_empty = query.if_empty.as_deref() == Some("true");
     let if_unused = query.if_unused.as_deref() == Some("true");
     actor.delete_queue(&name, if_unused, if_empty)?;
@@ -174,8 +178,14 @@ async fn purge(
     viewer: Viewer,
     Path((vhost, name)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
+    viewer.vhost(&vhost)?;
     let actor = viewer.actor(&vhost)?;
-    actor.purge_queue(&short(&name, "the queue name")?)?;
+    let name = short(&name, "the queue name")?;
+    actor
+        .vhost
+        .queue(name.as_bytes())
+        .map_err(|_| ApiError::not_found())?;
+    actor.purge_queue(&name)?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -186,14 +196,7 @@ async fn get_messages(
     Path((vhost, name)): Path<(String, String)>,
     JsonBody(body): JsonBody,
 ) -> ApiResult<Json<Value>> {
-    let missing: Vec<String> = ["ackmode", "encoding"]
-        .iter()
-        .filter(|key| body.get(**key).is_none())
-        .map(|key| format!("{{key_missing,{key}}}"))
-        .collect();
-    if !missing.is_empty() {
-        return Err(ApiError::bad_request(format!("[{}]", missing.join(","))));
-    }
+    require_keys(&body, &["count", "ackmode", "encoding"])?;
     let (requeue, acknowledge) = match body["ackmode"].as_str() {
         Some("ack_requeue_true") | Some("reject_requeue_true") => (true, true),
         Some("ack_requeue_false") => (false, true),
@@ -203,7 +206,11 @@ async fn get_messages(
     let base64_always = match body["encoding"].as_str() {
         Some("auto") => false,
         Some("base64") => true,
-        _ => return Err(ApiError::bad_request("Unknown encoding")),
+        _ => {
+            return Err(ApiError::bad_request(
+                "Unsupported encoding. Please use auto or base64.",
+            ))
+        }
     };
     let count = body.get("count").and_then(Value::as_u64).unwrap_or(1);
     let truncate = body
@@ -211,7 +218,15 @@ async fn get_messages(
         .and_then(Value::as_u64)
         .and_then(|n| usize::try_from(n).ok());
     let actor = viewer.actor(&vhost)?;
-    let queue = actor.readable_queue(&short(&name, "the queue name")?)?;
+    // A missing queue is 404 with the whole AMQP text, as RabbitMQ answers this one.
+    let queue = actor
+        .readable_queue(&short(&name, "the queue name")?)
+        .map_err(|e| match e.code {
+            warren_wire::reply_code::NOT_FOUND => {
+                ApiError::not_found_because(e.reply_text().to_string())
+            }
+            _ => ApiError::from_amqp(e),
+        })?;
     let mut got = Vec::new();
     let mut taken = Vec::new();
     for _ in 0..count {
