@@ -112,8 +112,7 @@ def made(management):
     r.delete_all()
 
 
-def uniq(prefix: str = "t") -> str:
-    return f"warren-test.{prefix}.{uuid.uuid4().hex[:12]}"
+uniq = mgmt.uniq_name  # uniq("prefix") -> "warren-test.prefix.<12 hex digits>"
 
 
 @pytest.fixture

@@ -23,6 +23,11 @@ import requests
 STATS_TIMEOUT = 30.0
 
 
+def uniq_name(prefix: str = "t") -> str:
+    """A name no other test uses (the same form as conftest.uniq)."""
+    return f"warren-test.{prefix}.{uuid.uuid4().hex[:12]}"
+
+
 def q(name: str) -> str:
     """One path segment, quoted as RabbitMQ's API wants it: '/' -> '%2F', '' stays ''."""
     return quote(name, safe="")
@@ -147,6 +152,33 @@ class Made:
     def delete_all(self) -> None:
         for path in reversed(self.paths):
             expect(self.management.delete(path), 204, 404)
+
+
+NOT_FOUND = {"error": "Object Not Found", "reason": "Not Found"}
+
+
+def assert_error(r: requests.Response, status: int, error: str, reason: Any = None) -> dict:
+    """RabbitMQ's error answer: `status`, JSON {"error": error, "reason": reason} (reason checked
+    when given; a callable is a predicate on it)."""
+    expect(r, status)
+    assert r.headers.get("content-type", "").startswith("application/json"), r.headers
+    body = r.json()
+    assert body.get("error") == error, body
+    if callable(reason):
+        assert reason(body.get("reason")), body
+    elif reason is not None:
+        assert body.get("reason") == reason, body
+    return body
+
+
+def connection_named(management: Management, name: str, timeout: float = STATS_TIMEOUT) -> dict:
+    """The connection whose client_properties.connection_name is `name`, once the API lists it."""
+    def find():
+        for c in management.json("/api/connections"):
+            if (c.get("client_properties") or {}).get("connection_name") == name:
+                return c
+        return None
+    return eventually(find, lambda c: c is not None, timeout=timeout, what=f"connection {name}")
 
 
 def expect(r: requests.Response, *statuses: int) -> requests.Response:
@@ -361,12 +393,6 @@ class ShapeState:
         if self.conn is not None and self.conn.is_open:
             self.conn.process_data_events(time_limit=0)
 
-    def connection(self) -> dict | None:
-        """This state's connection in GET /api/connections (None until the API lists it)."""
-        for c in self.management.json("/api/connections"):
-            if (c.get("client_properties") or {}).get("connection_name") == self.connection_name:
-                return c
-        return None
 
     def close(self) -> None:
         if self.conn is not None and self.conn.is_open:
@@ -516,7 +542,7 @@ def context(state: ShapeState) -> dict:
     channels, a binding's properties_key."""
     m = state.management
     node = m.json("/api/overview")["node"]
-    conn = eventually(state.connection, lambda c: c is not None, what="the connection listed")
+    conn = connection_named(m, state.connection_name)
     channels = eventually(lambda: m.json(api_path("connections", conn["name"], "channels")),
                           lambda cs: len(cs) >= 2, what="the connection's two channels")
     props = m.json(api_path("bindings", state.vhost, "e", state.exchange, "q", state.queue))

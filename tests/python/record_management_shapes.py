@@ -35,6 +35,9 @@ OTHER_STATES = {
     "policy": ["string"],                      # a policy applies
     "operator_policy": ["string"],             # an operator policy applies
     "recoverable_slaves": ["array"],           # a mirrored classic queue
+    # A connection's TLS fields are null until its first stats emission, then "" (without TLS).
+    **{f: ["null"] for f in ("peer_cert_issuer", "peer_cert_subject", "peer_cert_validity",
+                             "ssl_cipher", "ssl_hash", "ssl_key_exchange", "ssl_protocol")},
 }
 # Fields RabbitMQ leaves out in some states: idle_since while the queue or channel is busy.
 SOMETIMES_ABSENT = {"idle_since"}
