@@ -102,10 +102,14 @@ def test_get_one_and_lists(management, queue, made):
 
 
 def test_counts_consumers_and_message_stats(management, queue, broker):
-    fill(management, queue, "a", "b", "c")
+    # Published over AMQP on a channel that stays open: RabbitMQ counts a queue's publishes from
+    # the publishing channel's stats, which a short-lived channel (the API's own publish) may
+    # close before they are emitted.
     c = broker.connect()
     try:
         ch = c.channel()
+        for body in (b"a", b"b", b"c"):
+            ch.basic_publish("", queue, body)
         ch.basic_qos(prefetch_count=1)
         ch.basic_consume(queue, lambda *a: None)
         q = eventually(lambda: management.queue("/", queue),
@@ -245,20 +249,29 @@ def test_bindings_of_a_queue(management, queue, made):
 
 
 @pytest.fixture(scope="module")
-def five(management):
+def five(management, broker):
     """Five queues named <base>.c .a .b .e .d holding 0..4 messages, stats out (read only)."""
     base = mgmt.uniq_name("page")
     names = [f"{base}.{c}" for c in "cabed"]
     made = mgmt.Made(management)
+    c = broker.connect()
     try:
+        ch = c.channel()
         for i, n in enumerate(names):
             made.queue("/", n)
             management.declare_queue("/", n)
-            fill(management, n, *["x" * (j + 1) for j in range(i)])
-        for i, n in enumerate(names):
-            counted(management, n, i)
+            for j in range(i):
+                ch.basic_publish("", n, b"x" * (j + 1))
+        for i, n in enumerate(names):  # the publishing channel open until its stats are out
+            eventually(lambda: management.queue("/", n),
+                       lambda q: q["messages"] == i
+                       and q.get("message_stats", {}).get("publish", 0) == i,
+                       what=f"{n} counting {i} messages")
+        c.close()
         yield base, names
     finally:
+        if c.is_open:
+            c.close()
         made.delete_all()
 
 
