@@ -604,3 +604,63 @@ def record(state: ShapeState, after_traffic: bool) -> dict[str, dict]:
         state.pump()
         out[ep.key] = shape_of(fetch(state, ctx, ep))
     return out
+
+
+# -- Prometheus text format ----------------------------------------------------------------------
+
+@dataclass
+class Metrics:
+    """A parsed Prometheus text exposition: types[name] ('gauge', 'counter', 'untyped', ...) and
+    samples[name] = [(labels, value), ...]."""
+
+    types: dict[str, str]
+    samples: dict[str, list[tuple[dict[str, str], float]]]
+
+    def value(self, name: str, **labels: str) -> float | None:
+        """The one sample of `name` whose labels include `labels` (None if there is none)."""
+        found = [v for ls, v in self.samples.get(name, []) if labels.items() <= ls.items()]
+        assert len(found) <= 1, f"{name}{labels}: {len(found)} samples"
+        return found[0] if found else None
+
+    def total(self, name: str, **labels: str) -> float:
+        return sum(v for ls, v in self.samples.get(name, []) if labels.items() <= ls.items())
+
+
+def _labels(text: str) -> dict[str, str]:
+    labels, i = {}, 0
+    while i < len(text):
+        eq = text.index("=", i)
+        key = text[i:eq].strip().lstrip(",").strip()
+        assert text[eq + 1] == '"', text
+        j, value = eq + 2, []
+        while text[j] != '"':
+            if text[j] == "\\":
+                j += 1
+                value.append({"n": "\n"}.get(text[j], text[j]))
+            else:
+                value.append(text[j])
+            j += 1
+        labels[key] = "".join(value)
+        i = j + 1
+        while i < len(text) and text[i] in ", ":
+            i += 1
+    return labels
+
+
+def parse_metrics(text: str) -> Metrics:
+    types: dict[str, str] = {}
+    samples: dict[str, list] = {}
+    for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            _, _, name, kind = line.split(None, 3)
+            types[name] = kind.strip()
+        elif line and not line.startswith("#"):
+            if "{" in line:
+                name, rest = line.split("{", 1)
+                label_text, value = rest.rsplit("}", 1)
+                labels = _labels(label_text)
+            else:
+                name, value = line.split(None, 1)
+                labels = {}
+            samples.setdefault(name, []).append((labels, float(value.split()[0])))
+    return Metrics(types, samples)

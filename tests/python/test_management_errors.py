@@ -55,7 +55,7 @@ def test_huge_body(management, broker):
 
 
 @pytest.mark.parametrize("path", ["/api/nothing", "/api/nothing/here", "/nothing",
-                                  "/api/vhosts/%2F/nothing"])
+                                  "/api/overview/nothing"])
 def test_unknown_paths(management, path):
     r = management.get(path)
     assert r.status_code == 404 and r.json() == NOT_FOUND
