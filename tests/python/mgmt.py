@@ -84,22 +84,18 @@ class Management:
 
     # -- typed helpers (status asserted) ---------------------------------------------------------
 
+    def _declare(self, kind: str, vhost: str, name: str, body: dict, **defaults) -> None:
+        expect(self.put(api_path(kind, vhost, name), {**defaults, **body}), 201, 204)
+
     def declare_queue(self, vhost: str, name: str, **body) -> None:
-        body.setdefault("durable", False)
-        body.setdefault("auto_delete", False)
-        body.setdefault("arguments", {})
-        expect(self.put(api_path("queues", vhost, name), body), 201, 204)
+        self._declare("queues", vhost, name, body, durable=False, auto_delete=False, arguments={})
+
+    def declare_exchange(self, vhost: str, name: str, type: str = "direct", **body) -> None:
+        self._declare("exchanges", vhost, name, {**body, "type": type}, durable=False,
+                      auto_delete=False, internal=False, arguments={})
 
     def delete_queue(self, vhost: str, name: str) -> None:
         expect(self.delete(api_path("queues", vhost, name)), 204, 404)
-
-    def declare_exchange(self, vhost: str, name: str, type: str = "direct", **body) -> None:
-        body["type"] = type
-        body.setdefault("durable", False)
-        body.setdefault("auto_delete", False)
-        body.setdefault("internal", False)
-        body.setdefault("arguments", {})
-        expect(self.put(api_path("exchanges", vhost, name), body), 201, 204)
 
     def delete_exchange(self, vhost: str, name: str) -> None:
         expect(self.delete(api_path("exchanges", vhost, name)), 204, 404)

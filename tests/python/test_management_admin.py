@@ -7,7 +7,6 @@ from __future__ import annotations
 import pika
 import pytest
 
-import mgmt
 from conftest import get_one, uniq
 from mgmt import NOT_FOUND, api_path, assert_error, expect
 

@@ -12,6 +12,7 @@ import pika
 import pytest
 
 import mgmt
+from conftest import assert_broker_healthy
 from mgmt import NOT_FOUND, api_path, connection_named, eventually
 
 
@@ -62,8 +63,11 @@ def test_channels(management, named):
     conn = connection_named(management, name)
     channels = eventually(lambda: management.json(api_path("connections", conn["name"],
                                                            "channels")),
-                          lambda cs: len(cs) == 2 and all("prefetch_count" in x for x in cs),
-                          what="two channels with their stats")
+                          lambda cs: len(cs) == 2 and any(x["number"] == ch2.channel_number
+                                                          and x["confirm"] is True
+                                                          and x["prefetch_count"] == 7
+                                                          for x in cs),
+                          what="two channels, the second in confirm mode with prefetch 7")
     by_number = {x["number"]: x for x in channels}
     assert set(by_number) == {ch.channel_number, ch2.channel_number}
     second = by_number[ch2.channel_number]
@@ -151,7 +155,6 @@ def test_delete_seen_by_py_amqp(management, broker):
 
 
 def test_the_broker_goes_on_after_a_forced_close(management, named, broker):
-    from conftest import assert_broker_healthy
     name, c, _ = named
     close_from_outside(management, name, "one of many")
     pika_closed(c)

@@ -9,7 +9,7 @@ import base64
 import pytest
 
 import mgmt
-from conftest import get_one
+from conftest import exchange_exists, get_one
 from mgmt import NOT_FOUND, api_path, assert_error, expect
 
 DEFAULTS = {"amq.direct": "direct", "amq.fanout": "fanout", "amq.topic": "topic",
@@ -47,7 +47,6 @@ def test_put_get_delete(management, made, broker):
         {"name": name, "vhost": "/", "type": "topic", "durable": False, "auto_delete": False,
          "internal": False, "arguments": {"alternate-exchange": "amq.fanout"}}
     assert name in [e["name"] for e in management.json(api_path("exchanges", "/"))]
-    from conftest import exchange_exists
     assert exchange_exists(broker, name)
     r = management.delete(api_path("exchanges", "/", name))
     assert r.status_code == 204 and r.content == b""

@@ -10,6 +10,7 @@ import base64
 import pytest
 
 import mgmt
+from conftest import queue_exists
 from mgmt import NOT_FOUND, api_path, assert_error, eventually
 
 
@@ -144,7 +145,6 @@ def test_delete(management, made, broker):
     management.declare_queue("/", name)
     r = management.delete(api_path("queues", "/", name))
     assert r.status_code == 204 and r.content == b""
-    from conftest import queue_exists
     assert not queue_exists(broker, name)
     r = management.delete(api_path("queues", "/", name))
     assert r.status_code == 404 and r.json() == NOT_FOUND

@@ -14,6 +14,7 @@ from urllib.parse import urlparse
 import pytest
 
 import mgmt
+from conftest import get_one
 from mgmt import api_path
 
 SCRIPT = os.environ.get("WARREN_TEST_RABBITMQADMIN", "/usr/bin/rabbitmqadmin")
@@ -81,7 +82,6 @@ def test_declare_exchange_and_binding(admin, management, made, ch):
     assert {"source": x, "destination": q, "routing_key": "a.#"} in bindings
     assert admin("publish", f"exchange={x}", "routing_key=a.b", "payload=routed").strip() == \
         "Message published"
-    from conftest import get_one
     assert get_one(ch, q)[2] == b"routed"
     assert admin("delete", "binding", f"source={x}", f"destination={q}", "destination_type=queue",
                  "properties_key=a.%23").strip() == "binding deleted"
