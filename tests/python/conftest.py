@@ -24,6 +24,7 @@ import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))
 
+import mgmt  # noqa: E402
 import rawamqp  # noqa: E402
 
 
@@ -76,8 +77,42 @@ def broker() -> Broker:
     return parse_url(url)
 
 
-def uniq(prefix: str = "t") -> str:
-    return f"warren-test.{prefix}.{uuid.uuid4().hex[:12]}"
+def _url_from_env(var: str, example: str) -> str:
+    """The management plane's URLs: unset fails the test that needs it (no skip), with why."""
+    url = os.environ.get(var)
+    if not url:
+        pytest.fail(f"{var} is not set: the management plane's tests need it ({example}, no "
+                    f"credentials in it); tests/rabbitmq-reference.sh exports it for RabbitMQ, "
+                    f"tests/run-all for Warren", pytrace=False)
+    return url.rstrip("/")
+
+
+@pytest.fixture(scope="session")
+def management_url() -> str:
+    return _url_from_env("WARREN_TEST_MANAGEMENT_URL", "e.g. http://127.0.0.1:15672")
+
+
+@pytest.fixture(scope="session")
+def prometheus_url() -> str:
+    return _url_from_env("WARREN_TEST_PROMETHEUS_URL", "e.g. http://127.0.0.1:15692")
+
+
+@pytest.fixture(scope="session")
+def management(management_url, broker) -> mgmt.Management:
+    """The HTTP API as the suite's user (guest, an administrator on both brokers)."""
+    return mgmt.Management(management_url, broker.user, broker.password)
+
+
+@pytest.fixture
+def made(management):
+    """What a test creates through the API, deleted afterwards (404 tolerated): made.queue(vhost,
+    name), made.exchange(vhost, name), made.user(name), made.vhost(name); each returns the name."""
+    r = mgmt.Made(management)
+    yield r
+    r.delete_all()
+
+
+uniq = mgmt.uniq_name  # uniq("prefix") -> "warren-test.prefix.<12 hex digits>"
 
 
 @pytest.fixture
