@@ -287,9 +287,29 @@ def merge(a: dict, b: dict, missing: str = "optional") -> dict:
     return out
 
 
+# Fields that describe the Erlang runtime RabbitMQ runs on, not the broker: its processes'
+# garbage collection and reductions, the classic queue's internal storage, the node's Erlang
+# VM, Mnesia, message store, queue index and file-handle cache counters, the web server's
+# options. Warren has no such runtime and does not make the numbers up; it is held to every
+# other field.
+ERLANG_RUNTIME_FIELDS = {
+    "garbage_collection", "reductions", "reductions_details", "backing_queue_status",
+    "erlang_version", "erlang_full_version", "cowboy_opts", "ssl_opts", "db_dir",
+    "net_ticktime", "run_queue", "ra_open_file_metrics", "metrics_gc_queue_length",
+    "gc_num", "gc_num_details", "gc_bytes_reclaimed", "gc_bytes_reclaimed_details",
+    "context_switches", "context_switches_details",
+}
+ERLANG_RUNTIME_PREFIXES = ("io_", "mnesia_", "msg_store_", "queue_index_")
+
+
+def is_erlang_runtime_field(name: str) -> bool:
+    return name in ERLANG_RUNTIME_FIELDS or name.startswith(ERLANG_RUNTIME_PREFIXES)
+
+
 def shape_errors(value: Any, shape: dict, where: str = "$") -> list[str]:
-    """What in `value` does not have the recorded shape: missing fields (unless optional) and
-    values of a type RabbitMQ never gave there. Extra fields are allowed."""
+    """What in `value` does not have the recorded shape: missing fields (unless optional, or of
+    the Erlang runtime: ERLANG_RUNTIME_FIELDS) and values of a type RabbitMQ never gave there.
+    Extra fields are allowed."""
     t = json_type(value)
     allowed = _types(shape)
     if t not in allowed:
@@ -298,7 +318,7 @@ def shape_errors(value: Any, shape: dict, where: str = "$") -> list[str]:
     if t == "object" and "fields" in shape and not shape.get("free_form"):
         for k, sub in shape["fields"].items():
             if k not in value:
-                if not sub.get("optional"):
+                if not sub.get("optional") and not is_erlang_runtime_field(k):
                     errors.append(f"{where}.{k}: missing")
                 continue
             errors += shape_errors(value[k], sub, f"{where}.{k}")
