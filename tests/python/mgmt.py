@@ -34,7 +34,8 @@ def q(name: str) -> str:
 
 
 def api_path(*segments: str) -> str:
-    """'/api/' + the segments, each quoted: api_path('queues', '/', 'a b') == '/api/queues/%2F/a%20b'."""
+    """'/api/' + the segments, each quoted:
+    api_path('queues', '/', 'a b') == '/api/queues/%2F/a%20b'."""
     return "/api/" + "/".join(q(s) for s in segments)
 
 
@@ -319,8 +320,9 @@ def missing_fields(value: Any, shape: dict) -> list[str]:
 class ShapeState:
     """What the shapes are recorded from, built the same way on RabbitMQ and on Warren: in vhost '/',
     a direct exchange bound to two queues (one with arguments), an exchange-to-exchange binding, a
-    user with permissions and topic permissions there, a pika connection (named by client_properties.connection_name) with a consuming channel (prefetch
-    2, manual acks) and a publishing channel (confirms). `traffic()` publishes, delivers, acks,
+    user with permissions and topic permissions there, a pika connection (named by
+    client_properties.connection_name) with a consuming channel (prefetch 2, manual acks) and a
+    publishing channel (confirms). `traffic()` publishes, delivers, acks,
     gets, rejects and drops unroutable messages, so that every message_stats exists."""
 
     management: Management
