@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import pika
 import requests
+import requests.adapters
+from urllib3.util.retry import Retry
 
 # Stats that RabbitMQ refreshes every collect_statistics_interval (5 s by default) need several
 # intervals at worst: the emission, the aggregation, a busy node.
@@ -53,6 +55,12 @@ class Management:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.auth = (user, password) if user is not None else None
+        # A kept-alive connection that the server closes as the next request goes out (Cowboy
+        # closes idle ones after a few seconds) fails that request before the server has read it:
+        # send it once more, on a new connection. Answers themselves are never retried.
+        retry = Retry(total=2, connect=2, read=1, status=0, other=0, allowed_methods=None,
+                      raise_on_status=False)
+        self.session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
 
     def as_user(self, user: str | None, password: str | None = None) -> "Management":
         """The same API as another user (None: no credentials at all)."""
