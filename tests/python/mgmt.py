@@ -17,6 +17,8 @@ from urllib.parse import quote
 
 import pika
 import requests
+import requests.adapters
+from urllib3.util.retry import Retry
 
 # Stats that RabbitMQ refreshes every collect_statistics_interval (5 s by default) need several
 # intervals at worst: the emission, the aggregation, a busy node.
@@ -34,7 +36,8 @@ def q(name: str) -> str:
 
 
 def api_path(*segments: str) -> str:
-    """'/api/' + the segments, each quoted: api_path('queues', '/', 'a b') == '/api/queues/%2F/a%20b'."""
+    """'/api/' + the segments, each quoted:
+    api_path('queues', '/', 'a b') == '/api/queues/%2F/a%20b'."""
     return "/api/" + "/".join(q(s) for s in segments)
 
 
@@ -52,6 +55,12 @@ class Management:
         self.timeout = timeout
         self.session = requests.Session()
         self.session.auth = (user, password) if user is not None else None
+        # A kept-alive connection that the server closes as the next request goes out (Cowboy
+        # closes idle ones after a few seconds) fails that request before the server has read it:
+        # send it once more, on a new connection. Answers themselves are never retried.
+        retry = Retry(total=2, connect=2, read=1, status=0, other=0, allowed_methods=None,
+                      raise_on_status=False)
+        self.session.mount("http://", requests.adapters.HTTPAdapter(max_retries=retry))
 
     def as_user(self, user: str | None, password: str | None = None) -> "Management":
         """The same API as another user (None: no credentials at all)."""
@@ -210,7 +219,7 @@ def eventually(fetch: Callable[[], Any], check: Callable[[Any], bool],
 # one seen was empty. A field may carry "absent_before_traffic": true (RabbitMQ leaves it out until
 # messages have flowed, e.g. message_stats) or "optional": true (absent in some samples: not
 # required). Objects whose keys are data, not a schema (arguments, client_properties, ...), carry
-# "free_form": true: their fields are an example, only the type is required.
+# "free_form": true and no fields: only the type is required.
 
 FREE_FORM = {"arguments", "client_properties", "capabilities", "headers", "cluster_state",
              "effective_policy_definition", "definition", "socket_opts", "metadata_store",
@@ -243,9 +252,10 @@ def shape_of(v: Any, key: str | None = None) -> dict:
     t = json_type(v)
     s: dict = {"type": t}
     if t == "object":
-        s["fields"] = {k: shape_of(x, k) for k, x in sorted(v.items())}
-        if key in FREE_FORM:
+        if key in FREE_FORM:  # the keys are data: only the type is recorded
             s["free_form"] = True
+        else:
+            s["fields"] = {k: shape_of(x, k) for k, x in sorted(v.items())}
     elif t == "array" and v:
         items = None
         for x in v:
@@ -338,8 +348,9 @@ def missing_fields(value: Any, shape: dict) -> list[str]:
 class ShapeState:
     """What the shapes are recorded from, built the same way on RabbitMQ and on Warren: in vhost '/',
     a direct exchange bound to two queues (one with arguments), an exchange-to-exchange binding, a
-    pika connection (named by client_properties.connection_name) with a consuming channel (prefetch
-    2, manual acks) and a publishing channel (confirms). `traffic()` publishes, delivers, acks,
+    user with permissions and topic permissions there, a pika connection (named by
+    client_properties.connection_name) with a consuming channel (prefetch 2, manual acks) and a
+    publishing channel (confirms). `traffic()` publishes, delivers, acks,
     gets, rejects and drops unroutable messages, so that every message_stats exists."""
 
     management: Management
@@ -354,6 +365,7 @@ class ShapeState:
         self.queue = base + ".q"          # consumed
         self.queue2 = base + ".q2"        # not consumed, with arguments
         self.connection_name = base + ".conn"
+        self.user = base + ".user"        # tagged management, with permissions on the vhost
         self.conn: pika.BlockingConnection | None = None
         self.deliveries: list = []
 
@@ -369,6 +381,11 @@ class ShapeState:
                           {"routing_key": "rk", "arguments": {"x-match-test": "v"}}), 201)
         expect(m.post(api_path("bindings", self.vhost, "e", self.exchange2, "e", self.exchange),
                       {"routing_key": "", "arguments": {}}), 201)
+        expect(m.put(api_path("users", self.user), {"password": "pw", "tags": "management"}), 201)
+        expect(m.put(api_path("permissions", self.vhost, self.user),
+                     {"configure": "^warren-test\\.", "write": ".*", "read": ".*"}), 201)
+        expect(m.put(api_path("topic-permissions", self.vhost, self.user),
+                     {"exchange": "amq.topic", "write": "^w\\.", "read": "^r\\."}), 201)
         props = dict(client_properties={"connection_name": self.connection_name})
         self.conn = pika.BlockingConnection(pika.ConnectionParameters(
             host=self.params.host, port=self.params.port, virtual_host=self.vhost,
@@ -417,6 +434,7 @@ class ShapeState:
             self.management.delete_queue(self.vhost, name)
         for name in (self.exchange, self.exchange2):
             self.management.delete_exchange(self.vhost, name)
+        expect(self.management.delete(api_path("users", self.user)), 204, 404)
 
 
 @dataclass
@@ -454,6 +472,10 @@ def _pick_connections(s, c, items):
 
 def _pick_channels(s, c, items):
     return [x for x in items if (x.get("connection_details") or {}).get("name") == c["connection"]]
+
+
+def _pick_user(s, c, items):
+    return [x for x in items if x.get("user") == s.user]
 
 
 def _pick_consumers(s, c, items):
@@ -520,19 +542,22 @@ ENDPOINTS: list[Endpoint] = [
              lambda s, c, items: [x for x in items if x["name"] == s.vhost]),
     Endpoint("GET /api/vhosts/{vhost}", lambda s, c: api_path("vhosts", s.vhost)),
     Endpoint("GET /api/vhosts/{vhost}/permissions",
-             lambda s, c: api_path("vhosts", s.vhost, "permissions")),
+             lambda s, c: api_path("vhosts", s.vhost, "permissions"), _pick_user),
     Endpoint("GET /api/vhosts/{vhost}/topic-permissions",
-             lambda s, c: api_path("vhosts", s.vhost, "topic-permissions")),
+             lambda s, c: api_path("vhosts", s.vhost, "topic-permissions"), _pick_user),
     Endpoint("GET /api/users", lambda s, c: "/api/users",
-             lambda s, c, items: [x for x in items if x["name"] == "guest"]),
-    Endpoint("GET /api/users/{user}", lambda s, c: "/api/users/guest"),
-    Endpoint("GET /api/users/{user}/permissions", lambda s, c: "/api/users/guest/permissions"),
+             lambda s, c, items: [x for x in items if x["name"] == s.user]),
+    Endpoint("GET /api/users/{user}", lambda s, c: api_path("users", s.user)),
+    Endpoint("GET /api/users/{user}/permissions",
+             lambda s, c: api_path("users", s.user, "permissions")),
     Endpoint("GET /api/users/{user}/topic-permissions",
-             lambda s, c: "/api/users/guest/topic-permissions"),
-    Endpoint("GET /api/permissions", lambda s, c: "/api/permissions"),
+             lambda s, c: api_path("users", s.user, "topic-permissions")),
+    Endpoint("GET /api/permissions", lambda s, c: "/api/permissions", _pick_user),
     Endpoint("GET /api/permissions/{vhost}/{user}",
-             lambda s, c: api_path("permissions", s.vhost, "guest")),
-    Endpoint("GET /api/topic-permissions", lambda s, c: "/api/topic-permissions"),
+             lambda s, c: api_path("permissions", s.vhost, s.user)),
+    Endpoint("GET /api/topic-permissions", lambda s, c: "/api/topic-permissions", _pick_user),
+    Endpoint("GET /api/topic-permissions/{vhost}/{user}",
+             lambda s, c: api_path("topic-permissions", s.vhost, s.user)),
     Endpoint("GET /api/definitions", lambda s, c: "/api/definitions"),
     Endpoint("GET /api/definitions/{vhost}", lambda s, c: api_path("definitions", s.vhost)),
     Endpoint("GET /api/policies", lambda s, c: "/api/policies"),
