@@ -39,7 +39,7 @@
 #             candidate and we are root), state under DIR/garagemq
 #   sink      `warren-bench sink`, the tool's trivial fake broker: the tool's own ceiling
 #             (not in the default list; meaningful for throughput, confirm and latency only)
-# Needs: bash, python3, cargo. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
+# Needs: bash, python3 (with requests for warren-polled), cargo. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
 set -euo pipefail
 
 # The workspace root, wherever in it this script lives.
@@ -63,7 +63,7 @@ while [ $# -gt 0 ]; do
         --scenarios) SCENARIOS="$2"; shift 2 ;;
         --brokers) BROKERS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,39p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -158,32 +158,9 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Waits until 127.0.0.1:$1 accepts connections, at most $2 seconds.
-wait_port() {
-    local port="$1" limit="$2" i
-    for ((i = 0; i < limit * 10; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# Waits until nothing listens on 127.0.0.1:$1 (at most 10 s).
-wait_port_free() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-}
+# free_port, wait_port PORT SECONDS, wait_port_free PORT
+# shellcheck source=ports.sh
+. "$HERE/ports.sh"
 
 BROKER_PID=""
 BROKER_PORT=""

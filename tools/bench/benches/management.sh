@@ -17,9 +17,10 @@
 #            management plane (warren) and without (warren-bare), RabbitMQ with its
 #            management and Prometheus plugins (rabbitmq-mgmt) and without (rabbitmq)
 #   amqp     compare.sh's target-autoack, target-ack-confirm and target-fanout-1000, --runs (3)
-#            of --duration (5) s per broker: the same Warren binary with its management plane
-#            (warren), without (warren-bare), and with /api/overview and /api/queues polled every
-#            100 ms during each run (warren-polled)
+#            rounds of one --duration (5) s run per broker, the order turning each round: the
+#            same Warren binary with its management plane (warren), without (warren-bare), and
+#            with /api/overview and /api/queues polled every 100 ms during each run
+#            (warren-polled)
 #
 # compare.sh's RabbitMQ node is RMQ_NODE (warren-mgmt-compare@localhost), state under RMQ_BASE
 # (/tmp/warren-mgmt-compare-rabbitmq), on free ports. Results and tables go to DIR (default a
@@ -46,7 +47,7 @@ while [ $# -gt 0 ]; do
         --runs) RUNS="$2"; shift 2 ;;
         --duration) DURATION="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
         *) echo "management: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -67,17 +68,8 @@ export WARREN_REF_PROMETHEUS_PORT="${WARREN_REF_PROMETHEUS_PORT:-15706}"
 export RMQ_NODE="${RMQ_NODE:-warren-mgmt-compare@localhost}"
 export RMQ_BASE="${RMQ_BASE:-/tmp/warren-mgmt-compare-rabbitmq}"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-wait_port() {
-    local i
-    for ((i = 0; i < 200; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then return 0; fi
-        sleep 0.1
-    done
-    return 1
-}
+# shellcheck source=ports.sh
+. "$HERE/ports.sh"
 
 WARREN_PID=""
 REF_STARTED=""
@@ -105,7 +97,7 @@ for part in $PARTS; do
             "$WARREN_BIN" --bind 127.0.0.1 --port "$port" --management-port "$mport" \
                 --prometheus-port "$(free_port)" >"$OUT/warren.log" 2>&1 &
             WARREN_PID=$!
-            wait_port "$mport"
+            wait_port "$mport" 20
             echo "management: list on warren ($QUEUES queues)" >&2
             python3 "$HERE/management-list.py" --api "http://guest:guest@127.0.0.1:$mport" \
                 --amqp-port "$port" --queues "$QUEUES" --requests "$REQUESTS" --label warren \
@@ -144,9 +136,17 @@ EOF
                 --runs "$RUNS" --out "$OUT/startup" >/dev/null
             ;;
         amqp)
-            "$HERE/compare.sh" --scenarios "target-autoack target-ack-confirm target-fanout-1000" \
-                --brokers "warren warren-bare warren-polled" --runs "$RUNS" --duration "$DURATION" \
-                --out "$OUT/amqp" >/dev/null
+            # One compare.sh per round, each broker once, in an order that turns round by
+            # round: the machine's other load falls on each broker alike.
+            order=(warren warren-bare warren-polled)
+            for ((round = 1; round <= RUNS; round++)); do
+                "$HERE/compare.sh" --scenarios "target-autoack target-ack-confirm target-fanout-1000" \
+                    --brokers "${order[*]}" --runs 1 --duration "$DURATION" \
+                    --out "$OUT/amqp/round$round" >/dev/null
+                order=("${order[@]:1}" "${order[0]}")
+            done
+            cat "$OUT"/amqp/round*/results.jsonl >"$OUT/amqp/results.jsonl"
+            cat "$OUT"/amqp/round*/poll.jsonl >"$OUT/amqp/poll.jsonl" 2>/dev/null || true
             python3 - "$OUT/amqp/results.jsonl" "$OUT/amqp/poll.jsonl" <<'EOF' | tee "$OUT/amqp/ratios.md"
 import json, statistics, sys
 rates = {}
@@ -182,7 +182,7 @@ done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 {
     cat "$OUT/machine.txt"; echo
-    for f in "$OUT/list.md" "$OUT/startup/table.md" "$OUT/amqp/table.md" "$OUT/amqp/ratios.md"; do
+    for f in "$OUT/list.md" "$OUT/startup/table.md" "$OUT"/amqp/round*/table.md "$OUT/amqp/ratios.md"; do
         if [ -f "$f" ]; then cat "$f"; echo; fi
     done
 } >"$OUT/tables.md"

@@ -6,8 +6,9 @@
 
 Every --interval seconds (100 ms), GETs each path in turn over one keep-alive connection
 and reads the whole answer. On exit, prints one JSON line: the requests made, the failures
-(not 200, or no answer), and the median and largest time of a request in ms. compare.sh runs
-it beside the load tool for the warren-polled broker. Needs python3 and requests.
+(not 200, or no answer), the median and largest time of a request in ms, and the largest
+answer in bytes. compare.sh runs it beside the load tool for the warren-polled broker. Needs
+python3 and requests.
 """
 
 import argparse
