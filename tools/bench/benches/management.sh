@@ -2,7 +2,8 @@
 # The management plane's cost (issue 16), Warren beside RabbitMQ 3.10.8 in the same run:
 #
 #   tools/bench/benches/management.sh [--parts "list startup amqp"] [--queues N] [--requests N]
-#                                     [--runs N] [--duration SECS] [--out DIR]
+#                                     [--runs N] [--duration SECS] [--amqp-scenarios "..."]
+#                                     [--out DIR]
 #
 #   list     GET /api/queues with N queues (10 000; 10 with 100 messages, 10 consumers), the
 #            whole list, ?page=1&page_size=100 and ?columns=name,messages: the median of
@@ -16,7 +17,8 @@
 #            connection, to the first 200 from /api/overview, idle RSS; Warren with its
 #            management plane (warren) and without (warren-bare), RabbitMQ with its
 #            management and Prometheus plugins (rabbitmq-mgmt) and without (rabbitmq)
-#   amqp     compare.sh's target-autoack, target-ack-confirm and target-fanout-1000, --runs (3)
+#   amqp     compare.sh's target-autoack, target-ack-confirm, target-fanout-1000 and
+#            fanout-1000-long (or --amqp-scenarios "..."), --runs (3)
 #            rounds of one --duration (5) s run per broker, the order turning each round: the
 #            same Warren binary with its management plane (warren), without (warren-bare), and
 #            with /api/overview and /api/queues polled every 100 ms during each run
@@ -38,6 +40,7 @@ QUEUES=10000
 REQUESTS=11
 RUNS=3
 DURATION=5
+AMQP_SCENARIOS="target-autoack target-ack-confirm target-fanout-1000 fanout-1000-long"
 OUT=""
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -46,8 +49,9 @@ while [ $# -gt 0 ]; do
         --requests) REQUESTS="$2"; shift 2 ;;
         --runs) RUNS="$2"; shift 2 ;;
         --duration) DURATION="$2"; shift 2 ;;
+        --amqp-scenarios) AMQP_SCENARIOS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,28p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,30p' "$0"; exit 0 ;;
         *) echo "management: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -140,7 +144,7 @@ EOF
             # round: the machine's other load falls on each broker alike.
             order=(warren warren-bare warren-polled)
             for ((round = 1; round <= RUNS; round++)); do
-                "$HERE/compare.sh" --scenarios "target-autoack target-ack-confirm target-fanout-1000" \
+                "$HERE/compare.sh" --scenarios "$AMQP_SCENARIOS" \
                     --brokers "${order[*]}" --runs 1 --duration "$DURATION" \
                     --out "$OUT/amqp/round$round" >/dev/null
                 order=("${order[@]:1}" "${order[0]}")
