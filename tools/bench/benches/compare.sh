@@ -22,21 +22,29 @@
 # brokers inherit it).
 #
 # Brokers:
-#   warren    $WARREN_BIN (default $CARGO_TARGET_DIR/release/warren, else target/release/warren)
+#   warren    $WARREN_BIN (default $CARGO_TARGET_DIR/release/warren, else target/release/warren),
+#             as it starts by default: with its management API and Prometheus metrics (on free
+#             ports; startup also times its first 200 from /api/overview)
+#   warren-bare  the same binary with --no-management --no-prometheus
+#   warren-polled  the same as warren, with GET /api/overview and GET /api/queues polled every
+#             100 ms during each run (poll-api.py; its counts go to DIR/poll.jsonl)
 #   warren-base  $WARREN_BASE_BIN: a second Warren build (e.g. main before a change), run the
 #             same way beside the first, so that a change is measured old against new in one run
 #   rabbitmq  Debian's rabbitmq-server, node $RMQ_NODE (bench-rmq@localhost), state under
 #             $RMQ_BASE (/tmp/warren-compare-rabbitmq; wiped at each start), stopped with
 #             rabbitmqctl -n $RMQ_NODE stop. Override both to run beside another copy.
+#   rabbitmq-mgmt  the same node with the rabbitmq_management and rabbitmq_prometheus plugins
+#             (on free ports; startup also times its first 200 from /api/overview)
 #   garagemq  Debian's garagemq if installed (installed here when `apt-cache policy` has a
 #             candidate and we are root), state under DIR/garagemq
 #   sink      `warren-bench sink`, the tool's trivial fake broker: the tool's own ceiling
 #             (not in the default list; meaningful for throughput, confirm and latency only)
-# Needs: bash, python3, cargo. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
+# Needs: bash, python3 (with requests for warren-polled), cargo. Rerunnable; everything it starts is stopped on exit (also on Ctrl-C).
 set -euo pipefail
 
 # The workspace root, wherever in it this script lives.
-ROOT="$(dirname "$(cd "$(dirname "$0")" && cargo locate-project --workspace --message-format plain)")"
+HERE="$(cd "$(dirname "$0")" && pwd)"
+ROOT="$(dirname "$(cd "$HERE" && cargo locate-project --workspace --message-format plain)")"
 TARGET="${CARGO_TARGET_DIR:-$ROOT/target}"
 WARREN_BIN="${WARREN_BIN:-$TARGET/release/warren}"
 BENCH_BIN="${BENCH_BIN:-$TARGET/release/warren-bench}"
@@ -55,7 +63,7 @@ while [ $# -gt 0 ]; do
         --scenarios) SCENARIOS="$2"; shift 2 ;;
         --brokers) BROKERS="$2"; shift 2 ;;
         --out) OUT="$2"; shift 2 ;;
-        -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,42p' "$0"; exit 0 ;;
         *) echo "compare: unknown argument $1" >&2; exit 2 ;;
     esac
 done
@@ -86,6 +94,10 @@ scenario_args() {
         # RabbitMQ's ~10^4 deliveries/s need.
         target-fanout-1000)
             echo "fanout --queues 1000 --consumer-connections 4 --max-messages 500 --duration 100" ;;
+        # The same fan-out 10 times longer (5 000 messages, 5 000 000 deliveries, about 5 s on
+        # Warren): long enough for 50 polls of the management API (warren-polled).
+        fanout-1000-long)
+            echo "fanout --queues 1000 --consumer-connections 4 --max-messages 5000 --duration 100" ;;
         # 10 000 queues x 10 Wazo-pattern bindings (100 000 bindings), 1000 consumers per
         # connection; 110 000 messages offered at once, each of the 110 000 keys once (10 000 of
         # them match no binding). Setup, which takes RabbitMQ minutes, is not measured.
@@ -134,7 +146,7 @@ memory_scenario() {
 # auto-delete queues and 100 000 bindings minutes later, and does not answer the next run's
 # queue.declare within 30 s.
 bounded_scenario() {
-    case "$1" in target-fanout-1000|target-bindings-10k|bindings-10k-busy) return 0 ;; *) return 1 ;; esac
+    case "$1" in target-fanout-1000|fanout-1000-long|target-bindings-10k|bindings-10k-busy) return 0 ;; *) return 1 ;; esac
 }
 for s in $SCENARIOS; do scenario_args "$s" >/dev/null; done
 
@@ -150,47 +162,42 @@ mkdir -p "$OUT"
 RESULTS="$OUT/results.jsonl"
 : >"$RESULTS"
 
-free_port() {
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
-}
-
-# Waits until 127.0.0.1:$1 accepts connections, at most $2 seconds.
-wait_port() {
-    local port="$1" limit="$2" i
-    for ((i = 0; i < limit * 10; i++)); do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-    return 1
-}
-
-# Waits until nothing listens on 127.0.0.1:$1 (at most 10 s).
-wait_port_free() {
-    local i
-    for ((i = 0; i < 100; i++)); do
-        if ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
-            return 0
-        fi
-        sleep 0.1
-    done
-}
+# free_port, wait_port PORT SECONDS, wait_port_free PORT
+# shellcheck source=ports.sh
+. "$HERE/ports.sh"
 
 BROKER_PID=""
 BROKER_PORT=""
+# The management API's port of the running broker (warren, warren-polled, rabbitmq-mgmt).
+MGMT_PORT=""
+
+# Warren's management flags into MANAGEMENT: $WARREN_MANAGEMENT_ARGS (warren-bare), else free
+# ports for both doors (its defaults, 15672 and 15692, may be another broker's).
+warren_management_args() {
+    if [ -n "${WARREN_MANAGEMENT_ARGS:-}" ]; then
+        read -r -a MANAGEMENT <<<"$WARREN_MANAGEMENT_ARGS"
+        MGMT_PORT=""
+    else
+        MGMT_PORT="$(free_port)"
+        MANAGEMENT=(--management-port "$MGMT_PORT" --prometheus-port "$(free_port)")
+    fi
+}
 
 # --- warren -------------------------------------------------------------------------------
 start_warren() {
     BROKER_PORT="$(free_port)"
-    "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" >"$OUT/warren.log" 2>&1 &
+    warren_management_args
+    "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" "${MANAGEMENT[@]}" >"$OUT/warren.log" 2>&1 &
     BROKER_PID=$!
     wait_port "$BROKER_PORT" 20
 }
 startup_warren() {
+    local http=() label="${STARTUP_LABEL:-warren}"
     BROKER_PORT="$(free_port)"
-    "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" --label startup/warren \
-        -- "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT"
+    warren_management_args
+    if [ -n "$MGMT_PORT" ]; then http=(--http-port "$MGMT_PORT"); fi
+    "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" "${http[@]}" \
+        --label "startup/$label" -- "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" "${MANAGEMENT[@]}"
 }
 stop_warren() {
     if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
@@ -200,13 +207,29 @@ stop_warren() {
 }
 
 # --- warren-base: the same, with the other binary --------------------------------------
-start_warren-base() { WARREN_BIN="$WARREN_BASE_BIN" start_warren; }
+# Its flags beside --bind and --port: $WARREN_BASE_ARGS (none by default, for a build from
+# before the management door; give "--management-port 0 --prometheus-port 0" to a later one).
+start_warren-base() { WARREN_BIN="$WARREN_BASE_BIN" WARREN_MANAGEMENT_ARGS="${WARREN_BASE_ARGS:- }" start_warren; }
 startup_warren-base() {
+    local base_args
     BROKER_PORT="$(free_port)"
+    read -r -a base_args <<<"${WARREN_BASE_ARGS:-}"
     "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" \
-        --label startup/warren-base -- "$WARREN_BASE_BIN" --bind 127.0.0.1 --port "$BROKER_PORT"
+        --label startup/warren-base -- "$WARREN_BASE_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" \
+        "${base_args[@]}"
 }
 stop_warren-base() { stop_warren; }
+
+# --- warren-bare: no management, no Prometheus -------------------------------------------
+BARE_ARGS="--no-management --no-prometheus"
+start_warren-bare() { WARREN_MANAGEMENT_ARGS="$BARE_ARGS" start_warren; }
+startup_warren-bare() { WARREN_MANAGEMENT_ARGS="$BARE_ARGS" STARTUP_LABEL=warren-bare startup_warren; }
+stop_warren-bare() { stop_warren; }
+
+# --- warren-polled: warren, its API polled during each run (run_once starts the poller) ---
+start_warren-polled() { start_warren; }
+startup_warren-polled() { STARTUP_LABEL=warren-polled startup_warren; }
+stop_warren-polled() { stop_warren; }
 
 # --- rabbitmq -----------------------------------------------------------------------------
 # Fixed, so that a node left over from an interrupted run (same Erlang cookie) can be stopped.
@@ -233,13 +256,24 @@ prepare_rabbitmq() {
     mkdir -p "$RMQ_BASE/mnesia" "$RMQ_BASE/log"
     chmod 700 "$RMQ_BASE"
     : >"$RMQ_BASE/rabbitmq-env.conf"
-    echo '[].' >"$RMQ_BASE/enabled_plugins"
     echo '[].' >"$RMQ_BASE/advanced.config"
     cat >"$RMQ_BASE/rabbitmq.conf" <<EOF
 loopback_users.guest = true
 log.console = false
 log.file.level = warning
 EOF
+    if [ -n "${RMQ_MANAGEMENT:-}" ]; then
+        MGMT_PORT="$(free_port)"
+        echo '[rabbitmq_management,rabbitmq_prometheus].' >"$RMQ_BASE/enabled_plugins"
+        cat >>"$RMQ_BASE/rabbitmq.conf" <<EOF
+management.tcp.ip = 127.0.0.1
+management.tcp.port = $MGMT_PORT
+prometheus.tcp.ip = 127.0.0.1
+prometheus.tcp.port = $(free_port)
+EOF
+    else
+        echo '[].' >"$RMQ_BASE/enabled_plugins"
+    fi
 }
 # Runs "$@" with the node's environment.
 with_rmq_env() {
@@ -276,11 +310,18 @@ stop_rabbitmq() {
     rm -rf "$RMQ_BASE/mnesia"
 }
 startup_rabbitmq() {
+    local http=() label=rabbitmq
     prepare_rabbitmq || return 1
+    if [ -n "${RMQ_MANAGEMENT:-}" ]; then http=(--http-port "$MGMT_PORT"); label=rabbitmq-mgmt; fi
     # rabbitmq-server is a shell script: the Erlang VM (whose RSS counts) writes the pid file.
     with_rmq_env "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" \
-        --pid-file "$RMQ_BASE/rabbitmq.pid" --label startup/rabbitmq -- "$RMQ_BIN/rabbitmq-server"
+        "${http[@]}" --pid-file "$RMQ_BASE/rabbitmq.pid" --label "startup/$label" -- "$RMQ_BIN/rabbitmq-server"
 }
+
+# --- rabbitmq-mgmt: the same node with its management and Prometheus plugins ---------------
+start_rabbitmq-mgmt() { RMQ_MANAGEMENT=1 start_rabbitmq; }
+startup_rabbitmq-mgmt() { RMQ_MANAGEMENT=1 startup_rabbitmq; }
+stop_rabbitmq-mgmt() { stop_rabbitmq; }
 
 # --- garagemq -----------------------------------------------------------------------------
 GARAGE_BASE="$OUT/garagemq"
@@ -382,13 +423,13 @@ trap 'exit 130' INT TERM
 ACTIVE=""
 for b in $BROKERS; do
     case "$b" in
-        warren) ACTIVE="$ACTIVE warren" ;;
+        warren|warren-bare|warren-polled) ACTIVE="$ACTIVE $b" ;;
         warren-base)
             if [ -x "${WARREN_BASE_BIN:-}" ]; then ACTIVE="$ACTIVE warren-base"
             else echo "compare: warren-base needs WARREN_BASE_BIN, an executable" >&2; exit 2; fi ;;
         sink) ACTIVE="$ACTIVE sink" ;;
-        rabbitmq)
-            if [ -x "$RMQ_BIN/rabbitmq-server" ]; then ACTIVE="$ACTIVE rabbitmq"
+        rabbitmq|rabbitmq-mgmt)
+            if [ -x "$RMQ_BIN/rabbitmq-server" ]; then ACTIVE="$ACTIVE $b"
             else echo "compare: skipping rabbitmq (not installed)" >&2; fi ;;
         garagemq)
             if garagemq_available; then ACTIVE="$ACTIVE garagemq"
@@ -420,11 +461,22 @@ run_once() {
         limit=900
     fi
     echo "compare: $scenario on $broker, run $run/$RUNS" >&2
+    local poller=""
+    if [ "$broker" = warren-polled ]; then
+        python3 "$HERE/poll-api.py" --url "http://guest:guest@127.0.0.1:$MGMT_PORT" \
+            --label "$scenario/$broker/$run" >>"$OUT/poll.jsonl" 2>>"$OUT/poll.stderr" &
+        poller=$!
+    fi
     set +e
     line="$(timeout "$limit" "$BENCH_BIN" "${args[@]}" "${extra[@]}" --url "$url" \
         --broker-pid "$BROKER_PID" --label "$scenario/$broker" 2>>"$OUT/bench.stderr")"
     rc=$?
     set -e
+    if [ -n "$poller" ]; then
+        kill -TERM "$poller" 2>/dev/null || true
+        wait "$poller" 2>/dev/null || true
+        tail -n 1 "$OUT/poll.jsonl" >&2
+    fi
     record "$line" "$rc" "$broker"
 }
 record() {
@@ -456,7 +508,7 @@ for scenario in $SCENARIOS; do
                 set -e
                 # The tool stopped the broker; a node that outlived its script is stopped here.
                 BROKER_PID=""
-                if [ "$broker" = rabbitmq ]; then rmqctl stop >/dev/null 2>&1 || true; fi
+                case "$broker" in rabbitmq*) rmqctl stop >/dev/null 2>&1 || true ;; esac
                 record "$line" "$rc" "$broker"
                 sleep 1
             done
@@ -500,6 +552,7 @@ for line in open(sys.argv[1]):
 MIB = 1 / 1024
 OTHER = {
     "startup": [("accept_ms", "accepting, ms", 1, 1), ("amqp_ready_ms", "AMQP ready, ms", 1, 1),
+                ("http_ok_ms", "first 200 from /api/overview, ms", 1, 1),
                 ("idle_rss_kib", "idle RSS, MiB", MIB, 1)],
     "idle-connections": [("bytes_per_connection", "bytes per connection", 1, 0),
                          ("rss_after_kib", "RSS held, MiB", MIB, 1),

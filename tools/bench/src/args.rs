@@ -134,6 +134,8 @@ pub struct Options {
     /// soak: mean time between kills; zero: no chaos.
     pub kill_interval: Duration,
     pub pid_file: Option<String>,
+    /// startup: also time the first HTTP 200 from `/api/overview` on this loopback port.
+    pub http_port: Option<u16>,
     /// startup: the broker's command line (after `--`).
     pub command: Vec<String>,
 }
@@ -243,6 +245,10 @@ struct Cli {
     /// startup: read the broker's pid from this file (RabbitMQ's)
     #[arg(long, value_name = "PATH")]
     pid_file: Option<String>,
+    /// startup: also time the first HTTP 200 from GET /api/overview on this port (the
+    /// management API, with --url's user and password)
+    #[arg(long, value_name = "N", value_parser = whole::<u16>(1, u64::MAX))]
+    http_port: Option<u16>,
     /// Most messages per socket write
     #[arg(long, value_name = "N", default_value = "256", value_parser = whole::<usize>(1, u64::MAX))]
     batch: usize,
@@ -349,6 +355,7 @@ impl Cli {
             port: self.port,
             kill_interval: self.kill_interval,
             pid_file: self.pid_file,
+            http_port: self.http_port,
             command: self.command,
         }
     }

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::Response;
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use super::{require_keys, JsonBody, Routes, View};
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
 use crate::listing::ListQuery;
+use crate::render::queue::QueueRow;
 use crate::render::{self, exchange, ConnectionIndex};
 use crate::Context;
 
@@ -33,7 +35,33 @@ pub fn routes() -> Routes {
         .route("/api/queues/{vhost}/{name}/bindings", get(bindings))
 }
 
-/// The queues of the vhosts the viewer sees (or of `only`), as JSON.
+/// The queues of the vhosts the viewer sees (or of `only`), as the list answers them: rows
+/// serialized straight into the answer.
+fn listed(
+    context: &Context,
+    viewer: &Viewer,
+    only: Option<&str>,
+    query: &ListQuery,
+) -> ApiResult<Response> {
+    let view = View::take(context);
+    let vhosts: Vec<(String, _)> = view
+        .snapshot
+        .vhosts
+        .iter()
+        .map(|vhost| (vhost.name.to_string(), vhost))
+        .filter(|(name, _)| only.map_or(true, |o| o == name) && viewer.sees_vhost(name))
+        .collect();
+    let rows = vhosts
+        .iter()
+        .flat_map(|(name, vhost)| vhost.queues.iter().map(move |q| (name, q)))
+        .map(|(name, queue)| QueueRow::new(name, queue, &view.rates))
+        .collect();
+    let columns = query.columns();
+    query.answer_rows(rows, &columns)
+}
+
+/// One queue (`name`) of `only`, or every queue the viewer sees, as JSON with the details of
+/// `GET /api/queues/{vhost}/{name}`.
 fn queues(
     context: &Context,
     viewer: &Viewer,
@@ -70,8 +98,8 @@ async fn list(
     viewer: Viewer,
     State(context): State<Arc<Context>>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
-    query.answer(queues(&context, &viewer, None, None))
+) -> ApiResult<Response> {
+    listed(&context, &viewer, None, &query)
 }
 
 async fn list_in(
@@ -79,9 +107,9 @@ async fn list_in(
     State(context): State<Arc<Context>>,
     Path(vhost): Path<String>,
     Query(query): Query<ListQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Response> {
     viewer.vhost(&vhost)?;
-    query.answer(queues(&context, &viewer, Some(&vhost), None))
+    listed(&context, &viewer, Some(&vhost), &query)
 }
 
 async fn one(

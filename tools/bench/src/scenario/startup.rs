@@ -4,6 +4,8 @@
 //! [`IDLE`]. The broker is the spawned process, or the pid in `--pid-file` (RabbitMQ's
 //! `rabbitmq-server` is a shell script that runs the Erlang VM as its child). It is stopped
 //! with SIGTERM at the end (and killed if it has not exited within [`STOP_TIMEOUT`]).
+//! With `--http-port`, the same clock also times the first `200` answer to
+//! `GET /api/overview` on that port (the management API), polled beside the AMQP port.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -54,9 +56,26 @@ async fn measure(
     child: &mut Child,
     began: Instant,
 ) -> Result<(String, bool)> {
+    let http = o.http_port.map(|port| {
+        let credentials = base64(format!("{}:{}", o.url.user, o.url.password).as_bytes());
+        (
+            std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+            credentials,
+        )
+    });
+    let mut accepted = None;
+    let mut http_ok = None;
     let accepted = loop {
-        if TcpStream::connect(addrs).await.is_ok() {
-            break began.elapsed();
+        if accepted.is_none() && TcpStream::connect(addrs).await.is_ok() {
+            accepted = Some(began.elapsed());
+        }
+        if let (Some((addr, credentials)), None) = (&http, http_ok) {
+            if overview_ok(*addr, credentials).await {
+                http_ok = Some(began.elapsed());
+            }
+        }
+        if let (Some(accepted), true) = (accepted, http.is_none() || http_ok.is_some()) {
+            break accepted;
         }
         if let Some(status) = child.try_wait()? {
             return Err(Error::protocol(format!(
@@ -65,7 +84,7 @@ async fn measure(
         }
         if began.elapsed() > START_TIMEOUT {
             return Err(Error::protocol(
-                "the broker did not accept connections within 120 s",
+                "the broker did not accept connections (or answer /api/overview) within 120 s",
             ));
         }
         tokio::time::sleep(POLL).await;
@@ -87,6 +106,7 @@ async fn measure(
     j.object("params", params)
         .num("accept_ms", accepted.as_secs_f64() * 1e3, 2)
         .num("amqp_ready_ms", ready.as_secs_f64() * 1e3, 2)
+        .opt_num("http_ok_ms", http_ok.map(|t| t.as_secs_f64() * 1e3), 2)
         .int("broker_pid", u64::from(pid))
         .opt_int("rss_at_ready_kib", rss_ready)
         .opt_int("idle_rss_kib", idle.map(|m| m.0))
@@ -94,6 +114,47 @@ async fn measure(
         .bool("ok", true)
         .strings("failures", &[]);
     Ok((j.finish(), true))
+}
+
+/// Whether `GET /api/overview` at `addr` answers 200 (within a second).
+async fn overview_ok(addr: std::net::SocketAddr, credentials: &str) -> bool {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let attempt = async {
+        let mut stream = TcpStream::connect(addr).await.ok()?;
+        let request = format!(
+            "GET /api/overview HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Basic {credentials}\r\nConnection: close\r\n\r\n"
+        );
+        stream.write_all(request.as_bytes()).await.ok()?;
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.ok()?;
+        Some(answer.starts_with(b"HTTP/1.1 200"))
+    };
+    matches!(
+        tokio::time::timeout(Duration::from_secs(1), attempt).await,
+        Ok(Some(true))
+    )
+}
+
+/// Standard base64 with padding, for a basic-auth header.
+fn base64(bytes: &[u8]) -> String {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..4 {
+            if i <= chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i)) as usize & 63]));
+            } else {
+                out.push('=');
+            }
+        }
+    }
+    out
 }
 
 /// The pid in `path`, once the broker has written it (at most 10 s).
@@ -127,4 +188,14 @@ async fn stop(child: &mut Child) {
     }
     let _ = child.kill();
     let _ = child.wait();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn base64_pads_as_basic_auth_needs() {
+        assert_eq!(super::base64(b"guest:guest"), "Z3Vlc3Q6Z3Vlc3Q=");
+        assert_eq!(super::base64(b"ab"), "YWI=");
+        assert_eq!(super::base64(b"abc"), "YWJj");
+    }
 }
