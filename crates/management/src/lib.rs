@@ -13,6 +13,7 @@ pub mod auth;
 pub mod error;
 pub mod http;
 pub mod listing;
+pub mod process;
 pub mod prometheus;
 pub mod render;
 pub mod routes;

@@ -15,7 +15,7 @@ use warren_broker::model::snapshot::{QueueSnapshot, Snapshot};
 use warren_broker::model::stats::MessageStats;
 use warren_broker::{NODE_NAME, RABBITMQ_VERSION};
 
-use crate::render::overview::Process;
+use crate::process::Process;
 use crate::Context;
 
 const CONTENT_TYPE_TEXT: &str = "text/plain; version=0.0.4";

@@ -10,12 +10,11 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use serde_json::{json, Map, Value};
 use tokio::sync::watch;
+use warren_broker::model::connections::Traffic;
 use warren_broker::model::snapshot::{QueueSnapshot, Snapshot};
 use warren_broker::model::stats::{Churn, MessageStats};
 
-use crate::render::admin::vhost_traffic;
-use crate::render::connection::{channel_message_stats, traffic_counters};
-use crate::render::overview::{node_counters, Process};
+use crate::process::Process;
 use crate::Context;
 
 /// How often the counters are sampled (RabbitMQ's default statistics interval).
@@ -156,6 +155,56 @@ pub fn queue_totals(queue: &QueueSnapshot) -> Counters {
 /// An exchange's `message_stats`.
 pub fn exchange_message_stats(publish_in: u64, publish_out: u64) -> Counters {
     vec![("publish_in", publish_in), ("publish_out", publish_out)]
+}
+
+/// The bytes a connection received and sent, which RabbitMQ shows with rates.
+pub fn traffic_counters(traffic: &Traffic) -> Counters {
+    vec![
+        ("recv_oct", traffic.recv_oct),
+        ("send_oct", traffic.send_oct),
+    ]
+}
+
+/// A channel's `message_stats`, as RabbitMQ groups them: the publishing counts once it has
+/// published, the consuming ones once it has consumed or got.
+pub fn channel_message_stats(stats: &MessageStats) -> Counters {
+    const PUBLISHING: [&str; 4] = ["confirm", "drop_unroutable", "publish", "return_unroutable"];
+    let published = stats.publish > 0;
+    let consumed = stats.deliver_get() + stats.get_empty + stats.ack > 0;
+    stats
+        .named()
+        .into_iter()
+        .filter(|(name, _)| {
+            if PUBLISHING.contains(name) {
+                published
+            } else {
+                consumed
+            }
+        })
+        .collect()
+}
+
+/// What the open connections of a vhost carried.
+pub fn vhost_traffic(snapshot: &Snapshot, vhost: &str) -> Traffic {
+    let mut total = Traffic::default();
+    for connection in snapshot.connections.iter().filter(|c| c.vhost == vhost) {
+        let t = &connection.traffic;
+        total.recv_oct += t.recv_oct;
+        total.recv_cnt += t.recv_cnt;
+        total.send_oct += t.send_oct;
+        total.send_cnt += t.send_cnt;
+    }
+    total
+}
+
+/// What a node shows with rates: memory, file descriptors and sockets in use.
+pub fn node_counters(process: &Process, snapshot: &Snapshot) -> Counters {
+    vec![
+        ("mem_used", process.resident_bytes),
+        ("fd_used", process.open_files),
+        ("sockets_used", snapshot.connections.len() as u64),
+        ("proc_used", process.threads),
+    ]
 }
 
 /// Every object's counters in `snapshot`, by key: what a sample keeps.

@@ -4,7 +4,7 @@
 //!
 //! A change takes effect on open connections at once, as in RabbitMQ (a cleared permission
 //! refuses the next `queue.declare` of a connection opened with it): each change counts a
-//! generation, and an [`Actor`](crate::model::actor::Actor)'s [`LivePermissions`] compare it
+//! generation, and an `Actor`'s [`LivePermissions`] compare it
 //! (one atomic load) before each check, fetching again when it moved.
 
 use std::cell::{Ref, RefCell};

@@ -2,28 +2,13 @@
 
 use serde_json::{json, Map, Value};
 use warren_broker::model::connections::Traffic;
-use warren_broker::model::snapshot::{Snapshot, VHostSnapshot};
+use warren_broker::model::snapshot::VHostSnapshot;
 
-use super::connection::traffic_counters;
-
-use crate::stats::{all_message_stats, Key, Rates};
+use crate::stats::{all_message_stats, traffic_counters, Key, Rates};
 
 pub use warren_broker::definitions::{
     grant_json as permission, topic_grant_json as topic_permission, user_json as user,
 };
-
-/// What the open connections of a vhost carried.
-pub fn vhost_traffic(snapshot: &Snapshot, vhost: &str) -> Traffic {
-    let mut total = Traffic::default();
-    for connection in snapshot.connections.iter().filter(|c| c.vhost == vhost) {
-        let t = &connection.traffic;
-        total.recv_oct += t.recv_oct;
-        total.recv_cnt += t.recv_cnt;
-        total.send_oct += t.send_oct;
-        total.send_cnt += t.send_cnt;
-    }
-    total
-}
 
 pub fn vhost(vhost: &VHostSnapshot, traffic: &Traffic, rates: &Rates) -> Value {
     let name = vhost.name.to_string();

@@ -1,12 +1,11 @@
 //! Connections (`/api/connections`) and channels (`/api/channels`).
 
 use serde_json::{json, Value};
-use warren_broker::model::connections::{ChannelDetails, Traffic};
+use warren_broker::model::connections::ChannelDetails;
 use warren_broker::model::snapshot::ConnectionSnapshot;
-use warren_broker::model::stats::MessageStats;
 
 use super::{arguments, channel_name, epoch_millis};
-use crate::stats::{all_message_stats, Counters, Key, Rates};
+use crate::stats::{all_message_stats, channel_message_stats, traffic_counters, Key, Rates};
 
 pub fn connection(connection: &ConnectionSnapshot, rates: &Rates) -> Value {
     let properties = arguments(&connection.client_properties);
@@ -56,14 +55,6 @@ pub fn connection(connection: &ConnectionSnapshot, rates: &Rates) -> Value {
     object
 }
 
-/// The bytes a connection received and sent, which RabbitMQ shows with rates.
-pub fn traffic_counters(traffic: &Traffic) -> Counters {
-    vec![
-        ("recv_oct", traffic.recv_oct),
-        ("send_oct", traffic.send_oct),
-    ]
-}
-
 pub fn channel(connection: &ConnectionSnapshot, channel: &ChannelDetails, rates: &Rates) -> Value {
     let mut object = json!({
         "name": channel_name(connection, channel.number),
@@ -96,23 +87,4 @@ pub fn channel(connection: &ConnectionSnapshot, channel: &ChannelDetails, rates:
         object["message_stats"] = rates.message_stats(&key, &counters);
     }
     object
-}
-
-/// A channel's `message_stats`, as RabbitMQ groups them: the publishing counts once it has
-/// published, the consuming ones once it has consumed or got.
-pub fn channel_message_stats(stats: &MessageStats) -> Counters {
-    const PUBLISHING: [&str; 4] = ["confirm", "drop_unroutable", "publish", "return_unroutable"];
-    let published = stats.publish > 0;
-    let consumed = stats.deliver_get() + stats.get_empty + stats.ack > 0;
-    stats
-        .named()
-        .into_iter()
-        .filter(|(name, _)| {
-            if PUBLISHING.contains(name) {
-                published
-            } else {
-                consumed
-            }
-        })
-        .collect()
 }

@@ -5,7 +5,8 @@ use warren_broker::model::snapshot::Snapshot;
 use warren_broker::model::stats::MessageStats;
 use warren_broker::{NODE_NAME, RABBITMQ_VERSION};
 
-use crate::stats::{all_message_stats, Counters, Key, Rates};
+use crate::process::Process;
+use crate::stats::{all_message_stats, node_counters, Counters, Key, Rates};
 use crate::Context;
 
 const EXCHANGE_TYPES: [(&str, &str); 4] = [
@@ -159,57 +160,4 @@ pub fn node(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value {
         rates.insert(fields, &Key::Churn, &context.broker.churn().named());
     }
     node
-}
-
-/// What a node shows with rates: memory, file descriptors and sockets in use.
-pub fn node_counters(process: &Process, snapshot: &Snapshot) -> Counters {
-    vec![
-        ("mem_used", process.resident_bytes),
-        ("fd_used", process.open_files),
-        ("sockets_used", snapshot.connections.len() as u64),
-        ("proc_used", process.threads),
-    ]
-}
-
-/// What Linux says of this process (zeros elsewhere).
-#[derive(Debug, Default, Clone, Copy)]
-pub struct Process {
-    pub resident_bytes: u64,
-    pub open_files: u64,
-    pub max_files: u64,
-    /// Threads, where RabbitMQ counts Erlang processes (`proc_used`), and their limit.
-    pub threads: u64,
-    pub max_threads: u64,
-}
-
-impl Process {
-    pub fn read() -> Self {
-        let page = 4096;
-        let resident_bytes = std::fs::read_to_string("/proc/self/statm")
-            .ok()
-            .and_then(|statm| statm.split_whitespace().nth(1)?.parse::<u64>().ok())
-            .map_or(0, |pages| pages * page);
-        let open_files = std::fs::read_dir("/proc/self/fd").map_or(0, |dir| dir.count() as u64);
-        let limits = std::fs::read_to_string("/proc/self/limits").unwrap_or_default();
-        // "Max open files            1024                 1048576              files"
-        let soft_limit = |name: &str| -> u64 {
-            let line = limits.lines().find(|l| l.starts_with(name));
-            let value = line.and_then(|l| l[name.len()..].split_whitespace().next());
-            value.and_then(|v| v.parse().ok()).unwrap_or(0)
-        };
-        let threads = std::fs::read_to_string("/proc/self/status")
-            .ok()
-            .and_then(|status| {
-                let line = status.lines().find(|l| l.starts_with("Threads:"))?;
-                line["Threads:".len()..].trim().parse().ok()
-            })
-            .unwrap_or(0);
-        Process {
-            resident_bytes,
-            open_files,
-            max_files: soft_limit("Max open files"),
-            threads,
-            max_threads: soft_limit("Max processes"),
-        }
-    }
 }

@@ -88,7 +88,7 @@ fn vhost_list(context: &Context, viewer: &Viewer) -> Vec<Value> {
         .iter()
         .filter(|v| viewer.sees_vhost(&v.name.to_string()))
         .map(|v| {
-            let traffic = admin::vhost_traffic(&view.snapshot, &v.name.to_string());
+            let traffic = crate::stats::vhost_traffic(&view.snapshot, &v.name.to_string());
             admin::vhost(v, &traffic, &view.rates)
         })
         .collect()
