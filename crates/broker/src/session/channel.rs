@@ -252,6 +252,7 @@ impl Channel {
         let seq = self.next_publish_seq.as_mut()?;
         let delivery_tag = *seq;
         *seq += 1;
+        self.stats.confirm += 1;
         if !accepted {
             return Some(Confirmed::Nack(delivery_tag));
         }

@@ -72,10 +72,13 @@ impl Connection {
         } = assembled;
         let method = &publish.method;
         let message = self.build_message(channel, method, &mut header, body)?;
-        if let Some(tx) = self.channel_mut(channel)?.tx.as_mut() {
+        let state = self.channel_mut(channel)?;
+        if let Some(tx) = state.tx.as_mut() {
             tx.publishes.push((method.mandatory, message));
             return Ok(());
         }
+        // Counted on the channel here, where it is at hand (the connection counts in `enqueue`).
+        state.stats.publish += 1;
         let headers = header.properties.headers.as_ref();
         let mandatory = method.mandatory;
         let accepted = self.enqueue(channel, mandatory, &publish.exchange, message, headers)?;
@@ -143,7 +146,7 @@ impl Connection {
             &mut queues,
         );
         let routed = !queues.is_empty();
-        self.tally_publish(channel, exchange, routed);
+        self.tally_publish(exchange, routed);
         if !routed && !mandatory {
             self.count(channel, |stats| stats.drop_unroutable += 1);
         }
@@ -205,7 +208,8 @@ impl Connection {
                 self.send(channel, nack.into());
             }
         }
-        self.count(channel, |stats| stats.confirm += 1);
+        // The channel counted it in `confirm_publish`.
+        self.stats.confirm += 1;
         Ok(())
     }
 

@@ -18,6 +18,7 @@ impl Connection {
 
     pub(crate) fn tx_commit(&mut self, channel: u16) -> AmqpResult<()> {
         let transaction = self.take_transaction(channel)?;
+        self.channel_mut(channel)?.stats.publish += transaction.publishes.len() as u64;
         for (mandatory, message) in transaction.publishes {
             // Routed through the exchange as it is at commit: it may be gone by then (404).
             let exchange = self.open_vhost()?.exchange(message.exchange.as_bytes())?;
