@@ -21,9 +21,9 @@ pub use error::{DecodeError, FrameDecodeError, MethodDecodeError};
 pub use field::{FieldTable, FieldValue};
 pub use field_codec::MAX_FIELD_NESTING;
 pub use frame::{
-    decode_frame, encode_content, encode_method_frame, encode_method_with_content, Frame,
-    LargeBody, FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9,
+    decode_frame, encode_content, encode_message, encode_method_frame, encode_method_with_content,
+    Frame, LargeBody, FRAME_MIN_SIZE, FRAME_OVERHEAD, PROTOCOL_HEADER, PROTOCOL_HEADER_0_9,
 };
 pub use method::*;
-pub use properties::{BasicProperties, ContentHeader, EncodedHeader, HeaderPayload};
+pub use properties::{BasicHeader, BasicProperties, ContentHeader, EncodedHeader, HeaderPayload};
 pub use short_str::{ShortStr, SHORT_STR_MAX_LEN};
