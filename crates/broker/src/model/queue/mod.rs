@@ -221,9 +221,9 @@ impl Queue {
     /// Enqueues a newly published message, honouring `x-max-length(-bytes)` and `x-overflow`.
     /// In a queue without consumer, `message` is made the compact copy the queue keeps
     /// ([`Message::keep`]), which the other queues it is routed to then share; unless it is
-    /// `dense`: the buffer it was read into is full of messages kept anyway. A body of
-    /// [`Message::BODY_KEPT_APART`] or more is copied even then, into an allocation of its
-    /// own: less than its share of the buffer's frames and of the end left unused.
+    /// `dense`: the buffer it was read into is full of messages kept anyway. It is copied even
+    /// then when the copy takes less than its share of the buffer's frames
+    /// ([`Message::copy_takes_less`]: all but bodies just above an allocator's size class).
     pub fn publish(self: &Arc<Self>, message: &mut Arc<Message>, dense: bool) -> Enqueued {
         // A per-message TTL needs the broker's clock even in a queue without one of its own
         // (registered outside the queue's lock: the sweep takes the list's lock, then ours).
@@ -237,7 +237,7 @@ impl Queue {
                 return Enqueued::Gone;
             }
             let held = state.consumers.is_empty();
-            if held && (!dense || message.body.len() >= Message::BODY_KEPT_APART) {
+            if held && (!dense || message.copy_takes_less()) {
                 Message::keep(message);
             }
             let seq = state.next_seq;
@@ -757,8 +757,8 @@ mod tests {
             panic!("audit and log keep it");
         };
         assert!(Arc::ptr_eq(&audit, &log), "one copy for both");
-        assert_ne!(audit.body.as_ptr(), view.body.as_ptr());
-        assert_eq!(audit.body, view.body);
+        assert_ne!(audit.body().as_ptr(), view.body().as_ptr());
+        assert_eq!(audit.body(), view.body());
     }
 
     #[test]
@@ -771,14 +771,14 @@ mod tests {
             .map(|_| {
                 let mut message = published();
                 assert_eq!(work.publish(&mut message, false), Enqueued::Accepted);
-                message.body.as_ptr() as usize
+                message.body().as_ptr() as usize
             })
             .collect();
         let waiting = |queue: &Queue| {
             let mut state = queue.state.lock();
             let ready = state.ready.iter_mut();
             ready
-                .map(|m| m.message.body.as_ptr() as usize)
+                .map(|m| m.message.body().as_ptr() as usize)
                 .collect::<Vec<_>>()
         };
         assert_eq!(waiting(&work), bodies[1..], "waits for credit as it came");
@@ -802,7 +802,7 @@ mod tests {
     }
 
     fn body_at(message: &QueuedMessage) -> usize {
-        message.message.body.as_ptr() as usize
+        message.message.body().as_ptr() as usize
     }
 
     #[test]
@@ -839,7 +839,7 @@ mod tests {
         for message in read {
             let mut message = Arc::new(message);
             assert_eq!(work.publish(&mut message, false), Enqueued::Accepted);
-            bodies.push(message.body.as_ptr() as usize);
+            bodies.push(message.body().as_ptr() as usize);
         }
         work.remove_consumer(&consumer);
         let waiting: Vec<usize> =

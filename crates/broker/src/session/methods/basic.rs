@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use warren_wire::{
-    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicDeliver, BasicGet,
-    BasicGetEmpty, BasicGetOk, BasicQos, BasicQosOk, FieldTable,
+    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicGet, BasicGetEmpty, BasicQos,
+    BasicQosOk, ContentMethod, FieldTable,
 };
 
 use crate::error::{AmqpError, AmqpResult};
@@ -171,13 +171,7 @@ impl Connection {
         self.stats.redeliver += u64::from(message.redelivered);
         let state = self.channel_mut(channel)?;
         let delivery_tag = state.next_delivery_tag();
-        let get_ok = BasicGetOk {
-            delivery_tag,
-            redelivered: message.redelivered,
-            exchange: message.message.exchange.clone(),
-            routing_key: message.message.routing_key.clone(),
-            message_count,
-        };
+        let redelivered = message.redelivered;
         let content = Arc::clone(&message.message);
         if !m.no_ack {
             state.unacked.insert(
@@ -189,7 +183,14 @@ impl Connection {
                 },
             );
         }
-        self.send_content(channel, get_ok.into(), &content.header, &content.body);
+        let get_ok = ContentMethod::GetOk {
+            delivery_tag,
+            redelivered,
+            exchange: content.exchange(),
+            routing_key: content.routing_key(),
+            message_count,
+        };
+        self.send_message(channel, get_ok, &content);
         Ok(())
     }
 
@@ -265,13 +266,7 @@ impl Connection {
         *counter += 1;
         self.stats.redeliver += u64::from(message.redelivered);
         let delivery_tag = state.next_delivery_tag();
-        let deliver = BasicDeliver {
-            consumer_tag: consumer.tag.clone(),
-            delivery_tag,
-            redelivered: message.redelivered,
-            exchange: message.message.exchange.clone(),
-            routing_key: message.message.routing_key.clone(),
-        };
+        let redelivered = message.redelivered;
         let content = Arc::clone(&message.message);
         if !consumer.no_ack {
             let unacked = Unacked {
@@ -281,12 +276,14 @@ impl Connection {
             };
             state.unacked.insert(delivery_tag, unacked);
         }
-        self.send_content(
-            consumer.channel,
-            deliver.into(),
-            &content.header,
-            &content.body,
-        );
+        let deliver = ContentMethod::Deliver {
+            consumer_tag: consumer.tag.as_bytes(),
+            delivery_tag,
+            redelivered,
+            exchange: content.exchange(),
+            routing_key: content.routing_key(),
+        };
+        self.send_message(consumer.channel, deliver, &content);
         true
     }
 
