@@ -141,7 +141,7 @@ fn a_topic_publish_reaches_a_consumer_that_acks_within_its_credit() {
     second.into_iter().for_each(Delivery::requeue);
     let again = inbox.take();
     assert_eq!(bodies(&again), [b"two"]);
-    assert!(again[0].message.redelivered);
+    assert!(again[0].message.redelivered());
 }
 
 #[test]

@@ -20,7 +20,8 @@
 //! straight into one by the server because its frame did not fit the read buffer) is never
 //! copied: the message is compact from the start.
 
-use std::sync::Arc;
+use std::num::NonZeroU64;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -254,17 +255,83 @@ impl Message {
 }
 
 /// A message as it sits in one queue, or travels to one consumer.
+///
+/// 24 bytes, as a queue holds one per message (in a `VecDeque`, which doubles): the flag is
+/// kept in the sequence number's lowest bit and the deadline in nanoseconds, not as an
+/// `Option<Instant>` (16 bytes).
 #[derive(Debug, Clone)]
 pub struct QueuedMessage {
     pub message: Arc<Message>,
-    /// Set once the message has been handed to a consumer and came back unacknowledged.
-    pub redelivered: bool,
-    /// The queue's enqueue counter at publish time: a requeued message goes back to the place
-    /// its number gives it, so the queue keeps publish order, as RabbitMQ does.
-    pub seq: u64,
+    /// The queue's enqueue counter at publish time, shifted left by one: a requeued message
+    /// goes back to the place its number gives it, so the queue keeps publish order, as
+    /// RabbitMQ does. Bit 0: set once the message has been handed to a consumer and came
+    /// back unacknowledged.
+    seq_redelivered: u64,
     /// When its TTL (the queue's or its own, the shorter) runs out in this queue; kept when
     /// it is requeued.
-    pub expires_at: Option<Instant>,
+    expires_at: Option<Deadline>,
+}
+
+impl QueuedMessage {
+    pub fn new(message: Arc<Message>, seq: u64, expires_at: Option<Instant>) -> Self {
+        QueuedMessage {
+            message,
+            seq_redelivered: seq << 1,
+            expires_at: expires_at.map(Deadline::from),
+        }
+    }
+
+    /// Its place in its queue's publish order.
+    pub fn seq(&self) -> u64 {
+        self.seq_redelivered >> 1
+    }
+
+    /// Whether it was handed to a consumer before and came back unacknowledged.
+    pub fn redelivered(&self) -> bool {
+        self.seq_redelivered & 1 != 0
+    }
+
+    /// Marks it `redelivered` if `delivered` (it stays so once marked).
+    pub fn mark_redelivered(&mut self, delivered: bool) {
+        self.seq_redelivered |= u64::from(delivered);
+    }
+
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.expires_at.map(Deadline::instant)
+    }
+
+    pub fn expires(&self) -> bool {
+        self.expires_at.is_some()
+    }
+}
+
+/// An instant as nanoseconds since [`epoch`], plus one (so that `Option<Deadline>` is 8
+/// bytes): 584 years of uptime.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(NonZeroU64);
+
+/// A second before the first deadline was made: before any instant read to make one (an
+/// earlier instant would be taken as the epoch).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let now = Instant::now();
+        now.checked_sub(Duration::from_secs(1)).unwrap_or(now)
+    })
+}
+
+impl From<Instant> for Deadline {
+    fn from(at: Instant) -> Self {
+        let nanos = at.saturating_duration_since(epoch()).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1);
+        Deadline(NonZeroU64::MIN.saturating_add(nanos))
+    }
+}
+
+impl Deadline {
+    fn instant(self) -> Instant {
+        epoch() + Duration::from_nanos(self.0.get() - 1)
+    }
 }
 
 /// The longest TTL RabbitMQ accepts (`?MAX_EXPIRY_TIMER`), in milliseconds.
@@ -383,6 +450,24 @@ pub(crate) mod tests {
         assert_eq!(size_of::<Message>(), 144);
         let arc = size_of::<Message>() + 2 * size_of::<usize>();
         assert_eq!(allocation_size(arc), 160, "Message is {} bytes", arc - 16);
+    }
+
+    #[test]
+    fn a_queue_entry_is_24_bytes_and_keeps_what_it_was_given() {
+        assert_eq!(size_of::<QueuedMessage>(), 24);
+        let at = Instant::now() + Duration::from_millis(1500);
+        let mut queued = QueuedMessage::new(Arc::new(received(10).0), 41, Some(at));
+        assert_eq!((queued.seq(), queued.redelivered()), (41, false));
+        let kept = queued.expires_at().expect("a deadline");
+        assert!(kept.max(at) - kept.min(at) < Duration::from_micros(1));
+        queued.mark_redelivered(false);
+        assert!(!queued.redelivered());
+        queued.mark_redelivered(true);
+        queued.mark_redelivered(false);
+        assert_eq!((queued.seq(), queued.redelivered()), (41, true));
+        assert!(QueuedMessage::new(Arc::new(received(10).0), 0, None)
+            .expires_at()
+            .is_none());
     }
 
     #[test]

@@ -248,12 +248,8 @@ impl Queue {
             };
             // The clock is read only where a TTL makes it matter.
             let now = (ttl.is_some() || state.ready.has_expiring()).then(Instant::now);
-            let queued = QueuedMessage {
-                message: Arc::clone(message),
-                redelivered: false,
-                seq,
-                expires_at: ttl.zip(now).map(|(ttl, now)| now + ttl),
-            };
+            let expires_at = ttl.zip(now).map(|(ttl, now)| now + ttl);
+            let queued = QueuedMessage::new(Arc::clone(message), seq, expires_at);
             if self.settings.overflow != Overflow::DropHead && self.would_overflow(state, &queued) {
                 if self.settings.overflow == Overflow::RejectPublishDlx {
                     self.let_go(state, queued, DeathReason::Maxlen);
@@ -321,7 +317,7 @@ impl Queue {
             let deleted = state.deleted;
             let mut returned = 0;
             let messages = messages.into_iter().map(|mut message| {
-                message.redelivered |= delivered;
+                message.mark_redelivered(delivered);
                 message
             });
             each_with_neighbours(
@@ -403,7 +399,7 @@ impl Queue {
                 &mut state.stats.deliver
             };
             *counter += 1;
-            state.stats.redeliver += u64::from(message.redelivered);
+            state.stats.redeliver += u64::from(message.redelivered());
             state.unacked += 1;
             if !self.settings.single_active_consumer {
                 // Round-robin among equals: the chosen consumer goes behind the others of
@@ -533,7 +529,7 @@ impl Queue {
                 state.stats.get += 1;
                 state.unacked += 1;
             }
-            state.stats.redeliver += u64::from(message.redelivered);
+            state.stats.redeliver += u64::from(message.redelivered());
             Some((message, count_u32(state.ready.len())))
         })
     }
@@ -798,7 +794,7 @@ mod tests {
         idle.requeue([taken], true);
         let (again, _) = idle.get(true).expect("requeued");
         assert!(Arc::ptr_eq(&again.message, &kept), "not copied again");
-        assert!(again.redelivered);
+        assert!(again.redelivered());
     }
 
     fn body_at(message: &QueuedMessage) -> usize {
@@ -813,12 +809,7 @@ mod tests {
         let delivered: Vec<QueuedMessage> = std::iter::once(published())
             .chain(read.into_iter().map(Arc::new))
             .enumerate()
-            .map(|(seq, message)| QueuedMessage {
-                message,
-                redelivered: false,
-                seq: seq as u64,
-                expires_at: None,
-            })
+            .map(|(seq, message)| QueuedMessage::new(message, seq as u64, None))
             .collect();
         let before: Vec<usize> = delivered.iter().map(body_at).collect();
         work.requeue(delivered, true);

@@ -168,10 +168,10 @@ impl Connection {
             &mut self.stats.get
         };
         *counter += 1;
-        self.stats.redeliver += u64::from(message.redelivered);
+        self.stats.redeliver += u64::from(message.redelivered());
         let state = self.channel_mut(channel)?;
         let delivery_tag = state.next_delivery_tag();
-        let redelivered = message.redelivered;
+        let redelivered = message.redelivered();
         let content = Arc::clone(&message.message);
         if !m.no_ack {
             state.unacked.insert(
@@ -264,9 +264,9 @@ impl Connection {
             &mut self.stats.deliver
         };
         *counter += 1;
-        self.stats.redeliver += u64::from(message.redelivered);
+        self.stats.redeliver += u64::from(message.redelivered());
         let delivery_tag = state.next_delivery_tag();
-        let redelivered = message.redelivered;
+        let redelivered = message.redelivered();
         let content = Arc::clone(&message.message);
         if !consumer.no_ack {
             let unacked = Unacked {
