@@ -3,10 +3,9 @@
 //! Modules, from the bottom up: `codec` (the spec's primitive types), `field_codec` (field
 //! tables), [`method`] (the method table), [`properties`] (content headers), [`frame`]
 //! (framing), [`reply_code`] and `error` (what a decode fault closes the connection with);
-//! [`Compact`] copies decoded views out of the buffer they were cut from.
+//! [`allocation_size`] tells what an allocation takes with jemalloc's size classes.
 
 mod codec;
-mod compact;
 mod error;
 pub mod field;
 mod field_codec;
@@ -15,8 +14,8 @@ pub mod method;
 pub mod properties;
 pub mod reply_code;
 mod short_str;
+mod size_class;
 
-pub use compact::{allocation_size, Compact};
 pub use error::{DecodeError, FrameDecodeError, MethodDecodeError};
 pub use field::{FieldTable, FieldValue};
 pub use field_codec::MAX_FIELD_NESTING;
@@ -27,3 +26,4 @@ pub use frame::{
 pub use method::*;
 pub use properties::{BasicHeader, BasicProperties, ContentHeader, EncodedHeader, HeaderPayload};
 pub use short_str::{ShortStr, SHORT_STR_MAX_LEN};
+pub use size_class::allocation_size;

@@ -19,7 +19,6 @@ use crate::codec::{field_type, Reader, Result, Writer};
 use crate::error::{unknown_frame, DecodeError};
 use crate::frame::FRAME_HEADER;
 use crate::reply_code::INTERNAL_ERROR;
-use crate::Compact;
 
 /// The header of a message: what `basic.publish`, `basic.deliver`, `basic.return` and
 /// `basic.get-ok` carry between the method frame and the body frames.
@@ -99,11 +98,6 @@ impl EncodedHeader {
     /// The payload, as [`ContentHeader::encode`] writes it.
     pub fn as_bytes(&self) -> &[u8] {
         &self.0
-    }
-
-    /// A copy in `compact`, beside the other parts of what is kept (see [`Compact`]).
-    pub fn copy_into(&self, compact: &mut Compact) -> EncodedHeader {
-        EncodedHeader(compact.copy(&self.0))
     }
 
     /// The property flags and values: what follows the class id, weight and body size, and
