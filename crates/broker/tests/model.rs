@@ -89,8 +89,8 @@ fn publish(vhost: &VHost, exchange: &'static str, routing_key: &'static str, bod
     let header = ContentHeader::new(60, body.len() as u64, BasicProperties::default());
     let body = Bytes::copy_from_slice(body.as_bytes());
     let mut message = Arc::new(Message::new(
-        exchange.into(),
-        routing_key.into(),
+        exchange.as_bytes(),
+        routing_key.as_bytes(),
         &header,
         body,
         None,
@@ -99,7 +99,7 @@ fn publish(vhost: &VHost, exchange: &'static str, routing_key: &'static str, bod
     let (mut scratch, mut queues) = (RouteScratch::default(), Vec::new());
     vhost.route(
         &exchange,
-        &message.routing_key,
+        message.routing_key(),
         None,
         &mut scratch,
         &mut queues,
@@ -117,7 +117,7 @@ fn consumer(prefetch: u16) -> Arc<Consumer> {
 fn bodies(deliveries: &[Delivery]) -> Vec<&[u8]> {
     deliveries
         .iter()
-        .map(|d| d.message.message.body.as_ref())
+        .map(|d| d.message.message.body().as_ref())
         .collect()
 }
 
@@ -143,7 +143,7 @@ fn a_topic_publish_reaches_a_consumer_that_acks_within_its_credit() {
     second.into_iter().for_each(Delivery::requeue);
     let again = inbox.take();
     assert_eq!(bodies(&again), [b"two"]);
-    assert!(again[0].message.redelivered);
+    assert!(again[0].message.redelivered());
 }
 
 #[test]
@@ -164,7 +164,7 @@ fn a_message_whose_ttl_runs_out_is_dead_lettered_with_its_story() {
     assert_eq!((waiting.message_count(), dead.message_count()), (0, 1));
 
     let (message, _) = dead.get(true).expect("dead-lettered");
-    assert_eq!(message.message.body.as_ref(), b"late");
+    assert_eq!(message.message.body().as_ref(), b"late");
     let headers = message.message.properties().headers.expect("x-death");
     let Some(FieldValue::Array(deaths)) = headers.get(b"x-death") else {
         panic!("no x-death in {headers:?}");

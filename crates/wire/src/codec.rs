@@ -233,6 +233,11 @@ impl<'a> Writer<'a> {
     }
 
     pub(crate) fn shortstr(&mut self, v: &ShortStr) {
+        self.shortstr_bytes(v.as_bytes());
+    }
+
+    /// A short string given as its bytes (at most 255).
+    pub(crate) fn shortstr_bytes(&mut self, v: &[u8]) {
         put_shortstr(self.buf(), v);
     }
 
@@ -241,10 +246,11 @@ impl<'a> Writer<'a> {
     }
 }
 
-pub(crate) fn put_shortstr(out: &mut BytesMut, v: &ShortStr) {
-    // A ShortStr holds at most 255 bytes, so the length fits the octet.
+/// `v` is at most 255 bytes: a [`ShortStr`]'s, or a short string's kept as bytes.
+pub(crate) fn put_shortstr(out: &mut BytesMut, v: &[u8]) {
+    debug_assert!(v.len() <= crate::SHORT_STR_MAX_LEN);
     out.put_u8(v.len() as u8);
-    out.put_slice(v.as_bytes());
+    out.put_slice(v);
 }
 
 pub(crate) fn put_longstr(out: &mut BytesMut, v: &[u8]) {

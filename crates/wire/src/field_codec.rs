@@ -129,7 +129,7 @@ impl Writer<'_> {
 fn put_table(out: &mut BytesMut, table: &FieldTable) {
     put_counted(out, |out| {
         for (name, value) in table.iter() {
-            put_shortstr(out, name);
+            put_shortstr(out, name.as_bytes());
             put_value(out, value);
         }
     });

@@ -14,7 +14,7 @@ use nom::IResult;
 use crate::codec::put_counted;
 pub use crate::error::FrameDecodeError;
 use crate::error::{frame_error, unknown_frame, ErlangTerm};
-use crate::{ContentHeader, HeaderPayload, Method};
+use crate::{ContentHeader, ContentMethod, HeaderPayload, Method};
 
 /// What a client sends first: `AMQP`, 0, then protocol version 0-9-1.
 pub const PROTOCOL_HEADER: &[u8; 8] = b"AMQP\x00\x00\x09\x01";
@@ -101,7 +101,7 @@ pub fn encode_method_frame(channel: u16, method: &Method, out: &mut BytesMut) {
 pub fn encode_content(
     channel: u16,
     header: &impl HeaderPayload,
-    body: &Bytes,
+    body: &[u8],
     frame_max: u32,
     out: &mut BytesMut,
 ) {
@@ -126,11 +126,25 @@ pub fn encode_method_with_content(
     channel: u16,
     method: &Method,
     header: &impl HeaderPayload,
-    body: &Bytes,
+    body: &[u8],
     frame_max: u32,
     out: &mut BytesMut,
 ) {
     encode_method_frame(channel, method, out);
+    encode_content(channel, header, body, frame_max, out);
+}
+
+/// Appends a message as it goes to a client: the method frame of `method`, then, as
+/// [`encode_content`], the header and body frames.
+pub fn encode_message(
+    channel: u16,
+    method: &ContentMethod<'_>,
+    header: &impl HeaderPayload,
+    body: &[u8],
+    frame_max: u32,
+    out: &mut BytesMut,
+) {
+    put_frame(out, FRAME_METHOD, channel, |out| method.encode(out));
     encode_content(channel, header, body, frame_max, out);
 }
 

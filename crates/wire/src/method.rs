@@ -40,6 +40,89 @@ impl Method {
     }
 }
 
+/// A method that carries a message to a client (`basic.deliver`, `basic.get-ok`,
+/// `basic.return`), its strings borrowed from wherever the broker keeps them: the exchange and
+/// routing key are bytes inside a kept message, not [`crate::ShortStr`]s of their own. Encodes
+/// as the table's structs do (`content_methods_encode_as_the_table` tests it). Each string is
+/// at most 255 bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum ContentMethod<'a> {
+    Deliver {
+        consumer_tag: &'a [u8],
+        delivery_tag: u64,
+        redelivered: bool,
+        exchange: &'a [u8],
+        routing_key: &'a [u8],
+    },
+    GetOk {
+        delivery_tag: u64,
+        redelivered: bool,
+        exchange: &'a [u8],
+        routing_key: &'a [u8],
+        message_count: u32,
+    },
+    Return {
+        reply_code: u16,
+        reply_text: &'a [u8],
+        exchange: &'a [u8],
+        routing_key: &'a [u8],
+    },
+}
+
+impl ContentMethod<'_> {
+    /// Appends the method payload, as [`Method::encode`] does.
+    pub fn encode(&self, out: &mut BytesMut) {
+        const BASIC: u16 = 60;
+        let mut w = Writer::new(out);
+        match *self {
+            ContentMethod::Deliver {
+                consumer_tag,
+                delivery_tag,
+                redelivered,
+                exchange,
+                routing_key,
+            } => {
+                w.short(&BASIC);
+                w.short(&60);
+                w.shortstr_bytes(consumer_tag);
+                w.longlong(&delivery_tag);
+                w.bit(&redelivered);
+                w.shortstr_bytes(exchange);
+                w.shortstr_bytes(routing_key);
+            }
+            ContentMethod::GetOk {
+                delivery_tag,
+                redelivered,
+                exchange,
+                routing_key,
+                message_count,
+            } => {
+                w.short(&BASIC);
+                w.short(&71);
+                w.longlong(&delivery_tag);
+                w.bit(&redelivered);
+                w.shortstr_bytes(exchange);
+                w.shortstr_bytes(routing_key);
+                w.long(&message_count);
+            }
+            ContentMethod::Return {
+                reply_code,
+                reply_text,
+                exchange,
+                routing_key,
+            } => {
+                w.short(&BASIC);
+                w.short(&50);
+                w.short(&reply_code);
+                w.shortstr_bytes(reply_text);
+                w.shortstr_bytes(exchange);
+                w.shortstr_bytes(routing_key);
+            }
+        }
+        w.finish();
+    }
+}
+
 /// RabbitMQ's `lookup_method_name/1` exits on an id it does not know, outside any handler:
 /// the connection process crashes and the socket is closed without `connection.close`.
 fn unknown_method(class_id: u16, method_id: u16) -> DecodeError {

@@ -19,7 +19,6 @@ use crate::codec::{field_type, Reader, Result, Writer};
 use crate::error::{unknown_frame, DecodeError};
 use crate::frame::FRAME_HEADER;
 use crate::reply_code::INTERNAL_ERROR;
-use crate::Compact;
 
 /// The header of a message: what `basic.publish`, `basic.deliver`, `basic.return` and
 /// `basic.get-ok` carry between the method frame and the body frames.
@@ -101,9 +100,10 @@ impl EncodedHeader {
         &self.0
     }
 
-    /// A copy in `compact`, beside the other parts of what is kept (see [`Compact`]).
-    pub fn copy_into(&self, compact: &mut Compact) -> EncodedHeader {
-        EncodedHeader(compact.copy(&self.0))
+    /// The property flags and values: what follows the class id, weight and body size, and
+    /// all that a [`BasicHeader`] needs besides the body size.
+    pub fn property_bytes(&self) -> &[u8] {
+        self.0.get(HEADER_PREFIX_LEN..).unwrap_or_default()
     }
 
     /// The body size, read from the payload without decoding it.
@@ -131,6 +131,49 @@ impl From<&ContentHeader> for EncodedHeader {
         let mut out = BytesMut::new();
         header.encode(&mut out);
         EncodedHeader(out.freeze())
+    }
+}
+
+/// What comes before the property flags in a header payload: the class id, the weight and the
+/// body size.
+const HEADER_PREFIX_LEN: usize = 2 + 2 + 8;
+/// The basic class, the only one with content.
+const BASIC_CLASS_ID: u16 = 60;
+
+/// A basic-class content header as a broker can keep it inside a message: the encoded
+/// property flags and values ([`EncodedHeader::property_bytes`]), borrowed, and the body size.
+/// The class id (60) and the weight (0) are the same for every such header, as RabbitMQ writes
+/// them.
+#[derive(Debug, Clone, Copy)]
+pub struct BasicHeader<'a> {
+    pub body_size: u64,
+    pub property_bytes: &'a [u8],
+}
+
+impl BasicHeader<'_> {
+    /// Decodes the properties; strings and tables are views into a copy of the header.
+    pub fn properties(&self) -> BasicProperties {
+        let mut payload = BytesMut::with_capacity(HEADER_PREFIX_LEN + self.property_bytes.len());
+        HeaderPayload::encode(self, &mut payload);
+        ContentHeader::decode(&payload.freeze())
+            .map(|header| header.properties)
+            .unwrap_or_default()
+    }
+}
+
+impl HeaderPayload for BasicHeader<'_> {
+    fn body_size(&self) -> u64 {
+        self.body_size
+    }
+
+    fn encode(&self, out: &mut BytesMut) {
+        out.reserve(HEADER_PREFIX_LEN + self.property_bytes.len());
+        let mut w = Writer::new(out);
+        w.short(&BASIC_CLASS_ID);
+        w.short(&0);
+        w.longlong(&self.body_size);
+        w.finish();
+        out.extend_from_slice(self.property_bytes);
     }
 }
 

@@ -6,8 +6,6 @@ use std::fmt;
 
 use bytes::Bytes;
 
-use crate::Compact;
-
 /// A short string: up to 255 bytes, not necessarily UTF-8.
 ///
 /// The 255-byte limit is enforced by the decoder (the length is one octet) and by
@@ -47,11 +45,6 @@ impl ShortStr {
     /// buffer it came in alive.
     pub fn detached(&self) -> ShortStr {
         ShortStr(Bytes::copy_from_slice(&self.0))
-    }
-
-    /// A copy in `compact`, beside the other parts of what is kept (see [`Compact`]).
-    pub fn copy_into(&self, compact: &mut Compact) -> ShortStr {
-        ShortStr(compact.copy(&self.0))
     }
 
     pub fn bytes(&self) -> &Bytes {

@@ -460,3 +460,76 @@ fn small_or_whole_bodies_and_other_frames_stay_in_the_buffer() {
         assert_eq!(buf.len(), cut, "nothing taken");
     }
 }
+
+/// A message written from borrowed bytes (`encode_message`, with a `BasicHeader`) is the one
+/// the table's structs and a decoded header write.
+#[test]
+fn content_methods_encode_as_the_table() {
+    let properties = BasicProperties {
+        content_type: Some("application/json".into()),
+        priority: Some(3),
+        ..Default::default()
+    };
+    let header = ContentHeader::new(60, 5, properties);
+    let encoded = EncodedHeader::from(&header);
+    let kept = BasicHeader {
+        body_size: 5,
+        property_bytes: encoded.property_bytes(),
+    };
+    assert_eq!(kept.properties(), header.properties);
+    let (exchange, routing_key) = (&b"xivo"[..], &b"calls.call.created"[..]);
+    let cases = [
+        (
+            ContentMethod::Deliver {
+                consumer_tag: b"ctag",
+                delivery_tag: 7,
+                redelivered: true,
+                exchange,
+                routing_key,
+            },
+            Method::from(BasicDeliver {
+                consumer_tag: "ctag".into(),
+                delivery_tag: 7,
+                redelivered: true,
+                exchange: "xivo".into(),
+                routing_key: "calls.call.created".into(),
+            }),
+        ),
+        (
+            ContentMethod::GetOk {
+                delivery_tag: 8,
+                redelivered: false,
+                exchange,
+                routing_key,
+                message_count: 41,
+            },
+            Method::from(BasicGetOk {
+                delivery_tag: 8,
+                redelivered: false,
+                exchange: "xivo".into(),
+                routing_key: "calls.call.created".into(),
+                message_count: 41,
+            }),
+        ),
+        (
+            ContentMethod::Return {
+                reply_code: 312,
+                reply_text: b"NO_ROUTE",
+                exchange,
+                routing_key,
+            },
+            Method::from(BasicReturn {
+                reply_code: 312,
+                reply_text: "NO_ROUTE".into(),
+                exchange: "xivo".into(),
+                routing_key: "calls.call.created".into(),
+            }),
+        ),
+    ];
+    for (borrowed, method) in cases {
+        let (mut ours, mut table) = (BytesMut::new(), BytesMut::new());
+        encode_message(2, &borrowed, &kept, b"hello", 4096, &mut ours);
+        encode_method_with_content(2, &method, &header, b"hello", 4096, &mut table);
+        assert_eq!(ours, table, "{}", method.name());
+    }
+}

@@ -340,8 +340,8 @@ impl Actor {
             AmqpError::precondition_failed(format!("invalid expiration: {reason}"))
         })?;
         let mut message = Arc::new(Message::new(
-            exchange.clone(),
-            routing_key.clone(),
+            exchange.as_bytes(),
+            routing_key.as_bytes(),
             header,
             body,
             ttl,
@@ -349,8 +349,13 @@ impl Actor {
         let mut queues = Vec::new();
         let headers = properties.headers.as_ref();
         let mut scratch = RouteScratch::default();
-        self.vhost
-            .route(&target, routing_key, headers, &mut scratch, &mut queues);
+        self.vhost.route(
+            &target,
+            routing_key.as_bytes(),
+            headers,
+            &mut scratch,
+            &mut queues,
+        );
         let routed = !queues.is_empty();
         for queue in &queues {
             queue.publish(&mut message, false);

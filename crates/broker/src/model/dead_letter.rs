@@ -77,7 +77,7 @@ pub(crate) fn dead_lettered(
             let text = |s: &[u8]| FieldValue::LongStr(Bytes::copy_from_slice(s));
             let mut entry = FieldTable::new();
             entry.insert("count", FieldValue::I64(1));
-            entry.insert("exchange", text(message.exchange.as_bytes()));
+            entry.insert("exchange", text(message.exchange()));
             if let Some(expiration) = &original_expiration {
                 entry.insert("original-expiration", text(expiration.as_bytes()));
             }
@@ -85,7 +85,7 @@ pub(crate) fn dead_lettered(
             entry.insert("reason", text(reason.name().as_bytes()));
             entry.insert(
                 "routing-keys",
-                FieldValue::Array(vec![text(message.routing_key.as_bytes())]),
+                FieldValue::Array(vec![text(message.routing_key())]),
             );
             entry.insert("time", FieldValue::Timestamp(unix_seconds()));
             entry
@@ -95,21 +95,20 @@ pub(crate) fn dead_lettered(
     headers.insert("x-death", FieldValue::Array(deaths));
     if first_death {
         let text = |s: &[u8]| FieldValue::LongStr(Bytes::copy_from_slice(s));
-        headers.insert("x-first-death-exchange", text(message.exchange.as_bytes()));
+        headers.insert("x-first-death-exchange", text(message.exchange()));
         headers.insert("x-first-death-queue", text(queue.as_bytes()));
         headers.insert("x-first-death-reason", text(reason.name().as_bytes()));
     }
     properties.headers = Some(headers);
     let routing_key = target
         .routing_key
-        .cloned()
-        .unwrap_or_else(|| message.routing_key.clone());
+        .map_or(message.routing_key(), ShortStr::as_bytes);
     let header = ContentHeader::new(60, message.body_len(), properties); // 60: basic
     let message = Message::new(
-        target.exchange.clone(),
+        target.exchange.as_bytes(),
         routing_key,
         &header,
-        message.body.clone(),
+        message.body().clone(),
         None,
     );
     (message, header)

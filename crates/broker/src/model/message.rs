@@ -2,25 +2,32 @@
 //!
 //! A message is built once when its last body frame arrives and is then only ever shared
 //! (`Arc<Message>`): fan-out to a thousand queues clones a pointer, not the body. Its exchange,
-//! routing key, header and body are as they were decoded: views into the publisher's 64 KiB
-//! read buffer (except a body joined from several frames, which has an allocation of its
-//! own). That is free on the way to a consumer, but a view keeps its whole read buffer, and
-//! every other message read into it, allocated: a message that waits in a queue among
-//! messages consumed at once would cost the buffer rather than its size. So a queue without
-//! consumer keeps a message as its [`Message::compacted`] copy, which owns its bytes (see
-//! `Queue::publish` and `Connection::enqueue` for when).
+//! routing key and encoded properties are copied into the message itself, one after the other
+//! (up to 102 bytes, as most messages' are; more go into one allocation of their own): a
+//! queued message is then its body and one allocation of jemalloc's 160-byte class, and the
+//! session writes these bytes into `basic.deliver` as they are (`warren_wire::ContentMethod`,
+//! `BasicHeader`), with nothing to clone or count.
+//!
+//! The body is as it was decoded: a view into the publisher's 64 KiB read buffer (except a
+//! body joined from several frames, which has an allocation of its own). That is free on the
+//! way to a consumer, but a view keeps its whole read buffer, and every other message read into
+//! it, allocated: a message that waits in a queue among messages consumed at once would cost
+//! the buffer rather than its size. So a queue without consumer keeps a message as its
+//! [`Message::compacted`] copy, whose body has an allocation of its own (see `Queue::publish`
+//! and `Connection::enqueue` for when).
 //!
 //! A body that has an allocation of its own already (joined from several frames, or read
 //! straight into one by the server because its frame did not fit the read buffer) is never
-//! copied: the message copies its few other bytes at once and is compact from the start.
+//! copied: the message is compact from the start.
 
-use std::sync::Arc;
+use std::num::NonZeroU64;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use warren_wire::{
-    allocation_size, BasicProperties, Compact, ContentHeader, EncodedHeader, ShortStr,
-    FRAME_OVERHEAD,
+    allocation_size, BasicHeader, BasicProperties, ContentHeader, EncodedHeader, ShortStr,
+    FRAME_OVERHEAD, SHORT_STR_MAX_LEN,
 };
 
 use crate::limits::FRAME_MAX;
@@ -29,150 +36,216 @@ use crate::limits::FRAME_MAX;
 /// was joined from its frames into an allocation of its own.
 const ONE_FRAME_BODY_MAX: usize = FRAME_MAX as usize - FRAME_OVERHEAD;
 
-/// What a body copied into an allocation of its own must save to be worth the second
-/// allocation (and its free): more than the allocator's smallest steps.
-const SECOND_ALLOCATION: usize = 64;
+/// What a message's frames take besides its exchange, routing key, property bytes and body:
+/// three frames' headers and ends, `basic.publish`'s fixed arguments (class and method ids,
+/// reserved short, the two strings' lengths, the bits) and the header's class id, weight and
+/// body size. It is also the distance from the end of a body to the body of a message read
+/// right after it, less that message's exchange, routing key and properties.
+const FRAMES_AROUND_BODY: usize = 3 * FRAME_OVERHEAD + (2 + 2 + 2 + 1 + 1 + 1) + (2 + 2 + 8);
 
-/// From the end of a body to the header of a message read right after it: the body's frame
-/// end (1), a `basic.publish` method frame (header 7, ids 4, reserved 2, exchange and routing
-/// key of up to 1 + 255 each, bits 1, frame end 1), the header frame's header (7).
-const MAX_GAP_TO_NEXT_HEADER: usize = 1 + 7 + 4 + 2 + 2 * (1 + 255) + 1 + 1 + 7;
+/// The bytes of exchange, routing key and properties kept inside the message: as many as
+/// make `Arc<Message>` 160 bytes (see the test).
+const INLINE_META: usize = 102;
 
-/// Only the header's bytes are kept, not its decoded properties (368 bytes, and a heap table
-/// for `headers`): a queued message costs that much less, and the few properties the broker
-/// needs after the publish are decoded again when needed (dead-lettering) or kept aside.
+/// [`Message::flags`]: the message has a per-message TTL.
+const HAS_TTL: u8 = 1;
+/// The body has an allocation of its own, of its size: a copy would gain nothing.
+const OWN_BODY: u8 = 2;
+
+/// Only the header's property bytes are kept, not its decoded properties (368 bytes, and a
+/// heap table for `headers`): a queued message costs that much less, and the few properties
+/// the broker needs after the publish are decoded again when needed (dead-lettering) or kept
+/// aside.
 ///
-/// 144 bytes, so that an `Arc<Message>` (16 more) is served from jemalloc's 160-byte class
-/// (a `Duration` for the TTL made it 168, rounded up to 192).
+/// 144 bytes, so that an `Arc<Message>` (16 more) is served from jemalloc's 160-byte class:
+/// the body's `Bytes` (32), the exchange, routing key and properties inline (104 with their
+/// length and where they are), and 8 bytes of small fields.
 #[derive(Debug)]
 pub struct Message {
-    pub exchange: ShortStr,
-    pub routing_key: ShortStr,
-    pub header: EncodedHeader,
-    pub body: Bytes,
+    body: Bytes,
+    meta: Meta,
     /// The per-message TTL from the `expiration` property, checked at publish, in
-    /// milliseconds: RabbitMQ's limit is `u32::MAX` (see [`parse_expiration`]).
-    ttl_ms: Option<u32>,
+    /// milliseconds (RabbitMQ's limit is `u32::MAX`, see [`parse_expiration`]), when
+    /// [`HAS_TTL`] is set.
+    ttl_ms: u32,
+    exchange_len: u8,
+    routing_key_len: u8,
     /// The `priority` property (0 without one), which picks the level in a priority queue.
     pub priority: u8,
-    /// Made by [`Message::compacted`], or born so: its bytes are its own.
-    compact: bool,
-    /// The body has an allocation of its own, of its size: a copy would gain nothing.
-    own_body: bool,
+    /// [`HAS_TTL`], [`OWN_BODY`].
+    flags: u8,
+}
+
+/// A message's exchange, routing key and property bytes, one after the other.
+#[derive(Debug, Clone)]
+enum Meta {
+    Inline { len: u8, bytes: [u8; INLINE_META] },
+    Apart(Box<[u8]>),
+}
+
+impl Meta {
+    fn new(parts: [&[u8]; 3]) -> Meta {
+        let len: usize = parts.iter().map(|part| part.len()).sum();
+        if len > INLINE_META {
+            return Meta::Apart(parts.concat().into_boxed_slice());
+        }
+        let mut bytes = [0; INLINE_META];
+        let mut at = 0;
+        for part in parts {
+            bytes[at..at + part.len()].copy_from_slice(part);
+            at += part.len();
+        }
+        Meta::Inline {
+            len: len as u8,
+            bytes,
+        }
+    }
+
+    fn as_bytes(&self) -> &[u8] {
+        match self {
+            Meta::Inline { len, bytes } => &bytes[..usize::from(*len)],
+            Meta::Apart(bytes) => bytes,
+        }
+    }
 }
 
 impl Message {
-    /// A body this large that a queue keeps for nobody is kept in an allocation of its own
-    /// even among messages kept as views (see `Queue::publish`): its view's share of the read
-    /// buffer (frames, and the end a body that did not fit left unused) costs more than a copy
-    /// from here (about 4,350 bytes against 4,256 for 4 KiB; 1,160 against 1,184 for 1 KiB).
-    pub const BODY_KEPT_APART: usize = 4096;
-
     /// The message with what the broker reads of its header taken from `header`: `ttl` is
-    /// given, as the publish path checks it first.
+    /// given, as the publish path checks it first. `exchange` and `routing_key` are short
+    /// strings (at most 255 bytes; more would be cut).
     pub fn new(
-        exchange: ShortStr,
-        routing_key: ShortStr,
+        exchange: &[u8],
+        routing_key: &[u8],
         header: &ContentHeader,
         body: Bytes,
         ttl: Option<Duration>,
     ) -> Self {
+        let short = |s: &[u8]| s.len().min(SHORT_STR_MAX_LEN);
+        let (exchange_len, routing_key_len) = (short(exchange), short(routing_key));
+        let encoded = EncodedHeader::from(header);
+        let meta = Meta::new([
+            &exchange[..exchange_len],
+            &routing_key[..routing_key_len],
+            encoded.property_bytes(),
+        ]);
         // Nothing else holds a view of the body's allocation (the read buffer it would be a
         // view of is still held by the connection): it is its own, and of its size, as the
         // server and the joining of frames make them. One too large for a frame was joined.
-        let own_body = body.is_unique() || body.len() > ONE_FRAME_BODY_MAX;
-        let message = Message {
-            exchange,
-            routing_key,
-            header: EncodedHeader::from(header),
+        let own_body = body.is_empty() || body.is_unique() || body.len() > ONE_FRAME_BODY_MAX;
+        Message {
             body,
-            ttl_ms: ttl.map(|ttl| u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX)),
+            meta,
+            ttl_ms: ttl.map_or(0, |ttl| u32::try_from(ttl.as_millis()).unwrap_or(u32::MAX)),
+            exchange_len: exchange_len as u8,
+            routing_key_len: routing_key_len as u8,
             priority: header.properties.priority.unwrap_or(0),
-            compact: false,
-            own_body,
-        };
-        // Its other bytes are a few views into the read buffer, which they would keep whole:
-        // copied at once, as they cost less than the buffer (mostly the start of this body,
-        // copied out of it by the server), wherever the message goes.
-        if own_body {
-            message.compacted()
-        } else {
-            message
+            flags: if ttl.is_some() { HAS_TTL } else { 0 } | if own_body { OWN_BODY } else { 0 },
         }
+    }
+
+    /// The exchange it was published to.
+    pub fn exchange(&self) -> &[u8] {
+        &self.meta.as_bytes()[..usize::from(self.exchange_len)]
+    }
+
+    /// The routing key it was published with.
+    pub fn routing_key(&self) -> &[u8] {
+        let at = usize::from(self.exchange_len);
+        &self.meta.as_bytes()[at..at + usize::from(self.routing_key_len)]
+    }
+
+    /// Its content header, as it is sent to consumers.
+    pub fn header(&self) -> BasicHeader<'_> {
+        let at = usize::from(self.exchange_len) + usize::from(self.routing_key_len);
+        BasicHeader {
+            body_size: self.body.len() as u64,
+            property_bytes: &self.meta.as_bytes()[at..],
+        }
+    }
+
+    pub fn body(&self) -> &Bytes {
+        &self.body
     }
 
     /// The per-message TTL (from the `expiration` property).
     pub fn ttl(&self) -> Option<Duration> {
-        self.ttl_ms.map(|ms| Duration::from_millis(ms.into()))
+        (self.flags & HAS_TTL != 0).then(|| Duration::from_millis(self.ttl_ms.into()))
     }
 
-    /// A copy that keeps no buffer it was decoded from: exchange, routing key and header copied
-    /// into one allocation of their own, and the body into it too, or into one of its own when
-    /// that takes less with the allocator's size classes (a 1 KiB or 4 KiB body and ~100 bytes
-    /// beside it would take the next class, 25 % more than the body). A body that has its own
-    /// allocation already (see [`Message::new`]) is shared, not copied.
+    fn owns_body(&self) -> bool {
+        self.flags & OWN_BODY != 0
+    }
+
+    /// A copy that keeps no buffer it was decoded from: its body copied into an allocation of
+    /// its own size (its other bytes are its own already). A body that has its own allocation
+    /// already (see [`Message::new`]) is shared, not copied.
     pub fn compacted(&self) -> Message {
-        let (body, rest) = (self.body.len(), self.byte_len() - self.body.len());
-        let copy_body = !self.own_body;
-        let apart = allocation_size(body) + allocation_size(rest) + SECOND_ALLOCATION;
-        let together = copy_body && allocation_size(body + rest) <= apart;
-        let mut compact = Compact::with_capacity(if together { body + rest } else { rest });
         Message {
-            exchange: self.exchange.copy_into(&mut compact),
-            routing_key: self.routing_key.copy_into(&mut compact),
-            header: self.header.copy_into(&mut compact),
-            body: match (copy_body, together) {
-                (true, true) => compact.copy(&self.body),
-                (true, false) => Bytes::copy_from_slice(&self.body),
-                (false, _) => self.body.clone(),
+            body: if self.owns_body() {
+                self.body.clone()
+            } else {
+                Bytes::copy_from_slice(&self.body)
             },
-            ttl_ms: self.ttl_ms,
-            priority: self.priority,
-            compact: true,
-            own_body: self.own_body || !together,
+            meta: self.meta.clone(),
+            flags: self.flags | OWN_BODY,
+            ..*self
         }
     }
 
     /// Makes `message` what a queue keeps: its compacted copy, unless it is one already; in
     /// place when nothing else holds it.
     pub fn keep(message: &mut Arc<Message>) {
-        if message.compact {
+        if message.owns_body() {
             return;
         }
         match Arc::get_mut(message) {
-            Some(alone) => *alone = alone.compacted(),
+            Some(alone) => {
+                alone.body = Bytes::copy_from_slice(&alone.body);
+                alone.flags |= OWN_BODY;
+            }
             None => *message = Arc::new(message.compacted()),
         }
     }
 
-    /// Whether `next` was read right after this message, into the same buffer: its header
-    /// starts within the frames that can separate the two (this body's frame end, `next`'s
-    /// method frame, its header frame's start). Messages read one after the other that wait
-    /// together fill their read buffers: copies of them would free nothing, and take as much
-    /// memory again while they are made.
+    /// Whether its compacted copy takes less than what it holds as a view of its read buffer:
+    /// the body and its frames (1,024 bytes against 1,154 for a 1 KiB body with the bench's
+    /// 35-byte routing key and 50 bytes of properties; a 1,040-byte body would take 1,280).
+    /// A queue that keeps it for nobody then copies it even among messages kept as views
+    /// (see `Queue::publish`).
+    pub fn copy_takes_less(&self) -> bool {
+        allocation_size(self.body.len()) <= self.body.len() + self.frames_around_body()
+    }
+
+    /// What its frames took besides the body.
+    fn frames_around_body(&self) -> usize {
+        FRAMES_AROUND_BODY + self.meta.as_bytes().len()
+    }
+
+    /// Whether `next` was read right after this message, into the same buffer: its body
+    /// starts where the frames between the two bodies (this body's frame end, `next`'s method
+    /// and header frames, its body frame's header) put it. Messages read one after the other
+    /// that wait together fill their read buffers: copies of them would free nothing, and take
+    /// as much memory again while they are made.
     /// (By addresses: two read buffers that happen to lie next to each other look like one,
     /// and such a pair is then kept as it came rather than copied; nothing more. A test of
     /// two separate buffers would depend on where the allocator put them.)
     pub fn read_before(&self, next: &Message) -> bool {
-        if self.compact || next.compact {
+        if self.owns_body() || next.owns_body() {
             return false;
         }
         let end = self.body.as_ptr() as usize + self.body.len();
-        let start = next.header.as_bytes().as_ptr() as usize;
-        start > end && start - end <= MAX_GAP_TO_NEXT_HEADER
+        let start = next.body.as_ptr() as usize;
+        start.checked_sub(end) == Some(next.frames_around_body())
     }
 
     /// The properties, decoded again from the header's bytes.
     pub fn properties(&self) -> BasicProperties {
-        self.header.properties()
+        self.header().properties()
     }
 
-    /// Its exchange, routing key, header and body: about what its frames took.
+    /// Its exchange, routing key, properties and body: about what its frames took.
     pub fn byte_len(&self) -> usize {
-        self.exchange.len()
-            + self.routing_key.len()
-            + self.header.as_bytes().len()
-            + self.body.len()
+        self.meta.as_bytes().len() + self.body.len()
     }
 
     /// The size RabbitMQ counts for queue length in bytes: the body alone.
@@ -182,17 +255,83 @@ impl Message {
 }
 
 /// A message as it sits in one queue, or travels to one consumer.
+///
+/// 24 bytes, as a queue holds one per message (in a `VecDeque`, which doubles): the flag is
+/// kept in the sequence number's lowest bit and the deadline in nanoseconds, not as an
+/// `Option<Instant>` (16 bytes).
 #[derive(Debug, Clone)]
 pub struct QueuedMessage {
     pub message: Arc<Message>,
-    /// Set once the message has been handed to a consumer and came back unacknowledged.
-    pub redelivered: bool,
-    /// The queue's enqueue counter at publish time: a requeued message goes back to the place
-    /// its number gives it, so the queue keeps publish order, as RabbitMQ does.
-    pub seq: u64,
+    /// The queue's enqueue counter at publish time, shifted left by one: a requeued message
+    /// goes back to the place its number gives it, so the queue keeps publish order, as
+    /// RabbitMQ does. Bit 0: set once the message has been handed to a consumer and came
+    /// back unacknowledged.
+    seq_redelivered: u64,
     /// When its TTL (the queue's or its own, the shorter) runs out in this queue; kept when
     /// it is requeued.
-    pub expires_at: Option<Instant>,
+    expires_at: Option<Deadline>,
+}
+
+impl QueuedMessage {
+    pub fn new(message: Arc<Message>, seq: u64, expires_at: Option<Instant>) -> Self {
+        QueuedMessage {
+            message,
+            seq_redelivered: seq << 1,
+            expires_at: expires_at.map(Deadline::from),
+        }
+    }
+
+    /// Its place in its queue's publish order.
+    pub fn seq(&self) -> u64 {
+        self.seq_redelivered >> 1
+    }
+
+    /// Whether it was handed to a consumer before and came back unacknowledged.
+    pub fn redelivered(&self) -> bool {
+        self.seq_redelivered & 1 != 0
+    }
+
+    /// Marks it `redelivered` if `delivered` (it stays so once marked).
+    pub fn mark_redelivered(&mut self, delivered: bool) {
+        self.seq_redelivered |= u64::from(delivered);
+    }
+
+    pub fn expires_at(&self) -> Option<Instant> {
+        self.expires_at.map(Deadline::instant)
+    }
+
+    pub fn expires(&self) -> bool {
+        self.expires_at.is_some()
+    }
+}
+
+/// An instant as nanoseconds since [`epoch`], plus one (so that `Option<Deadline>` is 8
+/// bytes): 584 years of uptime.
+#[derive(Debug, Clone, Copy)]
+struct Deadline(NonZeroU64);
+
+/// A second before the first deadline was made: before any instant read to make one (an
+/// earlier instant would be taken as the epoch).
+fn epoch() -> Instant {
+    static EPOCH: OnceLock<Instant> = OnceLock::new();
+    *EPOCH.get_or_init(|| {
+        let now = Instant::now();
+        now.checked_sub(Duration::from_secs(1)).unwrap_or(now)
+    })
+}
+
+impl From<Instant> for Deadline {
+    fn from(at: Instant) -> Self {
+        let nanos = at.saturating_duration_since(epoch()).as_nanos();
+        let nanos = u64::try_from(nanos).unwrap_or(u64::MAX - 1);
+        Deadline(NonZeroU64::MIN.saturating_add(nanos))
+    }
+}
+
+impl Deadline {
+    fn instant(self) -> Instant {
+        epoch() + Duration::from_nanos(self.0.get() - 1)
+    }
 }
 
 /// The longest TTL RabbitMQ accepts (`?MAX_EXPIRY_TIMER`), in milliseconds.
@@ -227,8 +366,7 @@ pub(crate) mod tests {
     use super::*;
     use bytes::BytesMut;
 
-    /// A message whose exchange, routing key and body are views into one received buffer
-    /// (the header has its own encoding here), and that buffer's capacity.
+    /// A message whose body is a view into one received buffer, and that buffer's capacity.
     pub(crate) fn received(body_len: usize) -> (Message, BytesMut, usize) {
         let mut buffer = BytesMut::with_capacity(64 * 1024);
         buffer.extend_from_slice(b"xivocalls.call.created");
@@ -237,8 +375,7 @@ pub(crate) mod tests {
         let mut frame = buffer.split().freeze();
         let (exchange, routing_key) = (frame.split_to(4), frame.split_to(18));
         let header = ContentHeader::new(60, body_len as u64, BasicProperties::default());
-        let short = |b| ShortStr::try_from_bytes(b).expect("short");
-        let message = Message::new(short(exchange), short(routing_key), &header, frame, None);
+        let message = Message::new(&exchange, &routing_key, &header, frame, None);
         (message, buffer, capacity)
     }
 
@@ -246,17 +383,14 @@ pub(crate) mod tests {
     fn a_compacted_message_owns_its_bytes() {
         let (message, mut buffer, capacity) = received(300);
         let copy = message.compacted();
+        assert_eq!(copy.exchange(), b"xivo");
+        assert_eq!(copy.routing_key(), b"calls.call.created");
         assert_eq!(
-            (&copy.exchange, &copy.routing_key, &copy.header, &copy.body),
-            (
-                &message.exchange,
-                &message.routing_key,
-                &message.header,
-                &message.body
-            )
+            copy.header().property_bytes,
+            message.header().property_bytes
         );
-        let header_end = copy.header.as_bytes().as_ptr_range().end;
-        assert_eq!(copy.body.as_ptr(), header_end, "one allocation");
+        assert_eq!(copy.body(), message.body());
+        assert!(!buffer.try_reclaim(capacity), "the view keeps its buffer");
         drop(message);
         assert!(buffer.try_reclaim(capacity), "the copy keeps no view");
     }
@@ -302,7 +436,8 @@ pub(crate) mod tests {
                     let (Some(p), Some(h)) = (publish.take(), header.take()) else {
                         panic!("publish, header, body");
                     };
-                    messages.push(Message::new(p.exchange, p.routing_key, &h, payload, None));
+                    let (exchange, key) = (p.exchange.as_bytes(), p.routing_key.as_bytes());
+                    messages.push(Message::new(exchange, key, &h, payload, None));
                 }
                 other => panic!("unexpected {other:?}"),
             }
@@ -310,56 +445,82 @@ pub(crate) mod tests {
         (messages, buffer)
     }
 
-    /// What `message.compacted()` takes, from its own allocations: the body's, if it has one
-    /// apart, and the one of its other bytes.
-    fn allocated(copy: Message) -> usize {
-        let (all, rest) = (copy.byte_len(), copy.byte_len() - copy.body.len());
-        if !copy.own_body {
-            return allocation_size(all);
-        }
-        let body = copy.body.try_into_mut().expect("a body apart is its own");
-        allocation_size(body.capacity()) + allocation_size(rest)
-    }
-
     #[test]
     fn an_arc_of_a_message_takes_the_160_byte_class() {
+        assert_eq!(size_of::<Message>(), 144);
         let arc = size_of::<Message>() + 2 * size_of::<usize>();
         assert_eq!(allocation_size(arc), 160, "Message is {} bytes", arc - 16);
     }
 
     #[test]
-    fn a_compacted_body_is_not_rounded_up_to_the_next_size_class() {
-        for body_len in [1024, 4096, 16 * 1024, 64 * 1024] {
-            let (message, _buffer, _) = received(body_len);
-            let copy = message.compacted();
-            assert_eq!(copy.body, message.body);
-            let taken = allocated(copy);
-            assert!(
-                taken as f64 <= 1.2 * body_len as f64,
-                "{body_len}-byte body: {taken} bytes allocated"
-            );
+    fn a_queue_entry_is_24_bytes_and_keeps_what_it_was_given() {
+        assert_eq!(size_of::<QueuedMessage>(), 24);
+        let at = Instant::now() + Duration::from_millis(1500);
+        let mut queued = QueuedMessage::new(Arc::new(received(10).0), 41, Some(at));
+        assert_eq!((queued.seq(), queued.redelivered()), (41, false));
+        let kept = queued.expires_at().expect("a deadline");
+        assert!(kept.max(at) - kept.min(at) < Duration::from_micros(1));
+        queued.mark_redelivered(false);
+        assert!(!queued.redelivered());
+        queued.mark_redelivered(true);
+        queued.mark_redelivered(false);
+        assert_eq!((queued.seq(), queued.redelivered()), (41, true));
+        assert!(QueuedMessage::new(Arc::new(received(10).0), 0, None)
+            .expires_at()
+            .is_none());
+    }
+
+    #[test]
+    fn exchange_routing_key_and_properties_beyond_the_inline_bytes_are_kept_apart() {
+        let properties = |len| BasicProperties {
+            message_id: ShortStr::try_from_bytes(Bytes::from(vec![b'm'; len])).ok(),
+            ..Default::default()
+        };
+        let (inline, apart) = (INLINE_META - 4 - 18 - 2 - 1, INLINE_META - 4 - 18 - 2);
+        for (len, kept_inline) in [(inline, true), (apart, false)] {
+            let header = ContentHeader::new(60, 3, properties(len));
+            let body = Bytes::from_static(b"abc");
+            let message = Message::new(b"xivo", b"calls.call.created", &header, body, None);
+            assert_eq!(matches!(message.meta, Meta::Inline { .. }), kept_inline);
+            assert_eq!(message.exchange(), b"xivo");
+            assert_eq!(message.routing_key(), b"calls.call.created");
+            assert_eq!(message.properties(), header.properties);
+            assert_eq!(message.compacted().properties(), header.properties);
         }
     }
 
     #[test]
+    fn a_compacted_body_takes_its_size() {
+        for body_len in [1024, 4096, 16 * 1024, 64 * 1024] {
+            let (message, _buffer, _) = received(body_len);
+            let copy = message.compacted();
+            assert_eq!(copy.body, message.body);
+            let body = copy.body.try_into_mut().expect("a copied body is its own");
+            assert_eq!(body.capacity(), body_len);
+        }
+    }
+
+    #[test]
+    fn copies_take_less_than_views_but_above_a_size_class() {
+        let (messages, _buffer) = read_together(1, 1024);
+        assert!(
+            messages[0].copy_takes_less(),
+            "1,024 against 1,024 + frames"
+        );
+        let (messages, _buffer) = read_together(1, 1100);
+        assert!(
+            !messages[0].copy_takes_less(),
+            "1,280 against 1,100 + frames"
+        );
+    }
+
+    #[test]
     fn a_body_of_its_own_makes_a_compact_message_at_once_and_is_never_copied() {
-        let (views, _buffer) = read_together(1, 300);
-        let view = &views[0];
         let body = Bytes::from(vec![b'{'; 65_536]);
         let at = body.as_ptr();
-        let header = ContentHeader::new(60, 65_536, view.properties());
-        let own = Message::new(
-            view.exchange.clone(),
-            view.routing_key.clone(),
-            &header,
-            body,
-            None,
-        );
-        assert!(own.compact, "its other bytes copied at once");
-        assert_ne!(
-            own.header.as_bytes().as_ptr(),
-            view.header.as_bytes().as_ptr()
-        );
+        let header = ContentHeader::new(60, 65_536, BasicProperties::default());
+        let own = Message::new(b"xivo", b"calls.call.created", &header, body, None);
+        assert!(own.owns_body());
         assert_eq!(own.body.as_ptr(), at);
         let mut kept = Arc::new(own);
         let before = Arc::clone(&kept);

@@ -533,14 +533,14 @@ impl VHost {
     pub fn route(
         &self,
         exchange: &Arc<Exchange>,
-        routing_key: &ShortStr,
+        routing_key: &[u8],
         headers: Option<&FieldTable>,
         scratch: &mut RouteScratch,
         queues: &mut Vec<Arc<Queue>>,
     ) {
         queues.clear();
         if exchange.is_default() {
-            if let Some(queue) = self.queues.read().get(routing_key.as_bytes()) {
+            if let Some(queue) = self.queues.read().get(routing_key) {
                 queues.push(Arc::clone(queue));
             }
             return;
@@ -556,7 +556,7 @@ impl VHost {
         let mut sources = 0;
         while let Some(exchange) = pending.pop() {
             matched.clear();
-            exchange.route(routing_key.as_bytes(), headers, matched);
+            exchange.route(routing_key, headers, matched);
             // RabbitMQ's `process_alternate`: an exchange whose bindings matched nothing hands
             // the message to its alternate exchange, if that exists.
             if matched.is_empty() {
@@ -626,7 +626,7 @@ impl QueueHost for VHost {
             let headers = header.properties.headers.as_ref();
             self.route(
                 &exchange,
-                &message.routing_key,
+                message.routing_key(),
                 headers,
                 &mut scratch,
                 &mut targets,

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use bytes::BytesMut;
 use tracing::{debug, info, warn};
 use warren_wire::{
-    encode_content, encode_method_frame, reply_code, EncodedHeader, FieldTable, FieldValue, Frame,
+    encode_message, encode_method_frame, reply_code, ContentMethod, FieldTable, FieldValue, Frame,
     Method, ShortStr, FRAME_MIN_SIZE,
 };
 use warren_wire::{
@@ -33,6 +33,7 @@ use crate::model::actor::Actor;
 use crate::model::admission::Admission;
 use crate::model::connections::{ConnectionEntry, Traffic};
 use crate::model::exchange::PublishTally;
+use crate::model::message::Message;
 use crate::model::queue::{ConnectionId, Queue};
 use crate::model::stats::{ChurnEvent, MessageStats};
 use crate::model::users::LivePermissions;
@@ -207,15 +208,23 @@ impl Connection {
         encode_method_frame(channel, &method, &mut self.out);
     }
 
-    pub(crate) fn send_content(
+    /// Writes `message` out behind `method`: its exchange, routing key, header and body as
+    /// the message keeps them.
+    pub(crate) fn send_message(
         &mut self,
         channel: u16,
-        method: Method,
-        header: &EncodedHeader,
-        body: &bytes::Bytes,
+        method: ContentMethod<'_>,
+        message: &Message,
     ) {
-        encode_method_frame(channel, &method, &mut self.out);
-        encode_content(channel, header, body, self.frame_max, &mut self.out);
+        let (header, body) = (message.header(), message.body());
+        encode_message(
+            channel,
+            &method,
+            &header,
+            body,
+            self.frame_max,
+            &mut self.out,
+        );
     }
 
     /// Handles one frame from the client. Errors are answered here (channel.close or

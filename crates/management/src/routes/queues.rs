@@ -262,15 +262,15 @@ async fn get_messages(
             break;
         };
         let message = &queued.message;
-        let properties = message.header.properties();
+        let properties = message.properties();
         let envelope = (
-            &*message.exchange.to_string(),
-            &*message.routing_key.to_string(),
-            queued.redelivered,
+            &*String::from_utf8_lossy(message.exchange()),
+            &*String::from_utf8_lossy(message.routing_key()),
+            queued.redelivered(),
             left,
         );
         got.push(render::message::got(
-            &message.body,
+            message.body(),
             &properties,
             envelope,
             base64_always,

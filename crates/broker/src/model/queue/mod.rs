@@ -221,9 +221,9 @@ impl Queue {
     /// Enqueues a newly published message, honouring `x-max-length(-bytes)` and `x-overflow`.
     /// In a queue without consumer, `message` is made the compact copy the queue keeps
     /// ([`Message::keep`]), which the other queues it is routed to then share; unless it is
-    /// `dense`: the buffer it was read into is full of messages kept anyway. A body of
-    /// [`Message::BODY_KEPT_APART`] or more is copied even then, into an allocation of its
-    /// own: less than its share of the buffer's frames and of the end left unused.
+    /// `dense`: the buffer it was read into is full of messages kept anyway. It is copied even
+    /// then when the copy takes less than its share of the buffer's frames
+    /// ([`Message::copy_takes_less`]: all but bodies just above an allocator's size class).
     pub fn publish(self: &Arc<Self>, message: &mut Arc<Message>, dense: bool) -> Enqueued {
         // A per-message TTL needs the broker's clock even in a queue without one of its own
         // (registered outside the queue's lock: the sweep takes the list's lock, then ours).
@@ -237,7 +237,7 @@ impl Queue {
                 return Enqueued::Gone;
             }
             let held = state.consumers.is_empty();
-            if held && (!dense || message.body.len() >= Message::BODY_KEPT_APART) {
+            if held && (!dense || message.copy_takes_less()) {
                 Message::keep(message);
             }
             let seq = state.next_seq;
@@ -248,12 +248,8 @@ impl Queue {
             };
             // The clock is read only where a TTL makes it matter.
             let now = (ttl.is_some() || state.ready.has_expiring()).then(Instant::now);
-            let queued = QueuedMessage {
-                message: Arc::clone(message),
-                redelivered: false,
-                seq,
-                expires_at: ttl.zip(now).map(|(ttl, now)| now + ttl),
-            };
+            let expires_at = ttl.zip(now).map(|(ttl, now)| now + ttl);
+            let queued = QueuedMessage::new(Arc::clone(message), seq, expires_at);
             if self.settings.overflow != Overflow::DropHead && self.would_overflow(state, &queued) {
                 if self.settings.overflow == Overflow::RejectPublishDlx {
                     self.let_go(state, queued, DeathReason::Maxlen);
@@ -321,7 +317,7 @@ impl Queue {
             let deleted = state.deleted;
             let mut returned = 0;
             let messages = messages.into_iter().map(|mut message| {
-                message.redelivered |= delivered;
+                message.mark_redelivered(delivered);
                 message
             });
             each_with_neighbours(
@@ -403,7 +399,7 @@ impl Queue {
                 &mut state.stats.deliver
             };
             *counter += 1;
-            state.stats.redeliver += u64::from(message.redelivered);
+            state.stats.redeliver += u64::from(message.redelivered());
             state.unacked += 1;
             if !self.settings.single_active_consumer {
                 // Round-robin among equals: the chosen consumer goes behind the others of
@@ -536,7 +532,7 @@ impl Queue {
                 state.stats.get += 1;
                 state.unacked += 1;
             }
-            state.stats.redeliver += u64::from(message.redelivered);
+            state.stats.redeliver += u64::from(message.redelivered());
             Some((message, count_u32(state.ready.len())))
         })
     }
@@ -760,8 +756,8 @@ mod tests {
             panic!("audit and log keep it");
         };
         assert!(Arc::ptr_eq(&audit, &log), "one copy for both");
-        assert_ne!(audit.body.as_ptr(), view.body.as_ptr());
-        assert_eq!(audit.body, view.body);
+        assert_ne!(audit.body().as_ptr(), view.body().as_ptr());
+        assert_eq!(audit.body(), view.body());
     }
 
     #[test]
@@ -774,14 +770,14 @@ mod tests {
             .map(|_| {
                 let mut message = published();
                 assert_eq!(work.publish(&mut message, false), Enqueued::Accepted);
-                message.body.as_ptr() as usize
+                message.body().as_ptr() as usize
             })
             .collect();
         let waiting = |queue: &Queue| {
             let mut state = queue.state.lock();
             let ready = state.ready.iter_mut();
             ready
-                .map(|m| m.message.body.as_ptr() as usize)
+                .map(|m| m.message.body().as_ptr() as usize)
                 .collect::<Vec<_>>()
         };
         assert_eq!(waiting(&work), bodies[1..], "waits for credit as it came");
@@ -801,11 +797,11 @@ mod tests {
         idle.requeue([taken], true);
         let (again, _) = idle.get(true).expect("requeued");
         assert!(Arc::ptr_eq(&again.message, &kept), "not copied again");
-        assert!(again.redelivered);
+        assert!(again.redelivered());
     }
 
     fn body_at(message: &QueuedMessage) -> usize {
-        message.message.body.as_ptr() as usize
+        message.message.body().as_ptr() as usize
     }
 
     #[test]
@@ -816,12 +812,7 @@ mod tests {
         let delivered: Vec<QueuedMessage> = std::iter::once(published())
             .chain(read.into_iter().map(Arc::new))
             .enumerate()
-            .map(|(seq, message)| QueuedMessage {
-                message,
-                redelivered: false,
-                seq: seq as u64,
-                expires_at: None,
-            })
+            .map(|(seq, message)| QueuedMessage::new(message, seq as u64, None))
             .collect();
         let before: Vec<usize> = delivered.iter().map(body_at).collect();
         work.requeue(delivered, true);
@@ -842,7 +833,7 @@ mod tests {
         for message in read {
             let mut message = Arc::new(message);
             assert_eq!(work.publish(&mut message, false), Enqueued::Accepted);
-            bodies.push(message.body.as_ptr() as usize);
+            bodies.push(message.body().as_ptr() as usize);
         }
         work.remove_consumer(&consumer);
         let waiting: Vec<usize> =

@@ -63,7 +63,7 @@ impl Ready {
         self.count_in(&message);
         let level = self.level(&message);
         let fifo = &mut self.levels[level];
-        let at = fifo.partition_point(|m| m.seq < message.seq);
+        let at = fifo.partition_point(|m| m.seq() < message.seq());
         fifo.insert(at, message);
     }
 
@@ -80,7 +80,7 @@ impl Ready {
     pub fn pop_expired(&mut self, now: Instant) -> Option<QueuedMessage> {
         let fifo = self.levels.iter_mut().find(|fifo| {
             fifo.front()
-                .and_then(|m| m.expires_at)
+                .and_then(QueuedMessage::expires_at)
                 .is_some_and(|at| at < now)
         })?;
         let message = fifo.pop_front()?;
@@ -102,12 +102,12 @@ impl Ready {
     fn count_in(&mut self, message: &QueuedMessage) {
         self.len += 1;
         self.bytes += message.message.body_len();
-        self.expiring += usize::from(message.expires_at.is_some());
+        self.expiring += usize::from(message.expires());
     }
 
     fn count_out(&mut self, message: &QueuedMessage) {
         self.len -= 1;
         self.bytes -= message.message.body_len();
-        self.expiring -= usize::from(message.expires_at.is_some());
+        self.expiring -= usize::from(message.expires());
     }
 }

@@ -9,8 +9,8 @@
 use std::sync::Arc;
 
 use warren_wire::{
-    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicDeliver, BasicGet,
-    BasicGetEmpty, BasicGetOk, BasicQos, BasicQosOk, FieldTable,
+    BasicCancel, BasicCancelOk, BasicConsume, BasicConsumeOk, BasicGet, BasicGetEmpty, BasicQos,
+    BasicQosOk, ContentMethod, FieldTable,
 };
 
 use crate::error::{AmqpError, AmqpResult};
@@ -163,24 +163,17 @@ impl Connection {
             self.send(channel, BasicGetEmpty::default().into());
             return Ok(());
         };
-        let (no_ack, redelivered) = (m.no_ack, u64::from(message.redelivered));
+        let (no_ack, redelivered) = (m.no_ack, message.redelivered());
         self.count(channel, |stats| {
             *if no_ack {
                 &mut stats.get_no_ack
             } else {
                 &mut stats.get
             } += 1;
-            stats.redeliver += redelivered;
+            stats.redeliver += u64::from(redelivered);
         });
         let state = self.channel_mut(channel)?;
         let delivery_tag = state.next_delivery_tag();
-        let get_ok = BasicGetOk {
-            delivery_tag,
-            redelivered: message.redelivered,
-            exchange: message.message.exchange.clone(),
-            routing_key: message.message.routing_key.clone(),
-            message_count,
-        };
         let content = Arc::clone(&message.message);
         if !m.no_ack {
             state.unacked.insert(
@@ -192,7 +185,14 @@ impl Connection {
                 },
             );
         }
-        self.send_content(channel, get_ok.into(), &content.header, &content.body);
+        let get_ok = ContentMethod::GetOk {
+            delivery_tag,
+            redelivered,
+            exchange: content.exchange(),
+            routing_key: content.routing_key(),
+            message_count,
+        };
+        self.send_message(channel, get_ok, &content);
         Ok(())
     }
 
@@ -261,23 +261,16 @@ impl Connection {
             return false;
         };
         // Counted on the connection and the channel: `state` is the channel, borrowed already.
-        let redelivered = u64::from(message.redelivered);
+        let redelivered = message.redelivered();
         for stats in [&mut self.stats, &mut state.stats] {
             *if consumer.no_ack {
                 &mut stats.deliver_no_ack
             } else {
                 &mut stats.deliver
             } += 1;
-            stats.redeliver += redelivered;
+            stats.redeliver += u64::from(redelivered);
         }
         let delivery_tag = state.next_delivery_tag();
-        let deliver = BasicDeliver {
-            consumer_tag: consumer.tag.clone(),
-            delivery_tag,
-            redelivered: message.redelivered,
-            exchange: message.message.exchange.clone(),
-            routing_key: message.message.routing_key.clone(),
-        };
         let content = Arc::clone(&message.message);
         if !consumer.no_ack {
             let unacked = Unacked {
@@ -287,12 +280,14 @@ impl Connection {
             };
             state.unacked.insert(delivery_tag, unacked);
         }
-        self.send_content(
-            consumer.channel,
-            deliver.into(),
-            &content.header,
-            &content.body,
-        );
+        let deliver = ContentMethod::Deliver {
+            consumer_tag: consumer.tag.as_bytes(),
+            delivery_tag,
+            redelivered,
+            exchange: content.exchange(),
+            routing_key: content.routing_key(),
+        };
+        self.send_message(consumer.channel, deliver, &content);
         true
     }
 

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use warren_wire::reply_code::NO_ROUTE;
 use warren_wire::{
-    BasicNack, BasicPublish, BasicReturn, ConfirmSelectOk, ContentHeader, FieldTable, ShortStr,
+    BasicNack, BasicPublish, ConfirmSelectOk, ContentHeader, ContentMethod, FieldTable,
 };
 
 use super::basic::DIRECT_REPLY_TO;
@@ -117,8 +117,8 @@ impl Connection {
             header.received = None;
         }
         Ok(Arc::new(Message::new(
-            publish.exchange.clone(),
-            publish.routing_key.clone(),
+            publish.exchange.as_bytes(),
+            publish.routing_key.as_bytes(),
             header,
             body,
             ttl,
@@ -140,7 +140,7 @@ impl Connection {
         let mut queues = std::mem::take(&mut self.scratch_queues);
         vhost.route(
             exchange,
-            &message.routing_key,
+            message.routing_key(),
             headers,
             &mut self.route_scratch,
             &mut queues,
@@ -152,13 +152,13 @@ impl Connection {
         }
         if !routed && mandatory {
             self.count(channel, |stats| stats.return_unroutable += 1);
-            let returned = BasicReturn {
+            let returned = ContentMethod::Return {
                 reply_code: NO_ROUTE,
-                reply_text: ShortStr::from_static("NO_ROUTE"),
-                exchange: message.exchange.clone(),
-                routing_key: message.routing_key.clone(),
+                reply_text: b"NO_ROUTE",
+                exchange: message.exchange(),
+                routing_key: message.routing_key(),
             };
-            self.send_content(channel, returned.into(), &message.header, &message.body);
+            self.send_message(channel, returned, &message);
         }
         // A queue without consumer keeps a compact copy of a message (see `message.rs`),
         // unless one of them has kept every message of this connection's last read buffer or

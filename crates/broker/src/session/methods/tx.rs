@@ -21,7 +21,7 @@ impl Connection {
         self.channel_mut(channel)?.stats.publish += transaction.publishes.len() as u64;
         for (mandatory, message) in transaction.publishes {
             // Routed through the exchange as it is at commit: it may be gone by then (404).
-            let exchange = self.open_vhost()?.exchange(message.exchange.as_bytes())?;
+            let exchange = self.open_vhost()?.exchange(message.exchange())?;
             let headers = message.properties().headers;
             self.enqueue(channel, mandatory, &exchange, message, headers.as_ref())?;
         }
