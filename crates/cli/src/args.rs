@@ -91,6 +91,11 @@ pub struct Options {
     /// RAM (0.4, as RabbitMQ) or a size (512MiB)
     #[arg(long, value_name = "LIMIT", env = "WARREN_MEMORY_HIGH_WATERMARK", default_value = "0.4", value_parser = Watermark::parse)]
     pub memory_high_watermark: Watermark,
+    /// Once every port listens, one JSON line of the broker's URLs and pid is written here
+    /// (a FIFO, or /dev/fd/N for a pipe the caller keeps): for a supervisor that starts
+    /// Warren on free ports (--port 0) and must learn which
+    #[arg(long, value_name = "FILE", env = "WARREN_READY_FILE")]
+    pub ready_file: Option<PathBuf>,
     #[command(
         flatten,
         next_help_heading = "Limits (refused as RabbitMQ refuses them; the defaults are RabbitMQ's)"

@@ -208,11 +208,39 @@ async fn serve(options: args::Options) -> ExitCode {
             }
         }
     }
+    if let Some(path) = &options.ready_file {
+        if let Err(e) = announce_ready(path, &server) {
+            error!(
+                "cannot write the ready line to {}: {e}. Give --ready-file a writable file, FIFO or /dev/fd/N.",
+                path.display()
+            );
+            server.shutdown().await;
+            return ExitCode::FAILURE;
+        }
+    }
     wait_for_signal().await;
     info!("shutting down: closing client connections (320 CONNECTION_FORCED)");
     server.shutdown().await;
     info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The `--ready-file` line: where each door listens, as URLs, and the process to signal.
+fn announce_ready(path: &std::path::Path, server: &warren::ServerHandle) -> std::io::Result<()> {
+    let urls = |scheme: &str, addresses: &[std::net::SocketAddr]| -> Vec<String> {
+        addresses
+            .iter()
+            .map(|address| format!("{scheme}://{address}/"))
+            .collect()
+    };
+    let line = serde_json::json!({
+        "pid": std::process::id(),
+        "amqp": urls("amqp", server.local_addrs()),
+        "amqps": urls("amqps", server.tls_local_addrs()),
+        "management": server.management_url(),
+        "prometheus": server.prometheus_url(),
+    });
+    std::fs::write(path, format!("{line}\n"))
 }
 
 /// Binds `addresses`; None (after logging why) when one that is not optional fails.

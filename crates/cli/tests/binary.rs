@@ -220,3 +220,57 @@ fn hash_password_prints_a_rabbitmq_password_hash() {
     .expect("a sha256 password_hash");
     assert!(hash.verify(b"s3cret"));
 }
+
+#[test]
+fn the_ready_file_names_every_door_once_they_listen() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args([
+            "--bind",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--management-port",
+            "0",
+        ])
+        .args(["--prometheus-port", "0", "--ready-file", "/dev/stdout"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("warren starts");
+    let stdout = child.stdout.take().expect("stdout is piped");
+    let mut line = String::new();
+    BufReader::new(stdout)
+        .read_line(&mut line)
+        .expect("a ready line");
+    let ready: serde_json::Value = serde_json::from_str(&line).expect("one JSON line");
+    assert_eq!(ready["pid"], child.id());
+    assert_eq!(ready["amqps"], serde_json::json!([]));
+    let amqp = ready["amqp"][0].as_str().expect("an amqp URL");
+    let address = amqp
+        .strip_prefix("amqp://")
+        .and_then(|rest| rest.strip_suffix('/'))
+        .expect("amqp://ADDR/");
+    RawClient::open(address, &[]);
+    for door in ["management", "prometheus"] {
+        let url = ready[door].as_str().expect("an http URL");
+        let address = url.strip_prefix("http://").expect("http://ADDR");
+        std::net::TcpStream::connect(address).expect("the door listens");
+    }
+    signal(&child, "TERM");
+    assert!(child.wait().expect("exits").success());
+}
+
+#[test]
+fn an_unwritable_ready_file_stops_the_broker_with_a_readable_message() {
+    let output = Command::new(env!("CARGO_BIN_EXE_warren"))
+        .args(["--bind", "127.0.0.1", "--port", "0", "--no-management"])
+        .args(["--no-prometheus", "--ready-file", "/nonexistent/ready.json"])
+        .output()
+        .expect("runs");
+    assert_eq!(output.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("cannot write the ready line to /nonexistent/ready.json"),
+        "{stderr}"
+    );
+}
