@@ -15,6 +15,7 @@ import base64
 import dataclasses
 import json
 import os
+import re
 import shlex
 import subprocess
 import time
@@ -368,6 +369,20 @@ def test_await_startup_status_and_an_unreachable_broker():
     assert rc == 69 and "waited 1 s" in err, err
     rc, out, err = warren_ctl("--password", "wrong", "list_queues")
     assert rc == 69 and "refused user 'guest'" in err, err
+
+
+def test_ping_as_the_healthcheck_calls_it():
+    """`rabbitmq-diagnostics -q ping` in a docker-compose healthcheck: `warren ctl -q ping`."""
+    for name, tool in tools():
+        rc, out, err = tool("ping")
+        assert (rc, err) == (0, ""), name
+        assert re.fullmatch(r"Will ping \S+\. This only checks if the OS process is running and "
+                            r"registered with epmd\. Timeout: 60000 ms\.\nPing succeeded\n", out), out
+        check(f"{name} -q ping", *tool("-q", "ping"), 0, "Ping succeeded\n")
+        rc, out, err = tool("ping", "-t", "5")
+        assert rc == 0 and "Timeout: 5000 ms." in out, name
+    rc, out, err = run([WARREN, "ctl", "--management-url", "http://127.0.0.1:9", "-q", "ping"])
+    assert (rc, out) == (69, "") and "connection refused" in err, err
 
 
 def test_bad_arguments_exit_64():

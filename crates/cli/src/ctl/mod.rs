@@ -216,6 +216,8 @@ enum Verb {
     AwaitStartup,
     /// Displays status of the node
     Status,
+    /// Checks that the broker is up (rabbitmq-diagnostics ping; the docker-compose healthcheck)
+    Ping,
 }
 
 /// What a verb needs: the API, how to print, and the global options.
@@ -328,6 +330,7 @@ fn execute(ctl: Ctl) -> Result<(), Failure> {
         Verb::ImportDefinitions { file } => definitions::import_definitions(&ctx, file),
         Verb::AwaitStartup => node::await_startup(&ctx),
         Verb::Status => node::status(&ctx),
+        Verb::Ping => node::ping(&ctx),
     }
 }
 

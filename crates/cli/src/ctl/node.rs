@@ -13,6 +13,8 @@ use super::Context;
 
 /// rabbitmqctl await_startup's default timeout.
 const AWAIT_STARTUP_TIMEOUT: u64 = 300;
+/// rabbitmq-diagnostics ping's default timeout.
+const PING_TIMEOUT: u64 = 60;
 
 /// Waits until the management API answers (the broker serves once it does).
 pub fn await_startup(ctx: &Context) -> Result<(), Failure> {
@@ -41,6 +43,26 @@ pub fn await_startup(ctx: &Context) -> Result<(), Failure> {
         }
         std::thread::sleep(Duration::from_millis(200).min(left));
     }
+}
+
+/// rabbitmq-diagnostics ping: the broker answers. Its banner names the node, which the
+/// broker's answer tells; a broker that does not answer fails with EX_UNAVAILABLE (69), as
+/// rabbitmq-diagnostics does.
+pub fn ping(ctx: &Context) -> Result<(), Failure> {
+    let overview = ctx
+        .api
+        .get("/api/overview")?
+        .expect_success(SOFTWARE)?
+        .json();
+    let timeout_ms = ctx.timeout.unwrap_or(PING_TIMEOUT) * 1000;
+    let banner = format!(
+        "Will ping {}. This only checks if the OS process is running and registered with \
+         epmd. Timeout: {timeout_ms} ms.",
+        text(&overview, "node")
+    );
+    print(&ctx.out.banner(&[banner]));
+    print("Ping succeeded\n");
+    Ok(())
 }
 
 fn gb(bytes: f64) -> String {
