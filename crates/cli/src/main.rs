@@ -218,6 +218,8 @@ async fn serve(options: args::Options) -> ExitCode {
             return ExitCode::FAILURE;
         }
     }
+    // RabbitMQ's words: testcontainers and pytest-celery wait for this line in the log.
+    info!("Server startup complete; every door listens");
     wait_for_signal().await;
     info!("shutting down: closing client connections (320 CONNECTION_FORCED)");
     server.shutdown().await;
