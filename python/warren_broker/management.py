@@ -1,0 +1,52 @@
+"""The few calls of RabbitMQ's management API that the fixtures make (vhosts and permissions)."""
+
+import base64
+import json
+import urllib.error
+import urllib.request
+from urllib.parse import quote
+
+
+class ManagementError(RuntimeError):
+    """The management API refused a call; the message has its status and reason."""
+
+    def __init__(self, status, text):
+        super().__init__(text)
+        self.status = status
+
+
+class Management:
+    def __init__(self, url, user, password, timeout=10.0):
+        self.url = url.rstrip("/")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self._authorization = f"Basic {token}"
+        self._timeout = timeout
+
+    def request(self, method, path, body=None):
+        """Sends one request; returns the decoded JSON answer (None when it has no body)."""
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(self.url + path, data=data, method=method)
+        request.add_header("Authorization", self._authorization)
+        request.add_header("Content-Type", "application/json")
+        try:
+            with urllib.request.urlopen(request, timeout=self._timeout) as answer:
+                text = answer.read()
+        except urllib.error.HTTPError as error:
+            reason = error.read().decode("utf-8", "replace")
+            raise ManagementError(error.code, f"{method} {path}: {error.code} {reason}") from None
+        return json.loads(text) if text else None
+
+    def create_vhost(self, vhost, user):
+        """Creates `vhost` and gives `user` every permission in it."""
+        name = quote(vhost, safe="")
+        self.request("PUT", f"/api/vhosts/{name}", {})
+        everything = {"configure": ".*", "write": ".*", "read": ".*"}
+        self.request("PUT", f"/api/permissions/{name}/{quote(user, safe='')}", everything)
+
+    def delete_vhost(self, vhost):
+        """Deletes `vhost` (its connections are closed); a vhost already gone is no error."""
+        try:
+            self.request("DELETE", f"/api/vhosts/{quote(vhost, safe='')}")
+        except ManagementError as error:
+            if error.status != 404:
+                raise
