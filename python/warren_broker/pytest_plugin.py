@@ -33,6 +33,10 @@ from .management import Management
 #: The key of the controller's broker in an xdist worker's `workerinput`.
 XDIST_KEY = "warren_broker"
 
+#: What a Wazo stack finds on its vhost before anyone declares it (Asterisk publishes to
+#: `wazo-headers` unasked): Warren has them on `/`; the fixtures' vhosts get them too.
+WAZO_EXCHANGES = (("xivo", "topic"), ("wazo-headers", "headers"))
+
 
 def pytest_addoption(parser):
     group = parser.getgroup("warren_broker", "Warren AMQP broker (warren-broker)")
@@ -94,10 +98,17 @@ class _Session:
             self.broker.start()
         return self.broker
 
-    def new_vhost_name(self, nodeid):
+    def new_vhost(self, nodeid):
+        """A vhost for one test (or for Celery): the broker's user may do anything there, and
+        the Wazo exchanges are declared."""
         worker = getattr(self.config, "workerinput", {}).get("workerid", "main")
         test = re.sub(r"[^A-Za-z0-9_.-]+", "-", nodeid.rsplit("::", 1)[-1])[:64]
-        return f"pytest-{worker}-{next(self._vhosts)}-{test}"
+        vhost = f"pytest-{worker}-{next(self._vhosts)}-{test}"
+        management = self.get().management
+        management.create_vhost(vhost, self.broker.user)
+        for name, kind in WAZO_EXCHANGES:
+            management.declare_exchange(vhost, name, kind)
+        return vhost
 
     def pytest_unconfigure(self, config):
         if isinstance(self.broker, Broker):
@@ -152,8 +163,7 @@ def amqp_url(request, pytestconfig):
     """An AMQP URL on a fresh vhost of this test's own, deleted after it."""
     session = _session(pytestconfig)
     broker = session.get()
-    vhost = session.new_vhost_name(request.node.nodeid)
-    broker.management.create_vhost(vhost, broker.user)
+    vhost = session.new_vhost(request.node.nodeid)
     yield broker.url(vhost)
     try:
         broker.check_running()
@@ -192,10 +202,8 @@ class _CeleryConfig:
     def celery_config(cls, pytestconfig):
         """Celery's configuration: its broker on a vhost of its own, results over AMQP (rpc)."""
         session = _session(pytestconfig)
-        broker = session.get()
-        vhost = session.new_vhost_name("celery")
-        broker.management.create_vhost(vhost, broker.user)
-        return {"broker_url": broker.url(vhost), "result_backend": "rpc://"}
+        vhost = session.new_vhost("celery")
+        return {"broker_url": session.get().url(vhost), "result_backend": "rpc://"}
 
 
 def _session(config):
