@@ -4,18 +4,6 @@ against RabbitMQ 3.10.8) that fail on Warren, each with why. On Warren they run 
 RabbitMQ they run as every other test. This list is issue 16's remaining work."""
 
 GAPS = {
-    # -- the model does not count these yet --------------------------------------------------
-    "test_management_queues.py::test_counts_consumers_and_message_stats":
-        "message_bytes counts ready bodies only: unacknowledged bytes are not kept per queue",
-    "test_management_shapes.py::test_management_shape[GET /api/queues]":
-        "messages_persistent, message_bytes_persistent, message_bytes_unacknowledged: not counted",
-    "test_management_shapes.py::test_management_shape[GET /api/queues/{vhost}]":
-        "messages_persistent, message_bytes_persistent, message_bytes_unacknowledged: not counted",
-    "test_management_shapes.py::test_management_shape[GET /api/queues/{vhost}/{name}]":
-        "messages_persistent, message_bytes_persistent, message_bytes_unacknowledged: not counted",
-    "test_management_shapes.py::test_management_shape"
-    "[GET /api/queues/{vhost}?page=1&page_size=100&name={name}]":
-        "messages_persistent, message_bytes_persistent, message_bytes_unacknowledged: not counted",
     # -- the node ---------------------------------------------------------------------------
     "test_management_overview.py::test_nodes": "disk_free and disk_free_limit are not read",
     "test_management_shapes.py::test_management_shape[GET /api/nodes]":

@@ -72,22 +72,22 @@ const QUEUE_GAUGES: [QueueGauge; 5] = [
     (
         "rabbitmq_queue_messages_ready",
         "Messages ready to be delivered to consumers",
-        |q| q.counts.ready,
+        |q| q.counts.ready.messages,
     ),
     (
         "rabbitmq_queue_messages_unacked",
         "Messages delivered to consumers but not yet acknowledged",
-        |q| q.counts.unacked,
+        |q| q.counts.unacked.messages,
     ),
     (
         "rabbitmq_queue_messages",
         "Sum of ready and unacknowledged messages - total queue depth",
-        |q| q.counts.ready + q.counts.unacked,
+        |q| q.counts.ready.messages + q.counts.unacked.messages,
     ),
     (
         "rabbitmq_queue_messages_ready_bytes",
         "Size in bytes of ready messages",
-        |q| q.counts.ready_bytes,
+        |q| q.counts.ready.bytes,
     ),
     ("rabbitmq_queue_consumers", "Consumers on a queue", |q| {
         u64::from(q.counts.consumers)

@@ -144,11 +144,11 @@ fn pick(stats: &MessageStats, names: &[&str]) -> Counters {
 
 /// A queue's message counts (`messages`, `messages_ready`, `messages_unacknowledged`).
 pub fn queue_totals(queue: &QueueSnapshot) -> Counters {
-    let counts = &queue.counts;
+    let (ready, unacked) = (queue.counts.ready.messages, queue.counts.unacked.messages);
     vec![
-        ("messages", counts.ready + counts.unacked),
-        ("messages_ready", counts.ready),
-        ("messages_unacknowledged", counts.unacked),
+        ("messages", ready + unacked),
+        ("messages_ready", ready),
+        ("messages_unacknowledged", unacked),
     ]
 }
 

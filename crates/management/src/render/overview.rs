@@ -44,8 +44,8 @@ pub fn overview(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value 
         exchanges += vhost.exchanges.len();
         for queue in &vhost.queues {
             consumers += queue.consumers.len();
-            ready += queue.counts.ready;
-            unacked += queue.counts.unacked;
+            ready += queue.counts.ready.messages;
+            unacked += queue.counts.unacked.messages;
         }
     }
     let channels: usize = snapshot.connections.iter().map(|c| c.channels.len()).sum();
