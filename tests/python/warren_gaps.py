@@ -4,14 +4,6 @@ against RabbitMQ 3.10.8) that fail on Warren, each with why. On Warren they run 
 RabbitMQ they run as every other test. This list is issue 16's remaining work."""
 
 GAPS = {
-    # -- the node ---------------------------------------------------------------------------
-    "test_management_overview.py::test_nodes": "disk_free and disk_free_limit are not read",
-    "test_management_shapes.py::test_management_shape[GET /api/nodes]":
-        "disk_free, disk_free_limit: not read",
-    "test_management_shapes.py::test_management_shape[GET /api/nodes/{node}]":
-        "disk_free, disk_free_limit: not read",
-    "test_management_shapes.py::test_management_shape[GET /api/overview]":
-        "release_series_support_status is not given",
     # -- authorisation details --------------------------------------------------------------
     "test_management_auth.py::test_management_user_is_refused_admin_endpoints":
         "a management user may read GET /api/vhosts/{vhost} (RabbitMQ: Not administrator user)",

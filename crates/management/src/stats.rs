@@ -197,10 +197,11 @@ pub fn vhost_traffic(snapshot: &Snapshot, vhost: &str) -> Traffic {
     total
 }
 
-/// What a node shows with rates: memory, file descriptors and sockets in use.
+/// What a node shows with rates: memory, file descriptors and sockets in use, free disk space.
 pub fn node_counters(process: &Process, snapshot: &Snapshot) -> Counters {
     vec![
         ("mem_used", process.resident_bytes),
+        ("disk_free", process.disk_free),
         ("fd_used", process.open_files),
         ("sockets_used", snapshot.connections.len() as u64),
         ("proc_used", process.threads),
