@@ -23,19 +23,4 @@ GAPS = {
         "a wrong JSON type for a field is not answered in RabbitMQ's words",
     "test_management_exchanges.py::test_the_default_exchange_is_amq_default":
         "an empty name segment (//) does not name the default exchange: trailing slashes are trimmed",
-    # -- Prometheus -----------------------------------------------------------------------------
-    "test_prometheus.py::test_dashboard_metrics_have_their_types[/metrics]":
-        "memory limit, disk space, TCP socket and other dashboard metrics are not exported",
-    "test_prometheus.py::test_dashboard_metrics_have_their_types[/metrics/per-object]":
-        "memory limit, disk space, TCP socket and other dashboard metrics are not exported",
-    "test_prometheus.py::test_global_counters_labels":
-        "the received_confirm and per-queue-type delivery counters are not exported",
-    "test_prometheus.py::test_identity_and_build_info":
-        "rabbitmq_build_info has no erlang_version or prometheus_client_version label",
-    "test_prometheus.py::test_process_memory_is_real":
-        "rabbitmq_resident_memory_limit_bytes is not exported",
-    "test_prometheus.py::test_global_counters_follow_traffic":
-        "the global counters lack RabbitMQ's queue_type labels",
-    "test_prometheus.py::test_per_object_queue_series":
-        "per-channel series (rabbitmq_channel_consumers, ...) are not exported",
 }

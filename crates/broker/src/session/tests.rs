@@ -438,6 +438,7 @@ fn the_read_side_counts_what_sessions_did_and_keeps_it_when_they_close() {
     let (r, w) = (reading.message_stats, writing.message_stats);
     assert_eq!((r.deliver, r.ack, w.publish, w.confirm), (3, 1, 4, 4));
     assert_eq!(w.drop_unroutable, 1);
+    assert_eq!(w.routed, 3, "one queue each, the unroutable one none");
     assert!(writing.channels[0].confirm);
     assert_eq!(vhost.message_stats.publish, 4);
 
