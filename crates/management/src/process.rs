@@ -1,4 +1,9 @@
-//! What the operating system says of the broker's process, for the node's page and metrics.
+//! What the operating system says of the broker's process and the disk it runs on, for the
+//! node's page and metrics.
+
+/// RabbitMQ's default `disk_free_limit` (50 MB), shown beside `disk_free`. Warren keeps its
+/// messages in memory: it writes nothing there, so no disk alarm ever goes off.
+pub const DISK_FREE_LIMIT: u64 = 50_000_000;
 
 /// What Linux says of this process (zeros elsewhere).
 #[derive(Debug, Default, Clone, Copy)]
@@ -9,6 +14,9 @@ pub struct Process {
     /// Threads, where RabbitMQ counts Erlang processes (`proc_used`), and their limit.
     pub threads: u64,
     pub max_threads: u64,
+    /// The space left to unprivileged users on the disk of the working directory (RabbitMQ
+    /// measures its data directory's; Warren has none).
+    pub disk_free: u64,
 }
 
 impl Process {
@@ -39,6 +47,22 @@ impl Process {
             max_files: soft_limit("Max open files"),
             threads,
             max_threads: soft_limit("Max processes"),
+            disk_free: disk_free(),
         }
+    }
+}
+
+/// What `df` shows as available: the blocks free to unprivileged users.
+fn disk_free() -> u64 {
+    rustix::fs::statvfs(".").map_or(0, |disk| disk.f_bavail.saturating_mul(disk.f_frsize))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_disk_has_free_space() {
+        assert!(Process::read().disk_free > 0);
     }
 }

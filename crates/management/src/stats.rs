@@ -144,11 +144,11 @@ fn pick(stats: &MessageStats, names: &[&str]) -> Counters {
 
 /// A queue's message counts (`messages`, `messages_ready`, `messages_unacknowledged`).
 pub fn queue_totals(queue: &QueueSnapshot) -> Counters {
-    let counts = &queue.counts;
+    let (ready, unacked) = (queue.counts.ready.messages, queue.counts.unacked.messages);
     vec![
-        ("messages", counts.ready + counts.unacked),
-        ("messages_ready", counts.ready),
-        ("messages_unacknowledged", counts.unacked),
+        ("messages", ready + unacked),
+        ("messages_ready", ready),
+        ("messages_unacknowledged", unacked),
     ]
 }
 
@@ -197,10 +197,11 @@ pub fn vhost_traffic(snapshot: &Snapshot, vhost: &str) -> Traffic {
     total
 }
 
-/// What a node shows with rates: memory, file descriptors and sockets in use.
+/// What a node shows with rates: memory, file descriptors and sockets in use, free disk space.
 pub fn node_counters(process: &Process, snapshot: &Snapshot) -> Counters {
     vec![
         ("mem_used", process.resident_bytes),
+        ("disk_free", process.disk_free),
         ("fd_used", process.open_files),
         ("sockets_used", snapshot.connections.len() as u64),
         ("proc_used", process.threads),

@@ -51,6 +51,8 @@ const INLINE_META: usize = 102;
 const HAS_TTL: u8 = 1;
 /// The body has an allocation of its own, of its size: a copy would gain nothing.
 const OWN_BODY: u8 = 2;
+/// Published with `delivery_mode` 2 (persistent).
+const PERSISTENT: u8 = 4;
 
 /// Only the header's property bytes are kept, not its decoded properties (368 bytes, and a
 /// heap table for `headers`): a queued message costs that much less, and the few properties
@@ -72,7 +74,7 @@ pub struct Message {
     routing_key_len: u8,
     /// The `priority` property (0 without one), which picks the level in a priority queue.
     pub priority: u8,
-    /// [`HAS_TTL`], [`OWN_BODY`].
+    /// [`HAS_TTL`], [`OWN_BODY`], [`PERSISTENT`].
     flags: u8,
 }
 
@@ -132,6 +134,8 @@ impl Message {
         // view of is still held by the connection): it is its own, and of its size, as the
         // server and the joining of frames make them. One too large for a frame was joined.
         let own_body = body.is_empty() || body.is_unique() || body.len() > ONE_FRAME_BODY_MAX;
+        let persistent = header.properties.delivery_mode == Some(2);
+        let flag = |set: bool, flag: u8| if set { flag } else { 0 };
         Message {
             body,
             meta,
@@ -139,7 +143,9 @@ impl Message {
             exchange_len: exchange_len as u8,
             routing_key_len: routing_key_len as u8,
             priority: header.properties.priority.unwrap_or(0),
-            flags: if ttl.is_some() { HAS_TTL } else { 0 } | if own_body { OWN_BODY } else { 0 },
+            flags: flag(ttl.is_some(), HAS_TTL)
+                | flag(own_body, OWN_BODY)
+                | flag(persistent, PERSISTENT),
         }
     }
 
@@ -170,6 +176,12 @@ impl Message {
     /// The per-message TTL (from the `expiration` property).
     pub fn ttl(&self) -> Option<Duration> {
         (self.flags & HAS_TTL != 0).then(|| Duration::from_millis(self.ttl_ms.into()))
+    }
+
+    /// Published as persistent (`delivery_mode` 2): what a durable queue counts as
+    /// `messages_persistent`.
+    pub fn persistent(&self) -> bool {
+        self.flags & PERSISTENT != 0
     }
 
     fn owns_body(&self) -> bool {

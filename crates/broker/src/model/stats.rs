@@ -33,6 +33,9 @@ pub struct MessageStats {
     pub return_unroutable: u64,
     /// Messages that went nowhere, dropped.
     pub drop_unroutable: u64,
+    /// Copies of published messages handed to queues, one per queue a message was routed to:
+    /// RabbitMQ's global `messages_routed` (Prometheus), in no `message_stats`.
+    pub routed: u64,
 }
 
 impl MessageStats {
@@ -50,6 +53,7 @@ impl MessageStats {
 
     /// Each count under its RabbitMQ name, `deliver_get` included: what a door shows as
     /// `message_stats` (a rate is the difference of two readings over the time between).
+    /// Not `routed`, which RabbitMQ counts for Prometheus alone.
     pub fn named(&self) -> [(&'static str, u64); 12] {
         [
             ("publish", self.publish),
@@ -67,7 +71,7 @@ impl MessageStats {
         ]
     }
 
-    fn fields(&self) -> [u64; 11] {
+    fn fields(&self) -> [u64; 12] {
         [
             self.publish,
             self.confirm,
@@ -80,10 +84,11 @@ impl MessageStats {
             self.redeliver,
             self.return_unroutable,
             self.drop_unroutable,
+            self.routed,
         ]
     }
 
-    fn fields_mut(&mut self) -> [&mut u64; 11] {
+    fn fields_mut(&mut self) -> [&mut u64; 12] {
         [
             &mut self.publish,
             &mut self.confirm,
@@ -96,13 +101,14 @@ impl MessageStats {
             &mut self.redeliver,
             &mut self.return_unroutable,
             &mut self.drop_unroutable,
+            &mut self.routed,
         ]
     }
 }
 
 /// [`MessageStats`] that one writer stores and anyone reads.
 #[derive(Debug, Default)]
-pub struct SharedCounters([AtomicU64; 11]);
+pub struct SharedCounters([AtomicU64; 12]);
 
 impl SharedCounters {
     /// Publishes the writer's current counts (it alone writes: plain stores).
@@ -215,6 +221,7 @@ mod tests {
             redeliver: 8,
             return_unroutable: 9,
             drop_unroutable: 10,
+            routed: 12,
         };
         let shared = SharedCounters::default();
         shared.store(&stats);

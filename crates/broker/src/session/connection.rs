@@ -34,7 +34,7 @@ use crate::model::admission::Admission;
 use crate::model::connections::{ConnectionEntry, Traffic};
 use crate::model::exchange::PublishTally;
 use crate::model::message::Message;
-use crate::model::queue::{ConnectionId, Queue};
+use crate::model::queue::{ConnectionId, Footprint, Queue};
 use crate::model::stats::{ChurnEvent, MessageStats};
 use crate::model::users::LivePermissions;
 use crate::model::vhost::{RouteScratch, VHost};
@@ -117,7 +117,7 @@ pub struct Connection {
     /// Reused buffers, so the steady state allocates nothing per message.
     pub(crate) scratch_outgoing: Vec<Outgoing>,
     pub(crate) scratch_queues: Vec<Arc<Queue>>,
-    pub(crate) scratch_written: Vec<(Arc<Queue>, u64)>,
+    pub(crate) scratch_written: Vec<(Arc<Queue>, Footprint)>,
     pub(crate) route_scratch: RouteScratch,
     /// A queue without consumer that has kept every message this connection published since
     /// the first of them, and their bytes (see [`Connection::enqueue`]).

@@ -9,11 +9,12 @@ use crate::model::exchange::Exchange;
 use crate::session::connection::{Connection, Phase};
 
 impl Connection {
-    /// Counts a message published to `exchange`, which it left for at least one queue if
-    /// `routed` (its channel counts it where the channel is at hand: no lookup per message).
-    pub(crate) fn tally_publish(&mut self, exchange: &Arc<Exchange>, routed: bool) {
+    /// Counts a message published to `exchange` and routed to `queues` queues (its channel
+    /// counts it where the channel is at hand: no lookup per message).
+    pub(crate) fn tally_publish(&mut self, exchange: &Arc<Exchange>, queues: usize) {
         self.stats.publish += 1;
-        self.exchange_tally.count(exchange, routed);
+        self.stats.routed += queues as u64;
+        self.exchange_tally.count(exchange, queues > 0);
     }
 
     /// Publishes what changed since the last batch: the counters, the tallied publishes, and

@@ -403,7 +403,19 @@ fn the_read_side_counts_what_sessions_did_and_keeps_it_when_they_close() {
     let vhost = &snapshot.vhosts[0];
     let events = vhost.queues.iter().find(|q| q.name == "events");
     let counts = &events.expect("the queue is listed").counts;
-    assert_eq!((counts.ready, counts.unacked, counts.consumers), (0, 2, 1));
+    assert_eq!(
+        (
+            counts.ready.messages,
+            counts.unacked.messages,
+            counts.consumers
+        ),
+        (0, 2, 1)
+    );
+    assert_eq!(
+        counts.unacked.bytes,
+        2 * b"event".len() as u64,
+        "unacked bodies"
+    );
     let stats = counts.stats;
     assert_eq!((stats.publish, stats.deliver, stats.ack), (3, 3, 1));
     let default = vhost.exchanges.iter().find(|x| x.name.is_empty());
@@ -426,6 +438,7 @@ fn the_read_side_counts_what_sessions_did_and_keeps_it_when_they_close() {
     let (r, w) = (reading.message_stats, writing.message_stats);
     assert_eq!((r.deliver, r.ack, w.publish, w.confirm), (3, 1, 4, 4));
     assert_eq!(w.drop_unroutable, 1);
+    assert_eq!(w.routed, 3, "one queue each, the unroutable one none");
     assert!(writing.channels[0].confirm);
     assert_eq!(vhost.message_stats.publish, 4);
 

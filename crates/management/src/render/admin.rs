@@ -13,7 +13,7 @@ pub use warren_broker::definitions::{
 pub fn vhost(vhost: &VHostSnapshot, traffic: &Traffic, rates: &Rates) -> Value {
     let name = vhost.name.to_string();
     let (ready, unacked) = vhost.queues.iter().fold((0, 0), |(r, u), q| {
-        (r + q.counts.ready, u + q.counts.unacked)
+        (r + q.counts.ready.messages, u + q.counts.unacked.messages)
     });
     let mut object = Map::new();
     let metadata = &vhost.metadata;

@@ -5,7 +5,7 @@ use warren_broker::model::snapshot::Snapshot;
 use warren_broker::model::stats::MessageStats;
 use warren_broker::{NODE_NAME, RABBITMQ_VERSION};
 
-use crate::process::Process;
+use crate::process::{Process, DISK_FREE_LIMIT};
 use crate::stats::{all_message_stats, node_counters, Counters, Key, Rates};
 use crate::Context;
 
@@ -44,8 +44,8 @@ pub fn overview(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value 
         exchanges += vhost.exchanges.len();
         for queue in &vhost.queues {
             consumers += queue.consumers.len();
-            ready += queue.counts.ready;
-            unacked += queue.counts.unacked;
+            ready += queue.counts.ready.messages;
+            unacked += queue.counts.unacked.messages;
         }
     }
     let channels: usize = snapshot.connections.iter().map(|c| c.channels.len()).sum();
@@ -65,6 +65,8 @@ pub fn overview(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value 
         "product_version": env!("CARGO_PKG_VERSION"),
         "product_name": "Warren",
         "rabbitmq_version": RABBITMQ_VERSION,
+        // Of the RabbitMQ release series whose API Warren speaks (3.10 was supported then).
+        "release_series_support_status": "supported",
         "cluster_name": NODE_NAME,
         "disable_stats": false,
         "enable_queue_totals": false,
@@ -137,6 +139,7 @@ pub fn node(context: &Context, snapshot: &Snapshot, rates: &Rates) -> Value {
         "mem_limit": context.memory_limit.unwrap_or(0),
         "mem_alarm": alarm,
         "mem_calculation_strategy": "rss",
+        "disk_free_limit": DISK_FREE_LIMIT,
         "disk_free_alarm": false,
         "fd_total": process.max_files,
         "proc_total": process.max_threads,

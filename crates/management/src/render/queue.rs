@@ -73,7 +73,8 @@ impl Serialize for QueueRow<'_> {
         let (vhost, queue) = (self.vhost, self.queue);
         let keep = |field: &str| self.columns.map_or(true, |c| c.contains(&field));
         let counts = &queue.counts;
-        let messages = counts.ready + counts.unacked;
+        let (ready, unacked) = (&counts.ready, &counts.unacked);
+        let all = ready.plus(unacked);
         let mut map = serializer.serialize_map(None)?;
         // Each value is computed only when its field is kept.
         macro_rules! fields {
@@ -105,17 +106,21 @@ impl Serialize for QueueRow<'_> {
             "effective_policy_definition": Map::new(),
             "recoverable_slaves": (),
             "head_message_timestamp": (),
-            "memory": counts.ready_bytes + messages * PER_MESSAGE_OVERHEAD,
-            "message_bytes": counts.ready_bytes,
-            "message_bytes_ready": counts.ready_bytes,
-            "message_bytes_ram": counts.ready_bytes,
+            "memory": all.bytes + all.messages * PER_MESSAGE_OVERHEAD,
+            "message_bytes": all.bytes,
+            "message_bytes_ready": ready.bytes,
+            "message_bytes_unacknowledged": unacked.bytes,
+            // Warren keeps every message in memory, persistent ones too.
+            "message_bytes_ram": all.bytes,
+            "message_bytes_persistent": all.persistent_bytes,
             "message_bytes_paged_out": 0,
-            "messages_ram": messages,
-            "messages_ready_ram": counts.ready,
-            "messages_unacknowledged_ram": counts.unacked,
+            "messages_ram": all.messages,
+            "messages_ready_ram": ready.messages,
+            "messages_unacknowledged_ram": unacked.messages,
+            "messages_persistent": all.persistent,
             "messages_paged_out": 0,
-            "consumer_capacity": consumer_capacity(counts.consumers, counts.ready),
-            "consumer_utilisation": consumer_capacity(counts.consumers, counts.ready),
+            "consumer_capacity": consumer_capacity(counts.consumers, ready.messages),
+            "consumer_utilisation": consumer_capacity(counts.consumers, ready.messages),
         }
         let key = Key::Queue(vhost.to_string(), queue.name.to_string());
         let mut totals = Map::new();

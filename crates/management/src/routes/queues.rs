@@ -10,6 +10,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::Value;
 use warren_broker::definitions::table_from_json;
+use warren_broker::model::queue::Footprint;
 use warren_broker::model::snapshot::QueueSnapshot;
 use warren_broker::model::vhost::QueueSpec;
 use warren_wire::ShortStr;
@@ -278,10 +279,9 @@ async fn get_messages(
         ));
         taken.push(queued);
     }
-    let taken_count = taken.len() as u64;
     match (requeue, acknowledge) {
         (true, _) => queue.requeue(taken, true),
-        (false, true) => queue.settled(taken_count),
+        (false, true) => queue.settled(Footprint::of(taken.iter().map(|m| &*m.message))),
         (false, false) => queue.reject(taken),
     }
     Ok(Json(Value::Array(got)))

@@ -15,6 +15,7 @@
 //! the lock and dead-lettered after it is released ([`Queue::locked`]), since republishing
 //! takes other queues' locks, possibly this one's again.
 
+mod footprint;
 mod ready;
 
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -30,6 +31,7 @@ use crate::model::consumer::Consumer;
 use crate::model::dead_letter::DeathReason;
 use crate::model::message::{Message, QueuedMessage};
 use crate::model::stats::MessageStats;
+pub use footprint::Footprint;
 use ready::Ready;
 
 /// The identity of a connection, for exclusive queues.
@@ -48,7 +50,7 @@ impl Delivery {
     /// The consumer acknowledged it: its credit comes back, and the queue hands on what waited.
     pub fn ack(self) {
         self.consumer.release(1);
-        self.queue.settled(1);
+        self.queue.settled(Footprint::from(&*self.message.message));
     }
 
     /// The consumer gave it back: it returns to its place in the queue, marked redelivered.
@@ -61,7 +63,7 @@ impl Delivery {
     pub fn reject(self) {
         self.consumer.release(1);
         self.queue.reject([self.message]);
-        self.queue.settled(0);
+        self.queue.settled(Footprint::default());
     }
 }
 
@@ -124,7 +126,7 @@ struct QueueState {
     dead: Vec<(QueuedMessage, DeathReason)>,
     /// Handed to consumers (or to `basic.get` with acks) and not settled yet. A delivery to a
     /// no-ack consumer counts until it is written to the consumer's socket.
-    unacked: u64,
+    unacked: Footprint,
     /// Counted here, under the lock taken anyway: `publish` (enqueued), `deliver`,
     /// `deliver_no_ack`, `get`, `get_no_ack`, `get_empty`, `redeliver`, `ack`.
     stats: MessageStats,
@@ -133,10 +135,10 @@ struct QueueState {
 /// What a queue holds and has done, read at one moment (under its lock).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct QueueCounts {
-    pub ready: u64,
-    pub unacked: u64,
-    /// The bodies of the ready messages, in bytes (what `x-max-length-bytes` counts).
-    pub ready_bytes: u64,
+    /// The ready messages (their bytes are what `x-max-length-bytes` counts).
+    pub ready: Footprint,
+    /// The messages delivered and not settled yet.
+    pub unacked: Footprint,
     pub consumers: u32,
     pub stats: MessageStats,
 }
@@ -183,7 +185,7 @@ impl Queue {
             deleted: false,
             last_used: Instant::now(),
             dead: Vec::new(),
-            unacked: 0,
+            unacked: Footprint::default(),
             stats: MessageStats::default(),
         };
         Queue {
@@ -315,7 +317,7 @@ impl Queue {
     ) {
         self.locked(|state| {
             let deleted = state.deleted;
-            let mut returned = 0;
+            let mut returned = Footprint::default();
             let messages = messages.into_iter().map(|mut message| {
                 message.mark_redelivered(delivered);
                 message
@@ -324,7 +326,7 @@ impl Queue {
                 messages,
                 |m| &m.message,
                 |mut message, in_a_run| {
-                    returned += 1;
+                    returned.add(&message.message);
                     if deleted {
                         return;
                     }
@@ -334,7 +336,7 @@ impl Queue {
                     state.ready.put_back(message);
                 },
             );
-            state.unacked = state.unacked.saturating_sub(returned);
+            state.unacked.subtract(&returned);
             self.dispatch_locked(state, None);
         })
     }
@@ -343,7 +345,7 @@ impl Queue {
     pub fn reject(&self, messages: impl IntoIterator<Item = QueuedMessage>) {
         self.locked(|state| {
             for message in messages {
-                state.unacked = state.unacked.saturating_sub(1);
+                state.unacked.remove(&message.message);
                 self.let_go(state, message, DeathReason::Rejected);
             }
         })
@@ -354,21 +356,21 @@ impl Queue {
         self.locked(|state| self.dispatch_locked(state, None))
     }
 
-    /// `acked` deliveries were acknowledged (0: others were settled, or credit came back some
-    /// other way): counted, and the queue hands on what waited.
-    pub fn settled(self: &Arc<Self>, acked: u64) {
+    /// Deliveries of this `acked` footprint were acknowledged (none: others were settled, or
+    /// credit came back some other way): counted, and the queue hands on what waited.
+    pub fn settled(self: &Arc<Self>, acked: Footprint) {
         self.locked(|state| {
-            state.unacked = state.unacked.saturating_sub(acked);
-            state.stats.ack += acked;
+            state.unacked.subtract(&acked);
+            state.stats.ack += acked.messages;
             self.dispatch_locked(state, None)
         })
     }
 
-    /// `written` deliveries to no-ack consumers reached their socket: they are settled, and
-    /// there is room for more.
-    pub fn written_no_ack(self: &Arc<Self>, written: u64) {
+    /// Deliveries of this `written` footprint to no-ack consumers reached their socket: they
+    /// are settled, and there is room for more.
+    pub fn written_no_ack(self: &Arc<Self>, written: Footprint) {
         self.locked(|state| {
-            state.unacked = state.unacked.saturating_sub(written);
+            state.unacked.subtract(&written);
             self.dispatch_locked(state, None)
         })
     }
@@ -400,7 +402,7 @@ impl Queue {
             };
             *counter += 1;
             state.stats.redeliver += u64::from(message.redelivered());
-            state.unacked += 1;
+            state.unacked.add(&message.message);
             if !self.settings.single_active_consumer {
                 // Round-robin among equals: the chosen consumer goes behind the others of
                 // its priority.
@@ -530,7 +532,7 @@ impl Queue {
                 state.stats.get_no_ack += 1;
             } else {
                 state.stats.get += 1;
-                state.unacked += 1;
+                state.unacked.add(&message.message);
             }
             state.stats.redeliver += u64::from(message.redelivered());
             Some((message, count_u32(state.ready.len())))
@@ -557,13 +559,20 @@ impl Queue {
     }
 
     /// What the queue holds and has done, read at one moment (expired messages let go first).
+    /// Only a durable queue keeps messages persistent.
     pub fn counts(&self) -> QueueCounts {
+        let kept = |footprint: Footprint| {
+            if self.durable {
+                footprint
+            } else {
+                footprint.transient()
+            }
+        };
         self.locked(|state| {
             self.drop_expired(state, None);
             QueueCounts {
-                ready: state.ready.len() as u64,
-                unacked: state.unacked,
-                ready_bytes: state.ready.bytes(),
+                ready: kept(state.ready.footprint()),
+                unacked: kept(state.unacked),
                 consumers: count_u32(state.consumers.len()),
                 stats: state.stats,
             }
@@ -734,6 +743,57 @@ mod tests {
 
     fn published() -> Arc<Message> {
         Arc::new(received(300).0)
+    }
+
+    fn persistent(body: &'static [u8]) -> Arc<Message> {
+        let properties = warren_wire::BasicProperties {
+            delivery_mode: Some(2),
+            ..Default::default()
+        };
+        let header = warren_wire::ContentHeader::new(60, body.len() as u64, properties);
+        let body = bytes::Bytes::from_static(body);
+        Arc::new(Message::new(b"", b"q", &header, body, None))
+    }
+
+    #[test]
+    fn a_durable_queue_counts_its_persistent_messages_ready_and_unacknowledged() {
+        let options = |name: &'static str, durable| QueueOptions {
+            name: name.into(),
+            durable,
+            exclusive_owner: None,
+            auto_delete: false,
+            arguments: FieldTable::new(),
+            settings: QueueArguments::default(),
+        };
+        let durable = Arc::new(Queue::new(options("d", true), Weak::<NoHost>::new()));
+        let transient = Arc::new(Queue::new(options("t", false), Weak::<NoHost>::new()));
+        for queue in [&durable, &transient] {
+            for body in [&b"hello"[..], b"hello!!"] {
+                queue.publish(&mut persistent(body), false);
+            }
+            queue.publish(&mut published(), false);
+        }
+        let (taken, _) = durable.get(false).expect("ready");
+        let counts = durable.counts();
+        let unacked = Footprint {
+            messages: 1,
+            bytes: 5,
+            persistent: 1,
+            persistent_bytes: 5,
+        };
+        assert_eq!(counts.unacked, unacked);
+        let ready = Footprint {
+            messages: 2,
+            bytes: 307,
+            persistent: 1,
+            persistent_bytes: 7,
+        };
+        assert_eq!(counts.ready, ready);
+        assert_eq!(transient.counts().ready.persistent, 0, "transient queue");
+        durable.settled(Footprint::from(&*taken.message));
+        let counts = durable.counts();
+        assert_eq!(counts.unacked, Footprint::default());
+        assert_eq!(counts.stats.ack, 1);
     }
 
     #[test]

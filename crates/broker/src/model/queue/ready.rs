@@ -1,6 +1,6 @@
 //! A queue's ready messages: one FIFO per priority level (just one for a queue without
 //! `x-max-priority`), each in enqueue order, with the counts `x-max-length` and
-//! `x-max-length-bytes` are checked against.
+//! `x-max-length-bytes` are checked against ([`Footprint`]).
 //!
 //! Delivery takes the oldest message of the highest non-empty level. A message that comes back
 //! is put at the place its sequence number gives it within its level, so publish order holds.
@@ -8,14 +8,14 @@
 use std::collections::VecDeque;
 use std::time::Instant;
 
+use super::footprint::Footprint;
 use crate::model::message::QueuedMessage;
 
 #[derive(Debug)]
 pub(crate) struct Ready {
     /// Index = priority level.
     levels: Vec<VecDeque<QueuedMessage>>,
-    len: usize,
-    bytes: u64,
+    footprint: Footprint,
     /// How many of the messages have a TTL: without any, the clock is never read.
     expiring: usize,
 }
@@ -25,8 +25,7 @@ impl Ready {
         let levels = usize::from(max_priority.unwrap_or(0)) + 1;
         Ready {
             levels: (0..levels).map(|_| VecDeque::new()).collect(),
-            len: 0,
-            bytes: 0,
+            footprint: Footprint::default(),
             expiring: 0,
         }
     }
@@ -37,15 +36,19 @@ impl Ready {
     }
 
     pub fn len(&self) -> usize {
-        self.len
+        usize::try_from(self.footprint.messages).unwrap_or(usize::MAX)
     }
 
     pub fn is_empty(&self) -> bool {
-        self.len == 0
+        self.footprint.messages == 0
     }
 
     pub fn bytes(&self) -> u64 {
-        self.bytes
+        self.footprint.bytes
+    }
+
+    pub fn footprint(&self) -> Footprint {
+        self.footprint
     }
 
     pub fn has_expiring(&self) -> bool {
@@ -93,21 +96,18 @@ impl Ready {
     }
 
     pub fn drain(&mut self) -> impl Iterator<Item = QueuedMessage> + '_ {
-        self.len = 0;
-        self.bytes = 0;
+        self.footprint = Footprint::default();
         self.expiring = 0;
         self.levels.iter_mut().flat_map(|fifo| fifo.drain(..))
     }
 
     fn count_in(&mut self, message: &QueuedMessage) {
-        self.len += 1;
-        self.bytes += message.message.body_len();
+        self.footprint.add(&message.message);
         self.expiring += usize::from(message.expires());
     }
 
     fn count_out(&mut self, message: &QueuedMessage) {
-        self.len -= 1;
-        self.bytes -= message.message.body_len();
+        self.footprint.remove(&message.message);
         self.expiring -= usize::from(message.expires());
     }
 }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::error::AmqpResult;
-use crate::model::queue::Queue;
+use crate::model::queue::{Footprint, Queue};
 use crate::session::channel::{requeue_unacked, Settlement, Unacked};
 use crate::session::connection::Connection;
 
@@ -93,8 +93,8 @@ impl Connection {
         let mut total = 0;
         for (queue, acked) in queues {
             // Discarded messages were drained: only acknowledged ones are left to count.
-            let acked = acked.len() as u64;
-            total += acked;
+            let acked = Footprint::of(acked.iter().map(|m| &*m.message));
+            total += acked.messages;
             queue.settled(acked);
         }
         self.count(channel, |stats| stats.ack += total);

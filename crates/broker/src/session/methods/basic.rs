@@ -17,8 +17,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::model::consumer::{Consumer, Credit, NO_ACK_WINDOW};
 use crate::model::message::QueuedMessage;
 use crate::model::names;
-use crate::model::queue::Delivery;
-use crate::model::queue::Queue;
+use crate::model::queue::{Delivery, Footprint, Queue};
 use crate::model::vhost::QueueSpec;
 use crate::session::channel::{requeue_unacked, ChannelConsumer, Unacked};
 use crate::session::connection::Connection;
@@ -219,15 +218,18 @@ impl Connection {
                     queue,
                     message,
                 }) => {
-                    if self.deliver(&consumer, &queue, message) && consumer.no_ack {
+                    // What a no-ack delivery settles in its queue once it is written.
+                    let no_ack = consumer.no_ack.then(|| Footprint::from(&*message.message));
+                    let written = self.deliver(&consumer, &queue, message);
+                    if let (true, Some(footprint)) = (written, no_ack) {
                         // Written: room for the next one (see `NO_ACK_WINDOW`).
                         consumer.release(1);
                         match written_no_ack
                             .iter_mut()
                             .find(|(q, _)| Arc::ptr_eq(q, &queue))
                         {
-                            Some((_, written)) => *written += 1,
-                            None => written_no_ack.push((queue, 1)),
+                            Some((_, written)) => *written = written.plus(&footprint),
+                            None => written_no_ack.push((queue, footprint)),
                         }
                     }
                 }

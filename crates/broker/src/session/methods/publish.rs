@@ -146,7 +146,7 @@ impl Connection {
             &mut queues,
         );
         let routed = !queues.is_empty();
-        self.tally_publish(exchange, routed);
+        self.tally_publish(exchange, queues.len());
         if !routed && !mandatory {
             self.count(channel, |stats| stats.drop_unroutable += 1);
         }
