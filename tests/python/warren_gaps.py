@@ -24,13 +24,6 @@ GAPS = {
         "disk_free, disk_free_limit: not read",
     "test_management_shapes.py::test_management_shape[GET /api/overview]":
         "release_series_support_status is not given",
-    # -- authorisation details --------------------------------------------------------------
-    "test_management_auth.py::test_management_user_is_refused_admin_endpoints":
-        "a management user may read GET /api/vhosts/{vhost} (RabbitMQ: Not administrator user)",
-    "test_management_auth.py::test_monitoring_user_sees_all_but_changes_nothing":
-        "a monitoring user without permissions in a vhost is shown its queues",
-    "test_management_auth.py::test_another_administrator_sees_everything":
-        "an administrator without permissions in a vhost cannot act in it through the API",
     # -- answers --------------------------------------------------------------------------------
     "test_management_admin.py::test_bulk_delete": "one refusal of bulk-delete is not RabbitMQ's",
     "test_management_admin.py::test_definitions_of_a_vhost":

@@ -107,6 +107,8 @@ async fn vhost(
     State(context): State<Arc<Context>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    // An administrator's, as in RabbitMQ: not even a user with permissions there may read it.
+    viewer.require_administrator()?;
     viewer.vhost(&name)?;
     vhost_list(&context, &viewer)
         .into_iter()
@@ -206,6 +208,8 @@ async fn vhost_permissions(
     State(context): State<Arc<Context>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    // An administrator's, as in RabbitMQ: not even a user with permissions there may read it.
+    viewer.require_administrator()?;
     viewer.vhost(&name)?;
     grants(&context, &viewer, |g| g.vhost == name)
 }
@@ -215,6 +219,8 @@ async fn vhost_topic_permissions(
     State(context): State<Arc<Context>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    // An administrator's, as in RabbitMQ: not even a user with permissions there may read it.
+    viewer.require_administrator()?;
     viewer.vhost(&name)?;
     topic_grants(&context, &viewer, |g| g.vhost == name)
 }

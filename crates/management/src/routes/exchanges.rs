@@ -62,7 +62,7 @@ fn exchanges(
     let mut items = Vec::new();
     for vhost in &view.snapshot.vhosts {
         let vhost_name = vhost.name.to_string();
-        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_vhost(&vhost_name) {
+        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_objects_in(&vhost_name) {
             continue;
         }
         let chosen = vhost

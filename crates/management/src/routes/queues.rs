@@ -49,7 +49,7 @@ fn listed(
         .vhosts
         .iter()
         .map(|vhost| (vhost.name.to_string(), vhost))
-        .filter(|(name, _)| only.map_or(true, |o| o == name) && viewer.sees_vhost(name))
+        .filter(|(name, _)| only.map_or(true, |o| o == name) && viewer.sees_objects_in(name))
         .collect();
     let rows = vhosts
         .iter()
@@ -73,7 +73,7 @@ fn queues(
     let mut items = Vec::new();
     for vhost in &view.snapshot.vhosts {
         let vhost_name = vhost.name.to_string();
-        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_vhost(&vhost_name) {
+        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_objects_in(&vhost_name) {
             continue;
         }
         let chosen = vhost
