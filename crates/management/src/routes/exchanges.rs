@@ -127,8 +127,9 @@ async fn declare(
     let spec = ExchangeSpec {
         name: short(name, "the exchange name")?,
         kind,
-        durable: flag(&body, "durable")?,
+        // the flags in alphabetical order, as RabbitMQ reads them (see `flag`)
         auto_delete: flag(&body, "auto_delete")?,
+        durable: flag(&body, "durable")?,
         internal: flag(&body, "internal")?,
         arguments: arguments_of(&body)?,
     };
