@@ -31,8 +31,6 @@ GAPS = {
         "an export lists Warren's predeclared xivo and wazo-headers exchanges",
     "test_management_bindings.py::test_binding_lists":
         "GET /api/bindings lists bindings in another order or form",
-    "test_management_exchanges.py::test_the_default_exchange_is_amq_default":
-        "an empty name segment (//) does not name the default exchange: trailing slashes are trimmed",
     # -- Prometheus -----------------------------------------------------------------------------
     "test_prometheus.py::test_dashboard_metrics_have_their_types[/metrics]":
         "memory limit, disk space, TCP socket and other dashboard metrics are not exported",
