@@ -25,10 +25,6 @@ GAPS = {
     "test_management_shapes.py::test_management_shape[GET /api/overview]":
         "release_series_support_status is not given",
     # -- answers --------------------------------------------------------------------------------
-    "test_management_admin.py::test_definitions_of_a_vhost":
-        "a vhost's export lists Warren's predeclared xivo and wazo-headers exchanges",
-    "test_management_admin.py::test_definitions_import_round_trip":
-        "an export lists Warren's predeclared xivo and wazo-headers exchanges",
     "test_management_bindings.py::test_binding_lists":
         "GET /api/bindings lists bindings in another order or form",
     # -- Prometheus -----------------------------------------------------------------------------
