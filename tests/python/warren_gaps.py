@@ -24,9 +24,6 @@ GAPS = {
         "disk_free, disk_free_limit: not read",
     "test_management_shapes.py::test_management_shape[GET /api/overview]":
         "release_series_support_status is not given",
-    # -- answers --------------------------------------------------------------------------------
-    "test_management_bindings.py::test_binding_lists":
-        "GET /api/bindings lists bindings in another order or form",
     # -- Prometheus -----------------------------------------------------------------------------
     "test_prometheus.py::test_dashboard_metrics_have_their_types[/metrics]":
         "memory limit, disk space, TCP socket and other dashboard metrics are not exported",
