@@ -146,6 +146,10 @@ impl Broker {
         for name in &config.vhosts {
             broker.add_vhost(name);
         }
+        // Before the configured topology, which may bind to them.
+        if let Some(root) = broker.vhost(b"/") {
+            root.predeclare(model::vhost::WAZO_EXCHANGES);
+        }
         if let Err(error) = config.topology.declare(&broker) {
             tracing::error!("declaring the configured exchanges, queues and bindings: {error}");
         }

@@ -122,6 +122,18 @@ fn bodies(deliveries: &[Delivery]) -> Vec<&[u8]> {
 }
 
 #[test]
+fn the_wazo_exchanges_are_in_the_vhost_the_broker_starts_with_only() {
+    let (broker, root) = vhost();
+    assert!(broker.add_vhost("later"));
+    let later = broker.vhost(b"later").expect("just added");
+    for name in [&b"xivo"[..], b"wazo-headers"] {
+        assert!(root.exchange(name).is_ok());
+        assert!(later.exchange(name).is_err());
+    }
+    assert!(later.exchange(b"amq.topic").is_ok());
+}
+
+#[test]
 fn a_topic_publish_reaches_a_consumer_that_acks_within_its_credit() {
     let (_broker, vhost) = vhost();
     let calls = declare_queue(&vhost, "calls", FieldTable::new());

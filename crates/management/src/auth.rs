@@ -1,9 +1,9 @@
 //! Who is asking: HTTP basic auth against the broker's users (the same password hashes as
 //! AMQP logins), and what their tags let them see and do, as RabbitMQ's management decides:
-//! `administrator` everything; `monitoring` every vhost's objects and the node, read-only
-//! beyond their own permissions; `policymaker` and `management` only the vhosts they have
-//! permissions in. A user with none of these tags may not use the API. RabbitMQ answers every
-//! refusal with 401 (not 403), each with its own reason.
+//! `administrator` everything; `monitoring` the list of every vhost, every connection and the
+//! node, but a vhost's objects only where it has permissions; `policymaker` and `management`
+//! only the vhosts they have permissions in. A user with none of these tags may not use the
+//! API. RabbitMQ answers every refusal with 401 (not 403), each with its own reason.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -59,10 +59,17 @@ impl Viewer {
         Err(ApiError::not_authorised("Not monitor user"))
     }
 
-    /// Whether the user sees `vhost`'s objects in lists: monitors see all, others the vhosts
-    /// they have permissions in.
+    /// Whether `GET /api/vhosts` lists `vhost`: monitors see all, others the vhosts they have
+    /// permissions in.
     pub fn sees_vhost(&self, vhost: &str) -> bool {
         self.is_monitor() || self.has_permissions_in(vhost)
+    }
+
+    /// Whether the user sees `vhost`'s queues, exchanges, bindings and consumers, in lists and
+    /// by path: administrators see all, everyone else (monitors too) only the vhosts they have
+    /// permissions in (RabbitMQ's `filter_vhost` and `is_authorized_vhost`).
+    pub fn sees_objects_in(&self, vhost: &str) -> bool {
+        self.is_administrator() || self.has_permissions_in(vhost)
     }
 
     fn has_permissions_in(&self, vhost: &str) -> bool {
@@ -73,34 +80,39 @@ impl Viewer {
             .is_some()
     }
 
-    /// The vhost a path names, if it exists (404) and the user may see it (401).
+    /// The vhost a path names, if it exists (404) and the user may see its objects (401).
     pub fn vhost(&self, name: &str) -> ApiResult<Arc<VHost>> {
         let vhost = self
             .context
             .broker
             .vhost(name.as_bytes())
             .ok_or_else(ApiError::not_found)?;
-        if !self.sees_vhost(name) {
-            return Err(ApiError::not_authorised(
-                "User not authorised to access virtual host",
-            ));
-        }
+        self.may_see_objects_in(name)?;
         Ok(vhost)
     }
 
-    /// The user acting on `vhost` through the model, with their permissions there (as an AMQP
-    /// connection would; an administrator without permissions in the vhost is refused too, as
-    /// in RabbitMQ).
+    fn may_see_objects_in(&self, vhost: &str) -> ApiResult<()> {
+        if self.sees_objects_in(vhost) {
+            return Ok(());
+        }
+        Err(ApiError::not_authorised(
+            "User not authorised to access virtual host",
+        ))
+    }
+
+    /// The user acting on `vhost` through the model, with their permissions there, as an AMQP
+    /// connection would. Without permissions there, an administrator (who may see the vhost)
+    /// is refused as the model refuses an action, `Access refused.`; anyone else is refused
+    /// the vhost itself, as RabbitMQ does.
     pub fn actor(&self, name: &str) -> ApiResult<Actor> {
         let vhost = self
             .context
             .broker
             .vhost(name.as_bytes())
             .ok_or_else(|| ApiError::not_found_because("vhost_not_found"))?;
+        self.may_see_objects_in(name)?;
         let permissions = LivePermissions::fetch(self.context.broker.users(), &self.name, name)
-            .ok_or_else(|| {
-                ApiError::not_authorised("User not authorised to access virtual host")
-            })?;
+            .ok_or_else(|| ApiError::not_authorised("Access refused."))?;
         Ok(Actor {
             vhost,
             user: ShortStr::try_from(self.name.clone()).unwrap_or_default(),

@@ -44,6 +44,16 @@ impl ApiError {
         }
     }
 
+    /// 400 `bad_request` whose reason is the Erlang tuple RabbitMQ shows as a JSON list:
+    /// `["no_such_user", name]`, `["not_boolean", value]`.
+    pub fn bad_request_term(atom: &str, value: Value) -> Self {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            error: "bad_request",
+            reason: Value::Array(vec![atom.into(), value]),
+        }
+    }
+
     /// 401 with a reason other than a failed login: the user lacks a tag or access to a vhost
     /// (RabbitMQ answers these with 401 too, not 403).
     pub fn not_authorised(reason: impl Into<String>) -> Self {

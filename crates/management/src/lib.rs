@@ -6,13 +6,15 @@
 //!
 //! Where things are: [`routes`] maps paths to handlers, one module per kind of object;
 //! [`render`] turns snapshots into RabbitMQ's JSON; [`listing`] sorts, pages and picks the
-//! columns of a list; [`auth`] is HTTP basic auth and the user tags; [`stats`] samples the
-//! counters for rates; [`prometheus`] is the metrics endpoint.
+//! columns of a list; [`path`] reads request paths as RabbitMQ does; [`auth`] is HTTP basic
+//! auth and the user tags; [`stats`] samples the counters for rates; [`prometheus`] is the
+//! metrics endpoint.
 
 pub mod auth;
 pub mod error;
 pub mod http;
 pub mod listing;
+pub mod path;
 pub mod process;
 pub mod prometheus;
 pub mod render;
@@ -26,7 +28,6 @@ use std::time::{Instant, SystemTime};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::Layer;
-use tower_http::normalize_path::NormalizePathLayer;
 use warren_broker::Broker;
 
 /// What the handlers share: the broker, where its doors listen, and the rate samples.
@@ -75,11 +76,12 @@ pub async fn serve_api(
         Arc::clone(&context),
         shutdown.clone(),
     ));
-    // Trailing slashes are accepted, as RabbitMQ accepts them: trimmed before routing.
+    // Paths are read as RabbitMQ reads them (a trailing slash dropped, an empty exchange
+    // name the default exchange's) before routing.
     // RabbitMQ's `Allow` and `OPTIONS` are answered around the router, which writes `Allow` last.
     let app = axum::middleware::from_fn(routes::methods_as_rabbitmq).layer(routes::api(context));
     let app = tower::ServiceBuilder::new()
-        .layer(NormalizePathLayer::trim_trailing_slash())
+        .map_request(path::as_rabbitmq)
         .map_request(|request: hyper::Request<hyper::body::Incoming>| {
             request.map(axum::body::Body::new)
         })

@@ -22,8 +22,7 @@ use crate::model::names;
 use crate::model::queue::{no_queue_text, Attached, ConnectionId, Queue, QueueHost, QueueOptions};
 use crate::model::stats::{Churn, ChurnEvent, MessageStats, SharedCounters};
 
-/// The exchanges every vhost starts with: RabbitMQ's standard ones, and the two the Wazo bus
-/// expects to exist before anyone declares them (Asterisk publishes to `wazo-headers` unasked).
+/// The exchanges every vhost starts with, RabbitMQ's standard ones.
 const PREDECLARED_EXCHANGES: &[(&str, ExchangeKind)] = &[
     ("", ExchangeKind::Direct),
     ("amq.direct", ExchangeKind::Direct),
@@ -31,9 +30,32 @@ const PREDECLARED_EXCHANGES: &[(&str, ExchangeKind)] = &[
     ("amq.topic", ExchangeKind::Topic),
     ("amq.headers", ExchangeKind::Headers),
     ("amq.match", ExchangeKind::Headers),
+];
+
+/// The two exchanges the Wazo bus expects to exist before anyone declares them (Asterisk
+/// publishes to `wazo-headers` unasked). The broker starts with them in `/`, where a Wazo
+/// stack's setup declares them on RabbitMQ; a vhost made later has RabbitMQ's exchanges
+/// only, as on RabbitMQ (so that its definitions export lists what was declared in it).
+pub const WAZO_EXCHANGES: &[(&str, ExchangeKind)] = &[
     ("xivo", ExchangeKind::Topic),
     ("wazo-headers", ExchangeKind::Headers),
 ];
+
+/// A durable exchange that the broker declares itself.
+fn predeclared(name: &'static str, kind: ExchangeKind) -> (ShortStr, Arc<Exchange>) {
+    let name = ShortStr::from_static(name);
+    let internal = ShortStr::from_static(INTERNAL_USER);
+    let exchange = Exchange::new(
+        name.clone(),
+        kind,
+        true,
+        false,
+        false,
+        FieldTable::new(),
+        internal,
+    );
+    (name, Arc::new(exchange))
+}
 
 /// Buffers that routing reuses from one message to the next.
 #[derive(Debug, Default)]
@@ -96,20 +118,7 @@ impl VHost {
     pub fn new(name: ShortStr, limits: VHostLimits, churn: Arc<Churn>) -> Arc<Self> {
         let exchanges = PREDECLARED_EXCHANGES
             .iter()
-            .map(|&(name, kind)| {
-                let name = ShortStr::from_static(name);
-                let internal = ShortStr::from_static(INTERNAL_USER);
-                let exchange = Exchange::new(
-                    name.clone(),
-                    kind,
-                    true,
-                    false,
-                    false,
-                    FieldTable::new(),
-                    internal,
-                );
-                (name, Arc::new(exchange))
-            })
+            .map(|&(name, kind)| predeclared(name, kind))
             .collect();
         Arc::new_cyclic(|this| VHost {
             name,
@@ -123,6 +132,17 @@ impl VHost {
             churn,
             metadata: Mutex::default(),
         })
+    }
+
+    /// Adds these durable exchanges (owned by no user), each unless there is one of its name.
+    pub fn predeclare(&self, exchanges: &[(&'static str, ExchangeKind)]) {
+        let mut present = self.exchanges.write();
+        for &(name, kind) in exchanges {
+            if !present.contains_key(name.as_bytes()) {
+                let (name, exchange) = predeclared(name, kind);
+                present.insert(name, exchange);
+            }
+        }
     }
 
     pub fn metadata(&self) -> VHostMetadata {

@@ -107,6 +107,8 @@ async fn vhost(
     State(context): State<Arc<Context>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    // An administrator's, as in RabbitMQ: not even a user with permissions there may read it.
+    viewer.require_administrator()?;
     viewer.vhost(&name)?;
     vhost_list(&context, &viewer)
         .into_iter()
@@ -206,6 +208,8 @@ async fn vhost_permissions(
     State(context): State<Arc<Context>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    // An administrator's, as in RabbitMQ: not even a user with permissions there may read it.
+    viewer.require_administrator()?;
     viewer.vhost(&name)?;
     grants(&context, &viewer, |g| g.vhost == name)
 }
@@ -215,6 +219,8 @@ async fn vhost_topic_permissions(
     State(context): State<Arc<Context>>,
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
+    // An administrator's, as in RabbitMQ: not even a user with permissions there may read it.
+    viewer.require_administrator()?;
     viewer.vhost(&name)?;
     topic_grants(&context, &viewer, |g| g.vhost == name)
 }
@@ -338,8 +344,12 @@ async fn bulk_delete(
         .get("users")
         .and_then(Value::as_array)
         .ok_or_else(|| ApiError::bad_request("[{key_missing,users}]"))?;
-    for name in names.iter().filter_map(Value::as_str) {
-        context.broker.delete_user(name);
+    // One by one, as RabbitMQ: the first name that is not a user (also one named twice, or
+    // not a string) stops the deletion there, and the users before it stay deleted.
+    for name in names {
+        if !name.as_str().is_some_and(|n| context.broker.delete_user(n)) {
+            return Err(ApiError::bad_request_term("no_such_user", name.clone()));
+        }
     }
     Ok(StatusCode::NO_CONTENT)
 }

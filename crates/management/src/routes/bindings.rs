@@ -45,7 +45,7 @@ fn bindings(context: &Context, viewer: &Viewer, only: Option<&str>) -> Vec<Value
         .vhosts
         .iter()
         .filter(|v| only.map_or(true, |o| v.name.as_bytes() == o.as_bytes()))
-        .filter(|v| viewer.sees_vhost(&v.name.to_string()))
+        .filter(|v| viewer.sees_objects_in(&v.name.to_string()))
         .flat_map(of_vhost)
         .collect()
 }

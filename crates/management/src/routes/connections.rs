@@ -192,7 +192,7 @@ fn consumer_list(context: &Context, viewer: &Viewer, only: Option<&str>) -> Vec<
     let mut items = Vec::new();
     for vhost in &view.snapshot.vhosts {
         let name = vhost.name.to_string();
-        if only.is_some_and(|o| o != name) || !viewer.sees_vhost(&name) {
+        if only.is_some_and(|o| o != name) || !viewer.sees_objects_in(&name) {
             continue;
         }
         for queue in &vhost.queues {

@@ -62,7 +62,7 @@ fn exchanges(
     let mut items = Vec::new();
     for vhost in &view.snapshot.vhosts {
         let vhost_name = vhost.name.to_string();
-        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_vhost(&vhost_name) {
+        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_objects_in(&vhost_name) {
             continue;
         }
         let chosen = vhost
@@ -127,8 +127,9 @@ async fn declare(
     let spec = ExchangeSpec {
         name: short(name, "the exchange name")?,
         kind,
-        durable: flag(&body, "durable")?,
+        // the flags in alphabetical order, as RabbitMQ reads them (see `flag`)
         auto_delete: flag(&body, "auto_delete")?,
+        durable: flag(&body, "durable")?,
         internal: flag(&body, "internal")?,
         arguments: arguments_of(&body)?,
     };

@@ -50,7 +50,7 @@ fn listed(
         .vhosts
         .iter()
         .map(|vhost| (vhost.name.to_string(), vhost))
-        .filter(|(name, _)| only.map_or(true, |o| o == name) && viewer.sees_vhost(name))
+        .filter(|(name, _)| only.map_or(true, |o| o == name) && viewer.sees_objects_in(name))
         .collect();
     let rows = vhosts
         .iter()
@@ -74,7 +74,7 @@ fn queues(
     let mut items = Vec::new();
     for vhost in &view.snapshot.vhosts {
         let vhost_name = vhost.name.to_string();
-        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_vhost(&vhost_name) {
+        if only.is_some_and(|o| o != vhost_name) || !viewer.sees_objects_in(&vhost_name) {
             continue;
         }
         let chosen = vhost
@@ -129,17 +129,17 @@ pub(super) fn short(text: &str, what: &str) -> ApiResult<ShortStr> {
         .map_err(|_| ApiError::bad_request(format!("{what}: longer than 255 bytes")))
 }
 
-/// A boolean field of a body: `true`/`false`, or the strings `"true"`/`"false"` (which
-/// rabbitmqadmin sends), as RabbitMQ takes both.
+/// A boolean field of a body: absent (false), `true`/`false`, or the strings
+/// `"true"`/`"false"` (which rabbitmqadmin sends), as RabbitMQ takes both; anything else
+/// (`null` too) is RabbitMQ's 400 `["not_boolean", value]`. RabbitMQ reads a body's flags in
+/// the order of their names, so callers read them alphabetically: the first wrong one is named.
 pub(super) fn flag(body: &Value, name: &str) -> ApiResult<bool> {
     match body.get(name) {
-        None | Some(Value::Null) => Ok(false),
+        None => Ok(false),
         Some(Value::Bool(b)) => Ok(*b),
         Some(Value::String(s)) if s == "true" => Ok(true),
         Some(Value::String(s)) if s == "false" => Ok(false),
-        Some(_) => Err(ApiError::bad_request(format!(
-            "{name} must be true or false"
-        ))),
+        Some(other) => Err(ApiError::bad_request_term("not_boolean", other.clone())),
     }
 }
 
@@ -164,9 +164,10 @@ async fn declare(
     let spec = QueueSpec {
         name: short(&name, "the queue name")?,
         server_named: false,
+        // the flags in alphabetical order, as RabbitMQ reads them (see `flag`)
+        auto_delete: flag(&body, "auto_delete")?,
         durable: flag(&body, "durable")?,
         exclusive: false,
-        auto_delete: flag(&body, "auto_delete")?,
         arguments: arguments_of(&body)?,
     };
     let (_, created) = actor.declare_queue(spec)?;
