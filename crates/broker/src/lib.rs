@@ -15,6 +15,7 @@
 //! itself is `warren-router`); a message waits in [`model::queue::Queue`].
 
 pub mod auth;
+pub mod controls;
 pub mod definitions;
 pub mod error;
 pub mod limits;

@@ -54,6 +54,15 @@ impl ApiError {
         }
     }
 
+    /// 408 `timeout`: a test control's wait ended before what it waited for happened.
+    pub fn timeout(reason: impl Into<String>) -> Self {
+        ApiError {
+            status: StatusCode::REQUEST_TIMEOUT,
+            error: "timeout",
+            reason: Value::String(reason.into()),
+        }
+    }
+
     /// 401 with a reason other than a failed login: the user lacks a tag or access to a vhost
     /// (RabbitMQ answers these with 401 too, not 403).
     pub fn not_authorised(reason: impl Into<String>) -> Self {

@@ -16,7 +16,7 @@
 
 /// Users, vhosts and permissions ([`BrokerConfig`]), read from a RabbitMQ definitions file with
 /// [`definitions::parse`].
-pub use warren_broker::{definitions, Broker, BrokerConfig, User};
+pub use warren_broker::{controls, definitions, Broker, BrokerConfig, User};
 
 /// What [`ServerBuilder::limits`] takes: channels, message size and consumers per connection,
 /// and each vhost's `max-connections` and `max-queues`; the defaults are RabbitMQ 3.x's.

@@ -18,6 +18,7 @@ pub mod access;
 pub mod actor;
 pub mod admission;
 pub mod arguments;
+pub mod changes;
 pub mod connections;
 pub mod consumer;
 pub(crate) mod dead_letter;

@@ -189,7 +189,7 @@ fn queue_snapshot(queue: &Arc<Queue>) -> QueueSnapshot {
 }
 
 /// The bindings whose source is `exchange`, as it lists them.
-fn bindings_of(exchange: &Exchange) -> Vec<BindingSnapshot> {
+pub(crate) fn bindings_of(exchange: &Exchange) -> Vec<BindingSnapshot> {
     let bindings = exchange.bindings();
     bindings
         .iter()

@@ -15,6 +15,7 @@ use crate::error::{AmqpError, AmqpResult};
 use crate::limits::VHostLimits;
 use crate::model::admission::{Admission, ConnectionCount};
 use crate::model::arguments::QueueArguments;
+use crate::model::changes::Changes;
 use crate::model::dead_letter::{dead_lettered, is_cycle, DeadLetterTarget, DeathReason};
 use crate::model::exchange::{Destination, Exchange, INTERNAL_USER};
 use crate::model::message::QueuedMessage;
@@ -105,6 +106,8 @@ pub struct VHost {
     churn: Arc<Churn>,
     /// What the management API says of it: a description and tags.
     metadata: Mutex<VHostMetadata>,
+    /// Wakes the test controls' waits: a queue or exchange declared, a binding made.
+    topology: Changes,
 }
 
 /// A vhost's description and tags (RabbitMQ's vhost metadata).
@@ -131,6 +134,7 @@ impl VHost {
             retired: SharedCounters::default(),
             churn,
             metadata: Mutex::default(),
+            topology: Changes::default(),
         })
     }
 
@@ -143,6 +147,11 @@ impl VHost {
                 present.insert(name, exchange);
             }
         }
+    }
+
+    /// What the test controls wait on for declarations and bindings.
+    pub fn topology(&self) -> &Changes {
+        &self.topology
     }
 
     pub fn metadata(&self) -> VHostMetadata {
@@ -272,6 +281,8 @@ impl VHost {
             user.detached(),
         );
         exchanges.insert(name, Arc::new(exchange));
+        drop(exchanges);
+        self.topology.changed();
         Ok(())
     }
 
@@ -363,6 +374,8 @@ impl VHost {
         let host: Weak<dyn QueueHost> = self.this.clone();
         let queue = Arc::new(Queue::new(options, host));
         queues.insert(queue.name.clone(), Arc::clone(&queue));
+        drop(queues);
+        self.topology.changed();
         self.churn.count(ChurnEvent::QueueCreated, 1);
         if timed {
             queue.mark_timed();
@@ -503,6 +516,7 @@ impl VHost {
                 exchange.change_bindings(|bindings| bindings.remove_destination(&destination));
             }
         }
+        self.topology.changed();
         Ok(())
     }
 
@@ -719,7 +733,9 @@ fn check_same_argument(
     )))
 }
 
-fn equivalent(a: &FieldValue, b: &FieldValue) -> bool {
+/// Two argument values are the same to RabbitMQ: integers by value whatever their width, a byte
+/// array as the same longstr.
+pub(crate) fn equivalent(a: &FieldValue, b: &FieldValue) -> bool {
     match (a.as_i128(), b.as_i128(), a.as_bytes(), b.as_bytes()) {
         (Some(x), Some(y), _, _) => x == y,
         (_, _, Some(x), Some(y)) => x == y,

@@ -7,6 +7,7 @@ mod connections;
 mod exchanges;
 mod health;
 mod queues;
+mod warren;
 
 use std::sync::Arc;
 
@@ -38,6 +39,7 @@ pub fn api(context: Arc<Context>) -> Router {
         .merge(queues::routes())
         .merge(bindings::routes())
         .merge(admin::routes())
+        .merge(warren::routes())
         .merge(empty_lists())
         .fallback(|| async { ApiError::not_found() })
         .layer(DefaultBodyLimit::max(MAX_BODY_SIZE))

@@ -27,6 +27,7 @@ use warren_wire::{FieldTable, ShortStr};
 
 use crate::error::{AmqpError, AmqpResult};
 use crate::model::arguments::{Overflow, QueueArguments};
+use crate::model::changes::Changes;
 use crate::model::consumer::Consumer;
 use crate::model::dead_letter::DeathReason;
 use crate::model::message::{Message, QueuedMessage};
@@ -110,6 +111,9 @@ pub struct Queue {
     /// On the vhost's sweep list: it has a TTL, or has held a message that expires.
     timed: AtomicBool,
     state: Mutex<QueueState>,
+    /// Wakes the test controls' waits for this queue: told of what they wait for (messages
+    /// enqueued or put back, a consumer attached, the queue deleted), not of every change.
+    changes: Changes,
 }
 
 #[derive(Debug)]
@@ -198,6 +202,7 @@ impl Queue {
             host,
             timed: AtomicBool::new(false),
             state: Mutex::new(state),
+            changes: Changes::default(),
         }
     }
 
@@ -234,7 +239,7 @@ impl Queue {
                 host.watch_timed(self);
             }
         }
-        self.locked(|state| {
+        let enqueued = self.locked(|state| {
             if state.deleted {
                 return Enqueued::Gone;
             }
@@ -275,7 +280,9 @@ impl Queue {
             } else {
                 Enqueued::Accepted
             }
-        })
+        });
+        self.changes.changed();
+        enqueued
     }
 
     /// RabbitMQ 3.x's `will_overflow`: one more message would pass a limit.
@@ -338,7 +345,8 @@ impl Queue {
             );
             state.unacked.subtract(&returned);
             self.dispatch_locked(state, None);
-        })
+        });
+        self.changes.changed();
     }
 
     /// Messages a client rejected without requeue: dead-lettered (reason `rejected`) or dropped.
@@ -479,7 +487,9 @@ impl Queue {
             state.last_used = now;
             self.dispatch_locked(state, Some(now));
             Ok(())
-        })
+        })?;
+        self.changes.changed();
+        Ok(())
     }
 
     /// Detaches a consumer; the next one of a single-active-consumer queue takes over.
@@ -540,6 +550,18 @@ impl Queue {
     }
 
     /// Drops every ready message; returns how many.
+    /// The first `count` ready messages, in delivery order, left where they are: nothing is
+    /// delivered, redelivered or reordered (the test controls' peek).
+    pub fn peek(&self, count: usize) -> Vec<QueuedMessage> {
+        let state = self.state.lock();
+        state
+            .ready
+            .in_delivery_order()
+            .take(count)
+            .cloned()
+            .collect()
+    }
+
     pub fn purge(&self) -> u32 {
         let mut state = self.state.lock();
         let purged = count_u32(state.ready.len());
@@ -611,6 +633,11 @@ impl Queue {
         removed
     }
 
+    /// What the test controls wait on (see the field).
+    pub fn changes(&self) -> &Changes {
+        &self.changes
+    }
+
     pub fn is_deleted(&self) -> bool {
         self.state.lock().deleted
     }
@@ -618,7 +645,9 @@ impl Queue {
     /// Marks the queue deleted and empties it; returns its consumers (to be told) and the
     /// number of ready messages dropped.
     pub fn mark_deleted(&self) -> (Vec<Attached>, u32) {
-        Self::delete_locked(&mut self.state.lock())
+        let deleted = Self::delete_locked(&mut self.state.lock());
+        self.changes.changed();
+        deleted
     }
 
     /// `queue.delete` with `if-unused` / `if-empty`, checked under the same lock as the deletion
@@ -641,7 +670,10 @@ impl Queue {
                 self.name
             )));
         }
-        Ok(Self::delete_locked(&mut state))
+        let deleted = Self::delete_locked(&mut state);
+        drop(state);
+        self.changes.changed();
+        Ok(deleted)
     }
 
     fn delete_locked(state: &mut QueueState) -> (Vec<Attached>, u32) {

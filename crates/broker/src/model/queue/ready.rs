@@ -91,6 +91,11 @@ impl Ready {
         Some(message)
     }
 
+    /// In the order they would be delivered: the highest level first, each oldest first.
+    pub fn in_delivery_order(&self) -> impl Iterator<Item = &QueuedMessage> {
+        self.levels.iter().rev().flatten()
+    }
+
     pub fn iter_mut(&mut self) -> impl Iterator<Item = &mut QueuedMessage> {
         self.levels.iter_mut().flatten()
     }
