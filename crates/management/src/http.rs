@@ -22,8 +22,10 @@ use tower::{Service, ServiceExt};
 /// How long a client may take to send a request's head (line and headers).
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// HTTP connections served at once; more are closed as they come, with a log line.
-pub const MAX_CONNECTIONS: usize = 512;
+/// HTTP connections served at once; more are closed as they come, with a log line. Room for
+/// the 1,000 test-control waits a test suite may hold open (`/api/warren/wait/...`) beside the
+/// rest of the API; each idle connection holds a few KiB of buffers.
+pub const MAX_CONNECTIONS: usize = 2048;
 
 /// How long answers in progress may take to finish at shutdown.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);

@@ -285,6 +285,13 @@ impl Actor {
         self.usable_queue(name)
     }
 
+    /// A queue to look into without taking anything from it (the test controls' peek): read
+    /// access, and any queue, another connection's exclusive ones included.
+    pub fn peekable_queue(&self, name: &ShortStr) -> AmqpResult<Arc<Queue>> {
+        self.check_access(Permission::Read, Resource::Queue, name.as_bytes())?;
+        self.vhost.queue(name.as_bytes())
+    }
+
     /// An existing queue this connection may use (exclusive queues are their owner's).
     fn usable_queue(&self, name: &ShortStr) -> AmqpResult<Arc<Queue>> {
         self.vhost.queue_for(name.as_bytes(), self.connection)

@@ -105,7 +105,8 @@ async fn wait_messages(
 }
 
 /// The first ready messages, as `POST .../get` shows them, plus `truncated` when the payload
-/// shown is shorter than `payload_bytes`. Reading them takes the read permission, as a get does.
+/// shown is shorter than `payload_bytes`. Reading them takes the read permission, as a get does;
+/// another connection's exclusive queue may be looked into.
 async fn peek(
     viewer: Viewer,
     Path((vhost, queue)): Path<(String, String)>,
@@ -125,7 +126,7 @@ async fn peek(
     let actor = viewer.actor(&vhost)?;
     let name = warren_wire::ShortStr::try_from(queue.clone())
         .map_err(|_| ApiError::bad_request("the queue name is longer than 255 bytes"))?;
-    let queue = actor.readable_queue(&name).map_err(|e| match e.code {
+    let queue = actor.peekable_queue(&name).map_err(|e| match e.code {
         warren_wire::reply_code::NOT_FOUND => {
             ApiError::not_found_because(e.reply_text().to_string())
         }

@@ -1,0 +1,261 @@
+"""Warren's test controls under /api/warren/ (no RabbitMQ has them, so these run on Warren only):
+waits for a binding, a consumer and ready messages that answer as soon as it is so (200) or say
+what did not happen (408), a peek that leaves messages in place, and the race they end."""
+
+import selectors
+import socket
+import threading
+import time
+from urllib.parse import urlsplit
+
+import pika
+import pytest
+
+from conftest import _broker_is_warren, uniq
+from mgmt import api_path, assert_error, expect
+
+pytestmark = pytest.mark.skipif(not _broker_is_warren(), reason="Warren's own API: RabbitMQ has none")
+
+
+def wait_path(kind, *segments):
+    return api_path("warren", "wait", kind, *segments)
+
+
+def bound_queue(ch, routing_key="calls.call.*", exchange="xivo"):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(queue, exchange, routing_key)
+    return queue
+
+
+def test_a_binding_that_exists_is_answered_at_once(management, ch):
+    queue = bound_queue(ch)
+    r = expect(management.get(wait_path("binding", "/", "xivo", queue),
+                              params={"routing_key": "calls.call.*", "timeout_ms": 1000}), 200)
+    binding = r.json()
+    listed = management.json(api_path("bindings", "/", "e", "xivo", "q", queue))
+    assert binding == listed[0], "the binding as GET /api/bindings shows it"
+    assert (binding["routing_key"], binding["destination"]) == ("calls.call.*", queue)
+    # Without a routing key, any binding between the two will do.
+    expect(management.get(wait_path("binding", "/", "xivo", queue)), 200)
+
+
+def test_a_binding_wait_ends_when_a_client_binds(management, broker, ch):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(management.get(
+        wait_path("binding", "/", "xivo", queue),
+        params={"routing_key": "calls.#", "timeout_ms": 5000})))
+    waiter.start()
+    time.sleep(0.2)  # the wait is open before the bind (the order under test)
+    started = time.monotonic()
+    ch.queue_bind(queue, "xivo", "calls.#")
+    waiter.join(10)
+    assert answers and answers[0].status_code == 200, answers
+    assert time.monotonic() - started < 2, "the wait did not end with the bind"
+
+
+def test_a_wait_that_times_out_says_what_did_not_happen(management, ch):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    started = time.monotonic()
+    r = management.get(wait_path("binding", "/", "xivo", queue),
+                       params={"routing_key": "never", "timeout_ms": 150})
+    assert_error(r, 408, "timeout",
+                 f"no binding of exchange 'xivo' to queue '{queue}' with routing key 'never' "
+                 "within 150 ms")
+    assert 0.15 <= time.monotonic() - started < 2
+    r = management.get(wait_path("consumer", "/", queue), params={"timeout_ms": 50})
+    assert_error(r, 408, "timeout", f"no consumer on queue '{queue}' within 50 ms")
+    r = management.get(wait_path("messages", "/", queue), params={"count": 2, "timeout_ms": 50})
+    assert_error(r, 408, "timeout", f"no 2 ready messages in queue '{queue}' within 50 ms")
+
+
+def test_a_headers_binding_is_named_by_its_arguments(management, ch):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(queue, "wazo-headers", "", arguments={"x-match": "all", "name": "call_created",
+                                                       "tenant_uuid": "t1"})
+    path = wait_path("binding", "/", "wazo-headers", queue)
+    found = expect(management.get(path, params={
+        "arguments": '{"name": "call_created", "x-match": "all"}', "timeout_ms": 1000}), 200)
+    assert found.json()["arguments"]["tenant_uuid"] == "t1"
+    assert_error(management.get(path, params={"arguments": '{"name": "call_ended"}',
+                                              "timeout_ms": 50}), 408, "timeout")
+
+
+def test_consumer_and_message_waits_end_when_clients_act(management, broker, ch):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+
+    def act():
+        time.sleep(0.2)
+        other = broker.connect()
+        for n in range(3):
+            other.channel().basic_publish("", queue, f"job {n}".encode())
+        other.close()
+
+    threading.Thread(target=act).start()
+    r = expect(management.get(wait_path("messages", "/", queue),
+                              params={"count": 3, "timeout_ms": 5000}), 200)
+    assert r.json() == {"vhost": "/", "queue": queue, "messages": 3}
+    threading.Timer(0.2, lambda: ch.connection.add_callback_threadsafe(
+        lambda: ch.basic_consume(queue, lambda *a: None))).start()
+    deadline = time.monotonic() + 5
+    answers = []
+    waiter = threading.Thread(target=lambda: answers.append(management.get(
+        wait_path("consumer", "/", queue), params={"timeout_ms": 5000})))
+    waiter.start()
+    while waiter.is_alive() and time.monotonic() < deadline:
+        ch.connection.process_data_events(time_limit=0.05)
+    assert answers and answers[0].json() == {"vhost": "/", "queue": queue, "consumers": 1}
+
+
+def test_an_absurd_timeout_is_capped_and_the_answer_says_so(management, ch):
+    queue = bound_queue(ch)
+    r = expect(management.get(wait_path("binding", "/", "xivo", queue),
+                              params={"timeout_ms": 10 ** 12}), 200)
+    assert r.headers["x-warren-timeout-capped"] == "60000"
+
+
+@pytest.mark.parametrize("params, reason", [
+    ({"timeout_ms": "soon"}, "timeout_ms must be a whole number, not 'soon'"),
+    ({"timeout_ms": "-1"}, "timeout_ms must be a whole number, not '-1'"),
+    ({"arguments": "[1"}, "arguments must be a JSON object, not '[1'"),
+])
+def test_bad_parameters_are_400_with_the_reason(management, params, reason):
+    r = management.get(wait_path("binding", "/", "xivo", "q"), params=params)
+    assert_error(r, 400, "bad_request", reason)
+
+
+def test_an_unknown_vhost_is_404(management):
+    assert_error(management.get(wait_path("consumer", "no-such-vhost", "q")), 404,
+                 "Object Not Found")
+
+
+def test_a_management_user_waits_only_in_its_vhosts(management, made):
+    user, vhost = made.user(uniq("waiter")), made.vhost(uniq("theirs"))
+    expect(management.put(api_path("users", user), {"password": "pw", "tags": "management"}), 201, 204)
+    expect(management.put(api_path("vhosts", vhost)), 201, 204)
+    expect(management.put(api_path("permissions", vhost, user),
+                          {"configure": ".*", "write": ".*", "read": ".*"}), 201, 204)
+    theirs = management.as_user(user, "pw")
+    assert_error(theirs.get(wait_path("consumer", "/", "q"), params={"timeout_ms": 10}), 401,
+                 "not_authorised")
+    assert_error(theirs.get(wait_path("consumer", vhost, "q"), params={"timeout_ms": 10}), 408,
+                 "timeout")
+
+
+def test_a_thousand_waits_held_open_at_once(management, management_url, ch):
+    """1,000 waits open together: the API and AMQP go on answering, and one bind ends them all."""
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    address = urlsplit(management_url)
+    request = (f"GET {wait_path('binding', '/', 'xivo', queue)}?timeout_ms=20000 HTTP/1.1\r\n"
+               f"Host: {address.netloc}\r\nAuthorization: Basic Z3Vlc3Q6Z3Vlc3Q=\r\n"
+               "Connection: close\r\n\r\n").encode()
+    sockets = []
+    try:
+        for _ in range(1000):
+            s = socket.create_connection((address.hostname, address.port), timeout=10)
+            s.sendall(request)
+            sockets.append(s)
+        expect(management.get("/api/overview"), 200)
+        ch.basic_publish("", queue, b"still served")
+        assert ch.basic_get(queue, auto_ack=True)[2] == b"still served"
+        ch.queue_bind(queue, "xivo", "all.waits")
+        answers = read_all(sockets, deadline=time.monotonic() + 20)
+    finally:
+        for s in sockets:
+            s.close()
+    assert len(answers) == 1000
+    assert all(answer.startswith(b"HTTP/1.1 200") for answer in answers), {a[:40] for a in answers}
+
+
+def read_all(sockets, deadline):
+    """Each socket's whole answer (the server closes after it)."""
+    selector = selectors.DefaultSelector()
+    answers = {s: b"" for s in sockets}
+    for s in sockets:
+        s.setblocking(False)
+        selector.register(s, selectors.EVENT_READ)
+    done = []
+    while len(done) < len(sockets) and time.monotonic() < deadline:
+        for key, _ in selector.select(timeout=1):
+            chunk = key.fileobj.recv(65536)
+            if chunk:
+                answers[key.fileobj] += chunk
+            else:
+                selector.unregister(key.fileobj)
+                done.append(answers[key.fileobj])
+    return done
+
+
+def test_a_peek_leaves_the_messages_where_they_are(management, ch):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    for body in (b"first", b"second", b"\xff\xfe binary"):
+        ch.basic_publish("", queue, body, pika.BasicProperties(headers={"name": "call_created"}))
+    r = expect(management.get(api_path("warren", "peek", "/", queue), params={"count": 2}), 200)
+    peeked = r.json()
+    assert [m["payload"] for m in peeked] == ["first", "second"]
+    assert peeked[0]["properties"]["headers"] == {"name": "call_created"}
+    assert [m["redelivered"] for m in peeked] == [False, False]
+    assert ch.queue_declare(queue, passive=True).method.message_count == 3
+    method, _, body = ch.basic_get(queue, auto_ack=True)
+    assert (body, method.redelivered) == (b"first", False), "a peek is not a delivery"
+    r = expect(management.get(api_path("warren", "peek", "/", queue),
+                              params={"encoding": "base64"}), 200)
+    assert [m["payload_encoding"] for m in r.json()] == ["base64", "base64"]
+
+
+def test_a_huge_message_is_peeked_truncated_and_says_so(management, ch):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.basic_publish("", queue, b"x" * (4 << 20))
+    [peeked] = expect(management.get(api_path("warren", "peek", "/", queue)), 200).json()
+    assert (peeked["payload_bytes"], len(peeked["payload"]), peeked["truncated"]) == (
+        4 << 20, 64 * 1024, True)
+    [whole] = expect(management.get(api_path("warren", "peek", "/", queue),
+                                    params={"truncate": 8 << 20}), 200).json()
+    assert (len(whole["payload"]), whole["truncated"]) == (4 << 20, False)
+
+
+def test_peeking_a_missing_queue_is_404(management):
+    r = management.get(api_path("warren", "peek", "/", "no-such-queue"))
+    assert_error(r, 404, "not_found", "NOT_FOUND - no queue 'no-such-queue' in vhost '/'")
+
+
+def race(broker, management, wait):
+    """A consumer starts (connects, declares, binds) while the test publishes right away: with
+    no wait the publish can come first and the event is lost."""
+    queue = uniq("race")
+    ready, received = threading.Event(), []
+
+    def consume():
+        connection = broker.connect()
+        channel = connection.channel()
+        channel.queue_declare(queue, exclusive=True)
+        channel.queue_bind(queue, "xivo", "calls.call.created")
+        ready.set()
+        method, _, body = channel.basic_get(queue, auto_ack=True)
+        deadline = time.monotonic() + 1
+        while method is None and time.monotonic() < deadline:
+            connection.process_data_events(time_limit=0.01)
+            method, _, body = channel.basic_get(queue, auto_ack=True)
+        received.append(body)
+        connection.close()
+
+    publisher = broker.connect()
+    consumer = threading.Thread(target=consume)
+    consumer.start()
+    if wait:
+        expect(management.get(wait_path("binding", "/", "xivo", queue),
+                              params={"routing_key": "calls.call.created"}), 200)
+    publisher.channel().basic_publish("xivo", "calls.call.created", b'{"name": "call_created"}')
+    consumer.join(10)
+    publisher.close()
+    return received == [b'{"name": "call_created"}']
+
+
+def test_without_the_wait_a_publish_right_after_consume_is_often_lost(broker, management):
+    delivered = sum(race(broker, management, wait=False) for _ in range(20))
+    assert delivered < 10, f"{delivered} of 20 delivered: the race did not show"
+
+
+def test_with_the_binding_wait_it_never_is(broker, management):
+    delivered = sum(race(broker, management, wait=True) for _ in range(20))
+    assert delivered == 20
