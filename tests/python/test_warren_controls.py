@@ -11,7 +11,8 @@ from urllib.parse import urlsplit
 import pika
 import pytest
 
-from conftest import _broker_is_warren, uniq
+import mgmt
+from conftest import _broker_is_warren, free_port, own_warren, uniq
 from mgmt import api_path, assert_error, expect
 
 pytestmark = pytest.mark.skipif(not _broker_is_warren(), reason="Warren's own API: RabbitMQ has none")
@@ -259,3 +260,79 @@ def test_without_the_wait_a_publish_right_after_consume_is_often_lost(broker, ma
 def test_with_the_binding_wait_it_never_is(broker, management):
     delivered = sum(race(broker, management, wait=True) for _ in range(20))
     assert delivered == 20
+
+
+def trace(management, ch, vhost="/", **params):
+    """The trace, once the publishes made on `ch` so far are handled (a synchronous method's
+    answer comes after them)."""
+    ch.exchange_declare("amq.direct", passive=True)
+    return expect(management.get(api_path("warren", "trace", vhost), params=params), 200).json()
+
+
+def test_the_trace_names_the_bindings_an_event_took_through_xivo_to_wazo_headers(management, ch,
+                                                                                  cleanup):
+    """The Wazo topology in small: a topic exchange bound to a headers exchange with `#`, a
+    queue bound to the headers exchange by event name (uniquely named, as the suite shares
+    the broker)."""
+    topic, headers = cleanup.exchange(uniq("xivo")), cleanup.exchange(uniq("wazo-headers"))
+    ch.exchange_declare(topic, "topic")
+    ch.exchange_declare(headers, "headers")
+    ch.exchange_bind(headers, topic, "#")
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    arguments = {"x-match": "all", "name": "call_created"}
+    ch.queue_bind(queue, headers, "", arguments=arguments)
+    body = b'{"name": "call_created", "data": {"call_id": "1455123422.8"}}'
+    ch.basic_publish(topic, "calls.call.created", body,
+                     pika.BasicProperties(headers={"name": "call_created"}))
+    ch.basic_publish(topic, "calls.call.ended", b"{}", pika.BasicProperties(headers={"name": "x"}))
+    ended, created = trace(management, ch, exchange=topic, limit=2)
+    assert (created["routing_key"], created["payload"], created["unroutable"]) == (
+        "calls.call.created", body.decode(), False)
+    assert created["properties"]["headers"] == {"name": "call_created"}
+    [route] = created["routed_to"]
+    assert route["queue"] == queue
+    assert [(hop["source"], hop["destination"], hop["destination_type"], hop["routing_key"],
+             hop["arguments"], hop["alternate_exchange"]) for hop in route["via"]] == [
+        (topic, headers, "exchange", "#", {}, False),
+        (headers, queue, "queue", "", arguments, False),
+    ]
+    assert (ended["unroutable"], ended["routed_to"]) == (True, [])
+
+
+def test_the_trace_shows_the_default_exchange_and_alternate_exchanges(management, ch, cleanup):
+    fallback = cleanup.exchange(uniq("fallback"))
+    main = cleanup.exchange(uniq("main"))
+    ch.exchange_declare(fallback, "fanout")
+    ch.exchange_declare(main, "direct", arguments={"alternate-exchange": fallback})
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.queue_bind(queue, fallback)
+    ch.basic_publish(main, "nobody", b"to the side")
+    ch.basic_publish("", queue, b"straight")
+    straight, aside = trace(management, ch, limit=2)
+    assert [hop["alternate_exchange"] for hop in aside["routed_to"][0]["via"]] == [True, False]
+    assert aside["routed_to"][0]["via"][0]["destination"] == fallback
+    [direct] = straight["routed_to"][0]["via"]
+    assert (direct["source"], direct["destination"], direct["routing_key"]) == ("", queue, queue)
+    only_default = trace(management, ch, exchange="amq.default", limit=1)
+    assert only_default[0]["payload"] == "straight"
+
+
+def test_the_trace_keeps_the_start_of_a_body_and_says_so(management, ch):
+    queue = ch.queue_declare("", exclusive=True).method.queue
+    ch.basic_publish("", queue, b"y" * 10_000)
+    [entry] = trace(management, ch, exchange="amq.default", limit=1)
+    assert (len(entry["payload"]), entry["payload_bytes"], entry["truncated"]) == (1024, 10_000, True)
+
+
+def test_the_trace_is_bounded_by_its_size_and_off_at_zero():
+    for size, expected in (("3", 3), ("0", 0)):
+        management_port = free_port()
+        with own_warren("--trace-size", size, "--management-port", str(management_port)) as port:
+            connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+            channel = connection.channel()
+            for n in range(10):
+                channel.basic_publish("xivo", f"calls.{n}", b"{}")
+            connection.close()
+            api = mgmt.Management(f"http://127.0.0.1:{management_port}")
+            entries = api.json(api_path("warren", "trace", "/"))
+            assert [e["routing_key"] for e in entries] == [f"calls.{n}" for n in range(9, 9 - expected, -1)]

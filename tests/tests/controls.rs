@@ -163,3 +163,35 @@ async fn a_peek_leaves_the_messages_where_they_are() {
         })
     );
 }
+
+#[tokio::test]
+async fn the_trace_tells_where_each_publish_went() {
+    let (server, channel) = start().await;
+    declare(&channel, "calls").await;
+    channel
+        .queue_bind(
+            "calls".into(),
+            "xivo".into(),
+            "calls.#".into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
+        )
+        .await
+        .expect("bind");
+    publish(&channel, "xivo", "calls.call.created", b"{}").await;
+    publish(&channel, "xivo", "users.created", b"{}").await;
+    // A synchronous method's answer comes after the publishes before it are handled.
+    declare(&channel, "calls").await;
+    let traced = server.broker().trace("/", Some("xivo"), 10).expect("trace");
+    let keys: Vec<&[u8]> = traced
+        .iter()
+        .map(|t| t.publish.message.routing_key())
+        .collect();
+    assert_eq!(keys, [b"users.created".as_slice(), b"calls.call.created"]);
+    assert!(traced[0].routes.is_empty(), "unroutable");
+    let route = &traced[1].routes[0];
+    assert_eq!(route.queue.as_bytes(), b"calls");
+    let via = route.via.as_ref().expect("the binding is still there");
+    assert_eq!(via.len(), 1);
+    assert_eq!(via[0].binding.routing_key.as_bytes(), b"calls.#");
+}

@@ -181,7 +181,7 @@ impl Broker {
         }
         vhosts.insert(
             name.as_bytes().to_vec(),
-            VHost::new(short, self.limits.vhost, Arc::clone(&self.churn)),
+            VHost::new(short, &self.limits, Arc::clone(&self.churn)),
         );
         true
     }

@@ -18,6 +18,9 @@ pub const HEARTBEAT_SECS: u16 = 60;
 /// RabbitMQ's ceiling for `max_message_size` (512 MiB): larger settings are not accepted.
 pub const MAX_MESSAGE_SIZE_CEILING: u32 = 512 * 1024 * 1024;
 
+/// How many publishes a vhost's routing trace keeps unless told otherwise (`--trace-size`).
+pub const DEFAULT_TRACE_SIZE: usize = 1_000;
+
 /// The limits a broker enforces on its clients.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
@@ -30,6 +33,8 @@ pub struct Limits {
     pub consumers_per_channel: Option<u32>,
     /// The limits of every virtual host.
     pub vhost: VHostLimits,
+    /// How many publishes each vhost's routing trace keeps (the test controls'); 0: no trace.
+    pub trace_size: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +45,7 @@ impl Default for Limits {
             max_message_size: 128 * 1024 * 1024,
             consumers_per_channel: None,
             vhost: VHostLimits::default(),
+            trace_size: DEFAULT_TRACE_SIZE,
         }
     }
 }

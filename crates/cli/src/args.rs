@@ -12,7 +12,7 @@ use std::str::FromStr;
 use clap::error::{ContextKind, ContextValue, ErrorKind};
 use clap::{Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use warren::{
-    Limits, VHostLimits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT,
+    Limits, VHostLimits, Watermark, DEFAULT_MAX_HANDSHAKES, DEFAULT_TLS_PORT, DEFAULT_TRACE_SIZE,
     MAX_MESSAGE_SIZE_CEILING,
 };
 
@@ -178,6 +178,9 @@ pub struct LimitOptions {
     /// Queues per vhost, as the vhost limit max-queues [default: none]
     #[arg(long, value_name = "N", env = "WARREN_MAX_QUEUES", value_parser = whole("a whole number", 0..=u32::MAX))]
     pub max_queues: Option<u32>,
+    /// Publishes each vhost's routing trace keeps (GET /api/warren/trace/VHOST); 0 turns it off
+    #[arg(long, value_name = "N", env = "WARREN_TRACE_SIZE", default_value_t = DEFAULT_TRACE_SIZE, value_parser = whole("a whole number", 0..=1_000_000usize))]
+    pub trace_size: usize,
     /// Connections between TCP accept and connection.open; newer ones are closed at once
     #[arg(long, value_name = "N", env = "WARREN_MAX_HANDSHAKES", default_value_t = DEFAULT_MAX_HANDSHAKES, value_parser = whole("a whole number", 1..=u32::MAX as usize))]
     pub max_handshakes: usize,
@@ -318,6 +321,7 @@ impl Options {
                 max_connections: l.max_connections,
                 max_queues: l.max_queues,
             },
+            trace_size: l.trace_size,
         }
     }
 

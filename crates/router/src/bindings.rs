@@ -66,6 +66,32 @@ impl ExchangeKind {
             ExchangeKind::Headers => "headers",
         }
     }
+
+    /// Whether one binding of this kind matches a message: to tell afterwards which bindings
+    /// a message went through (the routing trace). It builds the kind's matcher for that one
+    /// binding each time, so it is slow; routing goes through [`Bindings::route`].
+    pub fn binding_matches(
+        self,
+        binding_key: &ShortStr,
+        arguments: &FieldTable,
+        routing_key: &[u8],
+        headers: Option<&FieldTable>,
+    ) -> bool {
+        match self {
+            ExchangeKind::Direct => binding_key.as_bytes() == routing_key,
+            ExchangeKind::Fanout => true,
+            ExchangeKind::Topic => {
+                let mut trie = TopicTrie::new();
+                trie.insert(binding_key, ());
+                let mut matched = Vec::new();
+                trie.route(routing_key, &mut matched);
+                !matched.is_empty()
+            }
+            ExchangeKind::Headers => {
+                HeadersMatcher::new(arguments).is_ok_and(|matcher| matcher.matches(headers))
+            }
+        }
+    }
 }
 
 /// A binding RabbitMQ refuses (the broker closes the channel with 406 PRECONDITION_FAILED).
@@ -433,5 +459,40 @@ fn hash_value<H: Hasher>(value: &FieldValue, state: &mut H) {
         V::Timestamp(x) => x.hash(state),
         V::Table(table) => hash_table(table, state),
         V::Void => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(text: &'static str) -> ShortStr {
+        ShortStr::from_static(text)
+    }
+
+    #[test]
+    fn one_binding_matches_as_its_kind_routes() {
+        let none = FieldTable::new();
+        let topic = ExchangeKind::Topic;
+        assert!(topic.binding_matches(&key("calls.*.created"), &none, b"calls.call.created", None));
+        assert!(topic.binding_matches(&key("#"), &none, b"", None));
+        assert!(!topic.binding_matches(&key("calls.*"), &none, b"calls.call.created", None));
+        assert!(ExchangeKind::Direct.binding_matches(&key("q"), &none, b"q", None));
+        assert!(!ExchangeKind::Direct.binding_matches(&key("q"), &none, b"q2", None));
+        assert!(ExchangeKind::Fanout.binding_matches(&key("x"), &none, b"y", None));
+        let mut arguments = FieldTable::new();
+        arguments.insert(key("x-match"), FieldValue::LongStr(b"all".to_vec().into()));
+        arguments.insert(
+            key("name"),
+            FieldValue::LongStr(b"call_created".to_vec().into()),
+        );
+        let mut headers = FieldTable::new();
+        headers.insert(
+            key("name"),
+            FieldValue::LongStr(b"call_created".to_vec().into()),
+        );
+        let kind = ExchangeKind::Headers;
+        assert!(kind.binding_matches(&key(""), &arguments, b"", Some(&headers)));
+        assert!(!kind.binding_matches(&key(""), &arguments, b"", None));
     }
 }

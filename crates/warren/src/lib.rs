@@ -21,7 +21,9 @@ pub use warren_broker::{controls, definitions, Broker, BrokerConfig, User};
 /// What [`ServerBuilder::limits`] takes: channels, message size and consumers per connection,
 /// and each vhost's `max-connections` and `max-queues`; the defaults are RabbitMQ 3.x's.
 /// `max_message_size` may not exceed [`MAX_MESSAGE_SIZE_CEILING`] (512 MiB), as in RabbitMQ.
-pub use warren_broker::limits::{Limits, VHostLimits, MAX_MESSAGE_SIZE_CEILING};
+pub use warren_broker::limits::{
+    Limits, VHostLimits, DEFAULT_TRACE_SIZE, MAX_MESSAGE_SIZE_CEILING,
+};
 
 /// Starting a broker ([`Server::builder`]) and the handle of a running one.
 pub use warren_server::{Server, ServerBuilder, ServerHandle};

@@ -1,14 +1,17 @@
 //! Test controls: what no RabbitMQ has, for the tests that drive a bus. Waits that end the race
 //! between "the consumer has bound its queue" and "publish now" (a binding, a consumer, ready
-//! messages), and a look at a queue's messages that leaves them where they are. Built on the
+//! messages), a look at a queue's messages that leaves them where they are, and the routing
+//! trace (where each recent publish went, through which bindings). Built on the
 //! model's own verbs and change notices; the management door serves them under `/api/warren/`,
 //! and a Rust test calls them on the [`Broker`](crate::Broker).
 
 mod peek;
+mod trace;
 mod wait;
 
 use std::time::Duration;
 
+pub use trace::{Hop, Route, TracedPublish};
 pub use wait::BindingWanted;
 
 /// The longest a wait waits: a longer timeout is cut to this (and the answer says so).

@@ -364,6 +364,7 @@ impl Actor {
             &mut queues,
         );
         let routed = !queues.is_empty();
+        self.vhost.trace().record(&message, &queues);
         for queue in &queues {
             queue.publish(&mut message, false);
         }

@@ -12,7 +12,7 @@ use warren_router::ExchangeKind;
 use warren_wire::{FieldTable, FieldValue, ShortStr};
 
 use crate::error::{AmqpError, AmqpResult};
-use crate::limits::VHostLimits;
+use crate::limits::{Limits, VHostLimits};
 use crate::model::admission::{Admission, ConnectionCount};
 use crate::model::arguments::QueueArguments;
 use crate::model::changes::Changes;
@@ -22,6 +22,7 @@ use crate::model::message::QueuedMessage;
 use crate::model::names;
 use crate::model::queue::{no_queue_text, Attached, ConnectionId, Queue, QueueHost, QueueOptions};
 use crate::model::stats::{Churn, ChurnEvent, MessageStats, SharedCounters};
+use crate::model::trace::Trace;
 
 /// The exchanges every vhost starts with, RabbitMQ's standard ones.
 const PREDECLARED_EXCHANGES: &[(&str, ExchangeKind)] = &[
@@ -108,6 +109,8 @@ pub struct VHost {
     metadata: Mutex<VHostMetadata>,
     /// Wakes the test controls' waits: a queue or exchange declared, a binding made.
     topology: Changes,
+    /// Its last publishes and where they went.
+    trace: Trace,
 }
 
 /// A vhost's description and tags (RabbitMQ's vhost metadata).
@@ -118,7 +121,7 @@ pub struct VHostMetadata {
 }
 
 impl VHost {
-    pub fn new(name: ShortStr, limits: VHostLimits, churn: Arc<Churn>) -> Arc<Self> {
+    pub fn new(name: ShortStr, limits: &Limits, churn: Arc<Churn>) -> Arc<Self> {
         let exchanges = PREDECLARED_EXCHANGES
             .iter()
             .map(|&(name, kind)| predeclared(name, kind))
@@ -129,12 +132,13 @@ impl VHost {
             queues: RwLock::default(),
             timed_queues: Mutex::default(),
             this: this.clone(),
-            limits,
+            limits: limits.vhost,
             connections: Arc::default(),
             retired: SharedCounters::default(),
             churn,
             metadata: Mutex::default(),
             topology: Changes::default(),
+            trace: Trace::new(limits.trace_size),
         })
     }
 
@@ -147,6 +151,11 @@ impl VHost {
                 present.insert(name, exchange);
             }
         }
+    }
+
+    /// Its last publishes and where they went (the test controls' trace).
+    pub fn trace(&self) -> &Trace {
+        &self.trace
     }
 
     /// What the test controls wait on for declarations and bindings.

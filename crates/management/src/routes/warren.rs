@@ -1,5 +1,5 @@
 //! `/api/warren/`: the test controls no RabbitMQ has (`warren_broker::controls`), served to
-//! the same users as the rest of the API. Waits answer 200 with what they waited for, or 408
+//! the same users as the rest of the API: waits, peek, the routing trace. Waits answer 200 with what they waited for, or 408
 //! `{"error":"timeout"}`; a timeout over the cap is cut to it, and the answer says so.
 
 use std::collections::HashMap;
@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use warren_broker::controls::{self, BindingWanted, ControlError, MAX_WAIT};
+use warren_broker::controls::{self, BindingWanted, ControlError, TracedPublish, MAX_WAIT};
 use warren_broker::definitions::table_from_json;
 
 use super::Routes;
@@ -26,6 +26,8 @@ use crate::Context;
 const DEFAULT_TIMEOUT_MS: u64 = 5_000;
 /// How many messages a peek shows when the request does not say.
 const DEFAULT_PEEK: usize = 100;
+/// How many publishes a trace shows when the request does not say.
+const DEFAULT_TRACE_LIMIT: usize = 100;
 /// How much of each body a peek shows when the request does not say (`truncate=` bytes).
 const DEFAULT_PEEK_TRUNCATE: usize = 64 * 1024;
 
@@ -44,6 +46,7 @@ pub fn routes() -> Routes {
             get(wait_messages),
         )
         .route("/api/warren/peek/{vhost}/{queue}", get(peek))
+        .route("/api/warren/trace/{vhost}", get(trace))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -157,6 +160,66 @@ async fn peek(
         })
         .collect();
     Ok(Json(Value::Array(shown)))
+}
+
+/// The vhost's last publishes, newest first (`exchange=` only those to it, `limit=` how many):
+/// each with its properties, the start of its body, and the route to each queue it reached.
+async fn trace(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(vhost): Path<String>,
+    Query(params): Params,
+) -> ApiResult<Json<Value>> {
+    viewer.vhost(&vhost)?;
+    let limit = number(&params, "limit", DEFAULT_TRACE_LIMIT)?;
+    let exchange = params.get("exchange").map(|name| match name.as_str() {
+        "amq.default" => "",
+        name => name,
+    });
+    let traced = context
+        .broker
+        .trace(&vhost, exchange, limit)
+        .map_err(|e| ApiError::not_found_because(e.to_string()))?;
+    let shown = traced.iter().map(|t| traced_publish(&vhost, t)).collect();
+    Ok(Json(Value::Array(shown)))
+}
+
+fn traced_publish(vhost: &str, traced: &TracedPublish) -> Value {
+    let publish = &traced.publish;
+    let m = &publish.message;
+    let (payload, encoding) = message::payload(m.body(), false, None);
+    let published_at = publish
+        .at
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64);
+    let routes: Vec<Value> = traced
+        .routes
+        .iter()
+        .map(|route| {
+            let via = route.via.as_ref().map(|hops| {
+                hops.iter()
+                    .map(|hop| {
+                        let mut binding = exchange::binding(vhost, &hop.binding);
+                        binding["alternate_exchange"] = hop.alternate.into();
+                        binding
+                    })
+                    .collect::<Vec<_>>()
+            });
+            json!({"queue": route.queue.to_string(), "via": via})
+        })
+        .collect();
+    json!({
+        "published_at": published_at,
+        "exchange": String::from_utf8_lossy(m.exchange()),
+        "routing_key": String::from_utf8_lossy(m.routing_key()),
+        "properties": message::properties_to_json(&m.properties()),
+        "payload": payload,
+        "payload_encoding": encoding,
+        "payload_bytes": publish.body_len,
+        "truncated": publish.body_len > m.body().len() as u64,
+        "unroutable": routes.is_empty(),
+        "routed_to": routes,
+    })
 }
 
 /// A wait's `timeout_ms`, and whether it was cut to [`MAX_WAIT`].

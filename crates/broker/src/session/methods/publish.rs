@@ -146,6 +146,7 @@ impl Connection {
             &mut queues,
         );
         let routed = !queues.is_empty();
+        vhost.trace().record(&message, &queues);
         self.tally_publish(exchange, queues.len());
         if !routed && !mandatory {
             self.count(channel, |stats| stats.drop_unroutable += 1);
