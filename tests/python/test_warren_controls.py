@@ -191,6 +191,7 @@ def test_a_peek_leaves_the_messages_where_they_are(management, ch):
     queue = ch.queue_declare("", exclusive=True).method.queue
     for body in (b"first", b"second", b"\xff\xfe binary"):
         ch.basic_publish("", queue, body, pika.BasicProperties(headers={"name": "call_created"}))
+    handled(ch)
     r = expect(management.get(api_path("warren", "peek", "/", queue), params={"count": 2}), 200)
     peeked = r.json()
     assert [m["payload"] for m in peeked] == ["first", "second"]
@@ -207,6 +208,7 @@ def test_a_peek_leaves_the_messages_where_they_are(management, ch):
 def test_a_huge_message_is_peeked_truncated_and_says_so(management, ch):
     queue = ch.queue_declare("", exclusive=True).method.queue
     ch.basic_publish("", queue, b"x" * (4 << 20))
+    handled(ch)
     [peeked] = expect(management.get(api_path("warren", "peek", "/", queue)), 200).json()
     assert (peeked["payload_bytes"], len(peeked["payload"]), peeked["truncated"]) == (
         4 << 20, 64 * 1024, True)
@@ -262,10 +264,15 @@ def test_with_the_binding_wait_it_never_is(broker, management):
     assert delivered == 20
 
 
-def trace(management, ch, vhost="/", **params):
-    """The trace, once the publishes made on `ch` so far are handled (a synchronous method's
-    answer comes after them)."""
+def handled(ch):
+    """Returns once the broker has handled what was sent on `ch` so far (a synchronous method's
+    answer comes after the publishes before it)."""
     ch.exchange_declare("amq.direct", passive=True)
+
+
+def trace(management, ch, vhost="/", **params):
+    """The trace, once the publishes made on `ch` so far are handled."""
+    handled(ch)
     return expect(management.get(api_path("warren", "trace", vhost), params=params), 200).json()
 
 
@@ -336,3 +343,88 @@ def test_the_trace_is_bounded_by_its_size_and_off_at_zero():
             api = mgmt.Management(f"http://127.0.0.1:{management_port}")
             entries = api.json(api_path("warren", "trace", "/"))
             assert [e["routing_key"] for e in entries] == [f"calls.{n}" for n in range(9, 9 - expected, -1)]
+
+
+def topology(api):
+    """The vhost's queues, exchanges (by name and type) and bindings, as the API lists them."""
+    exchanges = sorted((x["name"], x["type"]) for x in api.json(api_path("exchanges", "/")))
+    return (api.json(api_path("queues", "/")), exchanges, api.json(api_path("bindings", "/")))
+
+
+def test_a_reset_undoes_what_a_test_left_behind():
+    """A test that leaves queues, exchanges, bindings and consumers behind, then one reset."""
+    management_port = free_port()
+    with own_warren("--management-port", str(management_port)) as port:
+        api = mgmt.Management(f"http://127.0.0.1:{management_port}")
+        at_start = topology(api)
+        params = pika.ConnectionParameters("127.0.0.1", port, client_properties={
+            "capabilities": {"consumer_cancel_notify": True}})
+        connection = pika.BlockingConnection(params)
+        channel = connection.channel()
+        # What the test leaves: a queue with messages, another with a consumer (pika leaves
+        # basic.cancel unreported to a consumer holding deliveries, on RabbitMQ as here), an
+        # exchange of its own, a binding between two exchanges there at start, and the
+        # predeclared wazo-headers deleted.
+        channel.queue_declare("left-over", durable=True)
+        channel.exchange_declare("left-exchange", "fanout")
+        channel.queue_bind("left-over", "xivo", "calls.#")
+        channel.queue_bind("left-over", "left-exchange")
+        channel.exchange_bind("xivo", "amq.topic", "#")
+        channel.queue_declare("consumed")
+        for n in range(3):
+            channel.basic_publish("", "left-over", f"m{n}".encode())
+        cancelled = []
+        channel.add_on_cancel_callback(lambda frame: cancelled.append(frame.method.consumer_tag))
+        channel.basic_consume("consumed", lambda *a: None, consumer_tag="stays")
+        channel.exchange_delete("wazo-headers")
+        handled(channel)
+
+        done = expect(api.post(api_path("warren", "reset", "/")), 200).json()
+        assert done == {"vhost": "/", "queues_deleted": 2, "exchanges_deleted": 1,
+                        "bindings_deleted": 1, "consumers_cancelled": 1, "messages_dropped": 3,
+                        "recreated": 1}, done
+        connection.process_data_events(time_limit=0.5)
+        assert cancelled == ["stays"], "the consumer was told with basic.cancel"
+        assert topology(api) == at_start
+        assert api.json(api_path("warren", "trace", "/")) == []
+        # The connection is still usable: the client goes on.
+        channel.queue_declare("after-reset")
+        connection.close()
+
+
+def test_a_reset_while_clients_publish():
+    """Resetting a vhost while a client publishes: the publisher gets at most a channel error it
+    would get for a deleted exchange, the broker and its other clients go on."""
+    management_port = free_port()
+    with own_warren("--management-port", str(management_port)) as port:
+        api = mgmt.Management(f"http://127.0.0.1:{management_port}")
+        stop, published, errors = threading.Event(), [0], []
+
+        def publish():
+            connection = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+            channel = connection.channel()
+            while not stop.is_set():
+                try:
+                    channel.exchange_declare("busy", "topic")
+                    channel.basic_publish("busy", "k", b"x")
+                    published[0] += 1
+                except pika.exceptions.ChannelClosedByBroker as error:
+                    errors.append(error.reply_code)
+                    channel = connection.channel()
+            connection.close()
+
+        publisher = threading.Thread(target=publish)
+        publisher.start()
+        for _ in range(20):
+            expect(api.post(api_path("warren", "reset", "/")), 200)
+            time.sleep(0.02)
+        stop.set()
+        publisher.join(10)
+        assert published[0] > 0 and set(errors) <= {404}, errors
+        other = pika.BlockingConnection(pika.ConnectionParameters("127.0.0.1", port))
+        other.channel().queue_declare("still-works")
+        other.close()
+
+
+def test_resetting_an_unknown_vhost_is_404(management):
+    assert_error(management.post(api_path("warren", "reset", "no-such-vhost")), 404, "not_found")

@@ -185,7 +185,7 @@ async fn the_trace_tells_where_each_publish_went() {
     let traced = server.broker().trace("/", Some("xivo"), 10).expect("trace");
     let keys: Vec<&[u8]> = traced
         .iter()
-        .map(|t| t.publish.message.routing_key())
+        .map(|t| t.publish.routing_key.as_ref())
         .collect();
     assert_eq!(keys, [b"users.created".as_slice(), b"calls.call.created"]);
     assert!(traced[0].routes.is_empty(), "unroutable");
@@ -194,4 +194,26 @@ async fn the_trace_tells_where_each_publish_went() {
     let via = route.via.as_ref().expect("the binding is still there");
     assert_eq!(via.len(), 1);
     assert_eq!(via[0].binding.routing_key.as_bytes(), b"calls.#");
+}
+
+#[tokio::test]
+async fn a_reset_brings_the_vhost_back_to_its_start() {
+    let (server, channel) = start().await;
+    declare(&channel, "left-over").await;
+    publish(&channel, "", "left-over", b"m").await;
+    channel
+        .exchange_delete("wazo-headers".into(), Default::default())
+        .await
+        .expect("delete a predeclared exchange");
+    let broker = server.broker();
+    let done = broker.reset("/").expect("reset");
+    assert_eq!(
+        (done.queues_deleted, done.messages_dropped, done.recreated),
+        (1, 1, 1)
+    );
+    let vhost = broker.vhost(b"/").expect("the vhost");
+    assert!(vhost.queue(b"left-over").is_err());
+    assert!(vhost.exchange(b"wazo-headers").is_ok());
+    assert!(broker.trace("/", None, 10).expect("trace").is_empty());
+    assert_eq!(broker.reset("/").expect("again"), Default::default());
 }

@@ -26,12 +26,13 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use foldhash::HashMap;
-use parking_lot::RwLock;
+use parking_lot::{Mutex, RwLock};
 
 pub use auth::User;
 pub use error::{AmqpError, AmqpResult};
 pub use limits::{Limits, VHostLimits};
 pub use model::access::Permissions;
+use model::baseline::Baseline;
 use model::connections::Registry;
 use model::stats::Churn;
 pub use model::users::{Grant, TopicGrant, Users};
@@ -115,6 +116,8 @@ pub struct Broker {
     churn: Arc<Churn>,
     /// Raised while memory is above the high watermark: publishers are blocked.
     memory_alarm: tokio::sync::watch::Sender<bool>,
+    /// What each vhost held at start, which the test controls' reset brings it back to.
+    baselines: Mutex<HashMap<Vec<u8>, Baseline>>,
 }
 
 impl Broker {
@@ -143,6 +146,7 @@ impl Broker {
             connections: Registry::default(),
             churn: Arc::default(),
             memory_alarm: tokio::sync::watch::Sender::new(false),
+            baselines: Mutex::default(),
         });
         for name in &config.vhosts {
             broker.add_vhost(name);
@@ -153,6 +157,9 @@ impl Broker {
         }
         if let Err(error) = config.topology.declare(&broker) {
             tracing::error!("declaring the configured exchanges, queues and bindings: {error}");
+        }
+        for vhost in broker.vhosts() {
+            broker.mark_baseline(&vhost);
         }
         broker
     }
@@ -179,10 +186,9 @@ impl Broker {
         if vhosts.contains_key(name.as_bytes()) {
             return false;
         }
-        vhosts.insert(
-            name.as_bytes().to_vec(),
-            VHost::new(short, &self.limits, Arc::clone(&self.churn)),
-        );
+        let vhost = VHost::new(short, &self.limits, Arc::clone(&self.churn));
+        self.mark_baseline(&vhost);
+        vhosts.insert(name.as_bytes().to_vec(), vhost);
         true
     }
 
@@ -194,9 +200,24 @@ impl Broker {
             return false;
         }
         self.users.forget_vhost(name);
+        self.baselines.lock().remove(name.as_bytes());
         self.connections
             .close_where(|c| c.vhost == name, &format!("vhost '{name}' is down"));
         true
+    }
+
+    /// Takes what `vhost` holds now as its start state.
+    fn mark_baseline(&self, vhost: &VHost) {
+        let baseline = Baseline::of(vhost);
+        self.baselines
+            .lock()
+            .insert(vhost.name.as_bytes().to_vec(), baseline);
+    }
+
+    /// What `vhost` held at start (see [`Baseline`]; nothing, for a vhost not made here).
+    pub fn baseline(&self, vhost: &str) -> Baseline {
+        let baselines = self.baselines.lock();
+        baselines.get(vhost.as_bytes()).cloned().unwrap_or_default()
     }
 
     /// Connections, channels and queues created and closed since the start.

@@ -26,6 +26,8 @@
 #             as it starts by default: with its management API and Prometheus metrics (on free
 #             ports; startup also times its first 200 from /api/overview)
 #   warren-bare  the same binary with --no-management --no-prometheus
+#   warren-untraced  the same as warren, with its routing trace off (--trace-size 0): beside
+#             warren, what keeping the trace (1,000 publishes per vhost by default) costs
 #   warren-polled  the same as warren, with GET /api/overview and GET /api/queues polled every
 #             100 ms during each run (poll-api.py; its counts go to DIR/poll.jsonl)
 #   warren-base  $WARREN_BASE_BIN: a second Warren build (e.g. main before a change), run the
@@ -187,17 +189,22 @@ warren_management_args() {
 start_warren() {
     BROKER_PORT="$(free_port)"
     warren_management_args
-    "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" "${MANAGEMENT[@]}" >"$OUT/warren.log" 2>&1 &
+    local extra=()
+    read -r -a extra <<<"${WARREN_EXTRA_ARGS:-}"
+    "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" "${MANAGEMENT[@]}" "${extra[@]}" \
+        >"$OUT/warren.log" 2>&1 &
     BROKER_PID=$!
     wait_port "$BROKER_PORT" 20
 }
 startup_warren() {
-    local http=() label="${STARTUP_LABEL:-warren}"
+    local http=() label="${STARTUP_LABEL:-warren}" extra=()
+    read -r -a extra <<<"${WARREN_EXTRA_ARGS:-}"
     BROKER_PORT="$(free_port)"
     warren_management_args
     if [ -n "$MGMT_PORT" ]; then http=(--http-port "$MGMT_PORT"); fi
     "$BENCH_BIN" startup --url "amqp://guest:guest@127.0.0.1:$BROKER_PORT/%2F" "${http[@]}" \
-        --label "startup/$label" -- "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" "${MANAGEMENT[@]}"
+        --label "startup/$label" -- "$WARREN_BIN" --bind 127.0.0.1 --port "$BROKER_PORT" \
+        "${MANAGEMENT[@]}" "${extra[@]}"
 }
 stop_warren() {
     if [ -n "$BROKER_PID" ] && kill -0 "$BROKER_PID" 2>/dev/null; then
@@ -225,6 +232,11 @@ BARE_ARGS="--no-management --no-prometheus"
 start_warren-bare() { WARREN_MANAGEMENT_ARGS="$BARE_ARGS" start_warren; }
 startup_warren-bare() { WARREN_MANAGEMENT_ARGS="$BARE_ARGS" STARTUP_LABEL=warren-bare startup_warren; }
 stop_warren-bare() { stop_warren; }
+
+# --- warren-untraced: warren with the routing trace off ----------------------------------
+start_warren-untraced() { WARREN_EXTRA_ARGS="--trace-size 0" start_warren; }
+startup_warren-untraced() { WARREN_EXTRA_ARGS="--trace-size 0" STARTUP_LABEL=warren-untraced startup_warren; }
+stop_warren-untraced() { stop_warren; }
 
 # --- warren-polled: warren, its API polled during each run (run_once starts the poller) ---
 start_warren-polled() { start_warren; }
@@ -423,7 +435,7 @@ trap 'exit 130' INT TERM
 ACTIVE=""
 for b in $BROKERS; do
     case "$b" in
-        warren|warren-bare|warren-polled) ACTIVE="$ACTIVE $b" ;;
+        warren|warren-bare|warren-polled|warren-untraced) ACTIVE="$ACTIVE $b" ;;
         warren-base)
             if [ -x "${WARREN_BASE_BIN:-}" ]; then ACTIVE="$ACTIVE warren-base"
             else echo "compare: warren-base needs WARREN_BASE_BIN, an executable" >&2; exit 2; fi ;;

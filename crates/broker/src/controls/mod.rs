@@ -1,16 +1,19 @@
 //! Test controls: what no RabbitMQ has, for the tests that drive a bus. Waits that end the race
 //! between "the consumer has bound its queue" and "publish now" (a binding, a consumer, ready
-//! messages), a look at a queue's messages that leaves them where they are, and the routing
-//! trace (where each recent publish went, through which bindings). Built on the
+//! messages), a look at a queue's messages that leaves them where they are, the routing trace
+//! (where each recent publish went, through which bindings), and a reset of a vhost to its
+//! start state. Built on the
 //! model's own verbs and change notices; the management door serves them under `/api/warren/`,
 //! and a Rust test calls them on the [`Broker`](crate::Broker).
 
 mod peek;
+mod reset;
 mod trace;
 mod wait;
 
 use std::time::Duration;
 
+pub use reset::ResetDone;
 pub use trace::{Hop, Route, TracedPublish};
 pub use wait::BindingWanted;
 

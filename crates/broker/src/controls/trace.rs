@@ -11,7 +11,6 @@ use warren_wire::{FieldTable, ShortStr};
 
 use super::ControlError;
 use crate::model::exchange::Exchange;
-use crate::model::message::Message;
 use crate::model::snapshot::{bindings_of, BindingSnapshot, DestinationName};
 use crate::model::trace::Traced;
 use crate::model::vhost::VHost;
@@ -84,10 +83,9 @@ impl BindingsSeen {
 /// to, as `VHost::route` goes: matching bindings, exchange-to-exchange bindings (each exchange
 /// once), and the alternate exchange where nothing matched.
 fn paths(vhost: &VHost, publish: &Traced, seen: &mut BindingsSeen) -> HashMap<ShortStr, Vec<Hop>> {
-    let message: &Message = &publish.message;
     let mut found = HashMap::default();
-    let key = message.routing_key();
-    if message.exchange().is_empty() {
+    let key: &[u8] = &publish.routing_key;
+    if publish.exchange.is_empty() {
         let Ok(queue) = ShortStr::try_from_bytes(bytes::Bytes::copy_from_slice(key)) else {
             return found;
         };
@@ -106,9 +104,9 @@ fn paths(vhost: &VHost, publish: &Traced, seen: &mut BindingsSeen) -> HashMap<Sh
         );
         return found;
     }
-    let headers = message.properties().headers;
+    let headers = publish.properties.as_ref().and_then(|p| p.headers.as_ref());
     let reached = |name: &ShortStr| publish.queues.contains(name);
-    let Ok(start) = vhost.exchange(message.exchange()) else {
+    let Ok(start) = vhost.exchange(&publish.exchange) else {
         return found;
     };
     let mut visited = vec![start.name.clone()];
@@ -123,7 +121,7 @@ fn paths(vhost: &VHost, publish: &Traced, seen: &mut BindingsSeen) -> HashMap<Sh
             })
             .filter(|b| {
                 let kind = exchange.kind;
-                kind.binding_matches(&b.routing_key, &b.arguments, key, headers.as_ref())
+                kind.binding_matches(&b.routing_key, &b.arguments, key, headers)
             })
             .map(|binding| Hop {
                 binding: binding.clone(),

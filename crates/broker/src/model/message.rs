@@ -204,22 +204,6 @@ impl Message {
         }
     }
 
-    /// The message with its body cut to `max` bytes, holding no buffer it was decoded from
-    /// (what the routing trace keeps): the message itself when its body is its own and no
-    /// longer than that.
-    pub fn preview(message: &Arc<Message>, max: usize) -> Arc<Message> {
-        if message.owns_body() && message.body.len() <= max {
-            return Arc::clone(message);
-        }
-        let body = &message.body[..message.body.len().min(max)];
-        Arc::new(Message {
-            body: Bytes::copy_from_slice(body),
-            meta: message.meta.clone(),
-            flags: message.flags | OWN_BODY,
-            ..**message
-        })
-    }
-
     /// Makes `message` what a queue keeps: its compacted copy, unless it is one already; in
     /// place when nothing else holds it.
     pub fn keep(message: &mut Arc<Message>) {

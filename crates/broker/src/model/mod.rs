@@ -6,8 +6,9 @@
 //! a vhost's `exchanges` map → its `queues` map → one exchange's bindings → that exchange's
 //! automaton (publishers only try it) → one queue's state → a consumer's delivery sink.
 //! The connection registry's map and each entry's details are leaves too: nothing is locked
-//! while they are held. So are the broker's vhost map and its users' state (`users.rs`), and a
-//! vhost's routing trace (`trace.rs`), taken by a publish after it has routed.
+//! while they are held. So are the broker's vhost map, its vhosts' baselines, its users' state
+//! (`users.rs`), and a vhost's routing trace (`trace.rs`), taken by a publish after it has
+//! routed.
 //! A vhost's list of timed queues comes last: no lock is taken while it is held (the sweep
 //! copies it and lets it go before it takes any queue's lock; a publish registers its queue
 //! there before it takes the queue's lock).
@@ -19,6 +20,7 @@ pub mod access;
 pub mod actor;
 pub mod admission;
 pub mod arguments;
+pub mod baseline;
 pub mod changes;
 pub mod connections;
 pub mod consumer;

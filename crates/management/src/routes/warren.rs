@@ -1,5 +1,5 @@
 //! `/api/warren/`: the test controls no RabbitMQ has (`warren_broker::controls`), served to
-//! the same users as the rest of the API: waits, peek, the routing trace. Waits answer 200 with what they waited for, or 408
+//! the same users as the rest of the API: waits, peek, the routing trace, reset. Waits answer 200 with what they waited for, or 408
 //! `{"error":"timeout"}`; a timeout over the cap is cut to it, and the answer says so.
 
 use std::collections::HashMap;
@@ -10,7 +10,7 @@ use std::time::Duration;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderName, HeaderValue};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
 use warren_broker::controls::{self, BindingWanted, ControlError, TracedPublish, MAX_WAIT};
@@ -47,6 +47,7 @@ pub fn routes() -> Routes {
         )
         .route("/api/warren/peek/{vhost}/{queue}", get(peek))
         .route("/api/warren/trace/{vhost}", get(trace))
+        .route("/api/warren/reset/{vhost}", post(reset))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -186,8 +187,7 @@ async fn trace(
 
 fn traced_publish(vhost: &str, traced: &TracedPublish) -> Value {
     let publish = &traced.publish;
-    let m = &publish.message;
-    let (payload, encoding) = message::payload(m.body(), false, None);
+    let (payload, encoding) = message::payload(&publish.body, false, None);
     let published_at = publish
         .at
         .duration_since(std::time::UNIX_EPOCH)
@@ -210,16 +210,40 @@ fn traced_publish(vhost: &str, traced: &TracedPublish) -> Value {
         .collect();
     json!({
         "published_at": published_at,
-        "exchange": String::from_utf8_lossy(m.exchange()),
-        "routing_key": String::from_utf8_lossy(m.routing_key()),
-        "properties": message::properties_to_json(&m.properties()),
+        "exchange": String::from_utf8_lossy(&publish.exchange),
+        "routing_key": String::from_utf8_lossy(&publish.routing_key),
+        // Null: larger than the trace keeps.
+        "properties": publish.properties.as_ref().map(message::properties_to_json),
         "payload": payload,
         "payload_encoding": encoding,
         "payload_bytes": publish.body_len,
-        "truncated": publish.body_len > m.body().len() as u64,
+        "truncated": publish.body_len > publish.body.len() as u64,
         "unroutable": routes.is_empty(),
         "routed_to": routes,
     })
+}
+
+/// The vhost back to its start state; what was done, counted. Taken by users with permissions
+/// in the vhost (as their AMQP connections could have deleted it all one by one).
+async fn reset(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(vhost): Path<String>,
+) -> ApiResult<Json<Value>> {
+    viewer.actor(&vhost)?;
+    let done = context
+        .broker
+        .reset(&vhost)
+        .map_err(|e| ApiError::not_found_because(e.to_string()))?;
+    Ok(Json(json!({
+        "vhost": vhost,
+        "queues_deleted": done.queues_deleted,
+        "exchanges_deleted": done.exchanges_deleted,
+        "bindings_deleted": done.bindings_deleted,
+        "consumers_cancelled": done.consumers_cancelled,
+        "messages_dropped": done.messages_dropped,
+        "recreated": done.recreated,
+    })))
 }
 
 /// A wait's `timeout_ms`, and whether it was cut to [`MAX_WAIT`].
