@@ -9,6 +9,7 @@ from importlib import metadata
 
 from ._binary import BinaryNotFound, find_binary
 from .broker import Broker, BrokerError
+from .controls import WaitTimeout
 from .management import Management, ManagementError
 
 try:
@@ -22,5 +23,6 @@ __all__ = [
     "BrokerError",
     "Management",
     "ManagementError",
+    "WaitTimeout",
     "find_binary",
 ]

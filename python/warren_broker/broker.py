@@ -10,6 +10,7 @@ import time
 from urllib.parse import quote, urlsplit
 
 from ._binary import find_binary
+from .controls import TestControls
 from .management import Management
 
 #: How many of the log's last lines an error quotes.
@@ -20,12 +21,14 @@ class BrokerError(RuntimeError):
     """Warren could not start, or stopped on its own; the message ends with its log's tail."""
 
 
-class Broker:
+class Broker(TestControls):
     """A Warren broker in a child process.
 
     ``with Broker() as broker:`` starts it on free ports (``port=0``), returns once it accepts
     AMQP (it writes a ready line when every port listens: no polling, no sleep) and stops it on
     exit (SIGTERM, then waits). ``args`` are more `warren` flags (``["--max-queues", "10"]``).
+    Warren's test controls are its methods: ``wait_for_binding``, ``wait_for_consumer``,
+    ``wait_for_messages``, ``peek``, ``trace``, ``reset`` (see `warren_broker.controls`).
     ``management_port=None`` runs it without the management API, ``prometheus_port=None``
     without Prometheus metrics.
     """

@@ -4,15 +4,17 @@ import base64
 import json
 import urllib.error
 import urllib.request
-from urllib.parse import quote
+from urllib.parse import quote, urlencode
 
 
 class ManagementError(RuntimeError):
     """The management API refused a call; the message has its status and reason."""
 
-    def __init__(self, status, text):
+    def __init__(self, status, text, reason=None):
         super().__init__(text)
         self.status = status
+        #: The answer's `reason`, when it had one.
+        self.reason = reason if reason is not None else text
 
 
 class Management:
@@ -22,18 +24,24 @@ class Management:
         self._authorization = f"Basic {token}"
         self._timeout = timeout
 
-    def request(self, method, path, body=None):
+    def request(self, method, path, body=None, params=None, timeout=None):
         """Sends one request; returns the decoded JSON answer (None when it has no body)."""
         data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(self.url + path, data=data, method=method)
+        query = f"?{urlencode(params)}" if params else ""
+        request = urllib.request.Request(self.url + path + query, data=data, method=method)
         request.add_header("Authorization", self._authorization)
         request.add_header("Content-Type", "application/json")
         try:
-            with urllib.request.urlopen(request, timeout=self._timeout) as answer:
+            with urllib.request.urlopen(request, timeout=timeout or self._timeout) as answer:
                 text = answer.read()
         except urllib.error.HTTPError as error:
-            reason = error.read().decode("utf-8", "replace")
-            raise ManagementError(error.code, f"{method} {path}: {error.code} {reason}") from None
+            answer = error.read().decode("utf-8", "replace")
+            try:
+                reason = json.loads(answer).get("reason")
+            except (ValueError, AttributeError):
+                reason = None
+            text = f"{method} {path}: {error.code} {answer}"
+            raise ManagementError(error.code, text, reason) from None
         return json.loads(text) if text else None
 
     def create_vhost(self, vhost, user):

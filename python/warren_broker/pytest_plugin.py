@@ -6,7 +6,10 @@ Fixtures:
   pytest-xdist the controller runs one broker and every worker uses it.
 - ``amqp_url`` (function): ``amqp://guest:guest@127.0.0.1:PORT/VHOST`` on a vhost made for this
   test (with Warren's `xivo` and `wazo-headers` exchanges) and deleted after it, so tests never
-  see each other's queues and run in parallel against one broker.
+  see each other's queues and run in parallel against one broker; ``amqp_url.vhost`` names it.
+
+The broker fixtures have Warren's test controls as methods: ``wait_for_binding``,
+``wait_for_consumer``, ``wait_for_messages``, ``peek``, ``trace``, ``reset``.
 - ``warren_broker_factory`` (function): ``warren_broker_factory(**Broker_kwargs)`` starts another
   broker, stopped after the test.
 - ``celery_config`` (session): Celery's fixture, pointing Celery at a vhost of its own.
@@ -28,6 +31,7 @@ import shlex
 import pytest
 
 from .broker import Broker, BrokerError
+from .controls import TestControls
 from .management import Management
 
 #: The key of the controller's broker in an xdist worker's `workerinput`.
@@ -108,6 +112,7 @@ class _Session:
         management.create_vhost(vhost, self.broker.user)
         for name, kind in WAZO_EXCHANGES:
             management.declare_exchange(vhost, name, kind)
+        self.broker.set_baseline(vhost)  # a reset keeps the Wazo exchanges
         return vhost
 
     def pytest_unconfigure(self, config):
@@ -122,7 +127,7 @@ class _Session:
             manager.register(_CeleryConfig(), name)
 
 
-class AttachedBroker:
+class AttachedBroker(TestControls):
     """A broker another process runs (the xdist controller's): its URLs, not its process."""
 
     def __init__(self, description):
@@ -152,6 +157,16 @@ class AttachedBroker:
         return "(the broker runs in the xdist controller: see its output)"
 
 
+class AmqpUrl(str):
+    """The `amqp_url` fixture's value: the URL, which also knows its vhost (``.vhost``), for
+    the test controls: ``warren_broker.wait_for_binding("xivo", queue, vhost=amqp_url.vhost)``."""
+
+    def __new__(cls, url, vhost):
+        value = super().__new__(cls, url)
+        value.vhost = vhost
+        return value
+
+
 @pytest.fixture(scope="session")
 def warren_broker(pytestconfig):
     """The session's Warren (a `Broker`): ``warren_broker.amqp_url``, ``.management_url``..."""
@@ -164,7 +179,7 @@ def amqp_url(request, pytestconfig):
     session = _session(pytestconfig)
     broker = session.get()
     vhost = session.new_vhost(request.node.nodeid)
-    yield broker.url(vhost)
+    yield AmqpUrl(broker.url(vhost), vhost)
     try:
         broker.check_running()
         try:

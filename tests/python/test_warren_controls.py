@@ -428,3 +428,19 @@ def test_a_reset_while_clients_publish():
 
 def test_resetting_an_unknown_vhost_is_404(management):
     assert_error(management.post(api_path("warren", "reset", "no-such-vhost")), 404, "not_found")
+
+
+def test_a_baseline_set_later_is_what_a_reset_keeps():
+    management_port = free_port()
+    with own_warren("--management-port", str(management_port)) as port:
+        api = mgmt.Management(f"http://127.0.0.1:{management_port}")
+        expect(api.put(api_path("vhosts", "suite")), 201, 204)
+        expect(api.put(api_path("permissions", "suite", "guest"),
+                       {"configure": ".*", "write": ".*", "read": ".*"}), 201, 204)
+        api.declare_exchange("suite", "xivo", "topic")
+        expect(api.post(api_path("warren", "baseline", "suite")), 204)
+        api.declare_exchange("suite", "per-test", "fanout")
+        done = expect(api.post(api_path("warren", "reset", "suite")), 200).json()
+        assert done["exchanges_deleted"] == 1
+        names = {x["name"] for x in api.json(api_path("exchanges", "suite"))}
+        assert "xivo" in names and "per-test" not in names

@@ -207,7 +207,7 @@ impl Broker {
     }
 
     /// Takes what `vhost` holds now as its start state.
-    fn mark_baseline(&self, vhost: &VHost) {
+    pub(crate) fn mark_baseline(&self, vhost: &VHost) {
         let baseline = Baseline::of(vhost);
         self.baselines
             .lock()

@@ -40,6 +40,16 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Makes what `vhost` holds now the state a reset brings it back to (for a vhost a test
+    /// suite makes and then fills with what every test expects).
+    pub fn set_baseline(&self, vhost: &str) -> Result<(), ControlError> {
+        let vhost = self.control_vhost(vhost)?;
+        self.mark_baseline(&vhost);
+        Ok(())
+    }
+}
+
 /// Queues of the start state are emptied and lose their consumers; the others are deleted.
 fn empty_queues(vhost: &VHost, baseline: &Baseline, done: &mut ResetDone) {
     for queue in vhost.queues() {

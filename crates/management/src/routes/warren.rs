@@ -48,6 +48,7 @@ pub fn routes() -> Routes {
         .route("/api/warren/peek/{vhost}/{queue}", get(peek))
         .route("/api/warren/trace/{vhost}", get(trace))
         .route("/api/warren/reset/{vhost}", post(reset))
+        .route("/api/warren/baseline/{vhost}", post(baseline))
 }
 
 type Params = Query<HashMap<String, String>>;
@@ -244,6 +245,20 @@ async fn reset(
         "messages_dropped": done.messages_dropped,
         "recreated": done.recreated,
     })))
+}
+
+/// What the vhost holds now becomes what a reset brings it back to: 204.
+async fn baseline(
+    viewer: Viewer,
+    State(context): State<Arc<Context>>,
+    Path(vhost): Path<String>,
+) -> ApiResult<axum::http::StatusCode> {
+    viewer.actor(&vhost)?;
+    context
+        .broker
+        .set_baseline(&vhost)
+        .map_err(|e| ApiError::not_found_because(e.to_string()))?;
+    Ok(axum::http::StatusCode::NO_CONTENT)
 }
 
 /// A wait's `timeout_ms`, and whether it was cut to [`MAX_WAIT`].
