@@ -444,3 +444,29 @@ def test_a_baseline_set_later_is_what_a_reset_keeps():
         assert done["exchanges_deleted"] == 1
         names = {x["name"] for x in api.json(api_path("exchanges", "suite"))}
         assert "xivo" in names and "per-test" not in names
+
+
+def test_a_reset_closes_the_channel_of_a_consumer_that_cannot_be_told():
+    """A client without consumer_cancel_notify would wait for deliveries forever: its channel is
+    closed (404) instead; a client with it gets basic.cancel and keeps its channel."""
+    management_port = free_port()
+    with own_warren("--management-port", str(management_port)) as port:
+        api = mgmt.Management(f"http://127.0.0.1:{management_port}")
+        channels = {}
+        for notify in (False, True):
+            params = pika.ConnectionParameters("127.0.0.1", port, client_properties={
+                "capabilities": {"consumer_cancel_notify": notify}})
+            connection = pika.BlockingConnection(params)
+            channel = connection.channel()
+            queue = channel.queue_declare("", exclusive=True).method.queue
+            channel.basic_consume(queue, lambda *a: None)
+            handled(channel)
+            channels[notify] = (connection, channel)
+        expect(api.post(api_path("warren", "reset", "/")), 200)
+        for notify, (connection, channel) in channels.items():
+            deadline = time.monotonic() + 5
+            while channel.is_open and time.monotonic() < deadline and not notify:
+                connection.process_data_events(time_limit=0.05)
+            connection.process_data_events(time_limit=0.2)
+            assert channel.is_open == notify, notify
+            connection.close()

@@ -26,12 +26,14 @@ pub struct ResetDone {
 impl Broker {
     /// Brings `vhost` back to what it held at start ([`crate::model::baseline::Baseline`]).
     /// Consumers are cancelled as a deleted queue cancels them (`basic.cancel` to the clients
-    /// that asked for it); clients that go on publishing to what is gone get the channel error
-    /// they would get had it been deleted any other way.
+    /// that asked for it), and the others' channels are closed (404); clients that go on
+    /// publishing to what is gone get the channel error they would get had it been deleted
+    /// any other way.
     pub fn reset(&self, vhost: &str) -> Result<ResetDone, ControlError> {
         let baseline = self.baseline(vhost);
         let vhost = self.control_vhost(vhost)?;
         let mut done = ResetDone::default();
+        self.tell_consumers_of(&vhost);
         empty_queues(&vhost, &baseline, &mut done);
         remove_extras(&vhost, &baseline, &mut done);
         restore_baseline(&vhost, &baseline, &mut done);
@@ -41,6 +43,20 @@ impl Broker {
 }
 
 impl Broker {
+    /// Asks the door of each consumer in `vhost` to close its channel if its client cannot be
+    /// told of the cancel (done before the cancels, which the doors then find on closed
+    /// channels or tell with `basic.cancel`).
+    fn tell_consumers_of(&self, vhost: &VHost) {
+        let reason = format!("consumer cancelled: vhost '{}' was reset", vhost.name);
+        for queue in vhost.queues() {
+            for consumer in queue.consumers() {
+                if let Some(connection) = self.connections().get(consumer.connection_id) {
+                    connection.consumer_cancelled(consumer.channel, reason.clone());
+                }
+            }
+        }
+    }
+
     /// Makes what `vhost` holds now the state a reset brings it back to (for a vhost a test
     /// suite makes and then fills with what every test expects).
     pub fn set_baseline(&self, vhost: &str) -> Result<(), ControlError> {

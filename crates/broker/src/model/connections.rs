@@ -20,6 +20,10 @@ use crate::model::stats::{MessageStats, SharedCounters};
 pub enum Request {
     /// Close with 320 CONNECTION_FORCED and this text (RabbitMQ's management `X-Reason`).
     Close { reason: String },
+    /// A consumer on `channel` was cancelled from outside (a test controls' reset): a client
+    /// that cannot be told with `basic.cancel` (no `consumer_cancel_notify`) has the channel
+    /// closed with 404 NOT_FOUND and this text instead of waiting for deliveries forever.
+    ConsumerCancelled { channel: u16, reason: String },
 }
 
 /// How a connection's door takes requests (the AMQP session: its outbox, which wakes it).
@@ -133,6 +137,14 @@ impl ConnectionEntry {
         change(&mut self.details.lock());
     }
 
+    /// Tells the connection's door that a consumer of `channel` was cancelled from outside.
+    pub fn consumer_cancelled(&self, channel: u16, reason: impl Into<String>) {
+        self.control.request(Request::ConsumerCancelled {
+            channel,
+            reason: reason.into(),
+        });
+    }
+
     /// Asks the connection to close with 320 CONNECTION_FORCED and `reason` as its text.
     pub fn close(&self, reason: impl Into<String>) {
         self.control.request(Request::Close {
@@ -167,6 +179,10 @@ impl Registry {
                 entry.close(reason);
             }
         }
+    }
+
+    pub fn get(&self, id: ConnectionId) -> Option<Arc<ConnectionEntry>> {
+        self.entries.lock().get(&id).cloned()
     }
 
     /// The connection RabbitMQ's management would call `name`.

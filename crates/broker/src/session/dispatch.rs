@@ -114,6 +114,15 @@ impl Connection {
         }
     }
 
+    /// A consumer of `channel` was cancelled from outside: a client that was not told with
+    /// `basic.cancel` has the channel closed (404) rather than wait for deliveries forever.
+    pub(crate) fn consumer_cancelled_from_outside(&mut self, channel: u16, reason: String) {
+        let open = self.channels.get(&channel).is_some_and(|c| !c.closing);
+        if open && !self.capabilities.consumer_cancel_notify {
+            self.close_channel_with(channel, AmqpError::not_found(reason));
+        }
+    }
+
     /// A soft error: the channel is closed by the broker, the connection goes on.
     fn close_channel_with(&mut self, id: u16, error: AmqpError) {
         warn!(

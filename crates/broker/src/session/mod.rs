@@ -249,6 +249,10 @@ impl Session {
                     let forced = AmqpError::new(CONNECTION_FORCED, reason);
                     self.connection.fail_connection(forced);
                 }
+                Request::ConsumerCancelled { channel, reason } => {
+                    self.connection
+                        .consumer_cancelled_from_outside(channel, reason);
+                }
             }
         }
         self.after_step(now);
