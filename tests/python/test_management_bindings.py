@@ -123,3 +123,20 @@ def test_binding_errors(management, pair):
                                  {"routing_key": "z"}), 401, "not_authorised", "Access refused.")
     r = management.get(api_path("bindings", mgmt.uniq_name("nov")))
     assert r.status_code == 404 and r.json() == NOT_FOUND
+
+
+def test_bindings_between_what_does_not_exist_are_none(management, pair):
+    """RabbitMQ lists no bindings (200 `[]`, not 404) between a vhost, exchange or queue that does
+    not exist, and the default exchange's implicit binding to any queue the path names."""
+    x, _, q = pair
+    none = mgmt.uniq_name("none")
+    for path in (api_path("bindings", "/", "e", x, "q", none),
+                 api_path("bindings", "/", "e", none, "q", q),
+                 api_path("bindings", "/", "e", x, "e", none),
+                 api_path("bindings", none, "e", x, "q", q)):
+        assert management.json(path) == [], path
+    implicit = management.json(api_path("bindings", "/", "e", "amq.default", "q", none))
+    assert implicit == [{"source": "", "vhost": "/", "destination": none,
+                         "destination_type": "queue", "routing_key": none, "arguments": {},
+                         "properties_key": none}]
+    assert management.json(api_path("bindings", "/", "e", "amq.default", "e", x)) == []

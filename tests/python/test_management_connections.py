@@ -159,3 +159,15 @@ def test_the_broker_goes_on_after_a_forced_close(management, named, broker):
     close_from_outside(management, name, "one of many")
     pika_closed(c)
     assert_broker_healthy(broker)
+
+
+def test_consumers_of_a_vhost_without_permissions_are_none(management, made):
+    """RabbitMQ answers a user's GET /api/consumers/{vhost} in a vhost it has no permissions in
+    with what it may see there (200 `[]`), where the queue list is 401."""
+    user, vhost = made.user(mgmt.uniq_name("cons")), made.vhost(mgmt.uniq_name("elsewhere"))
+    mgmt.expect(management.put(api_path("users", user), {"password": "pw", "tags": "management"}),
+                201, 204)
+    mgmt.expect(management.put(api_path("vhosts", vhost)), 201, 204)
+    theirs = management.as_user(user, "pw")
+    assert theirs.json(api_path("consumers", vhost)) == []
+    assert theirs.get(api_path("queues", vhost)).status_code == 401

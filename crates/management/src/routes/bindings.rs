@@ -91,34 +91,31 @@ impl Between {
         })
     }
 
-    /// The bindings from the source to the destination, which must both exist (404).
+    /// The bindings from the source to the destination. As in RabbitMQ, a vhost, source or
+    /// destination that does not exist lists none (200 `[]`, not 404), and the default exchange
+    /// lists its implicit binding to the queue the path names, whether or not it exists; a
+    /// vhost the user may not see is 401.
     fn listed(&self, context: &Context, viewer: &Viewer) -> ApiResult<Vec<Value>> {
-        viewer.vhost(&self.vhost)?;
+        if !viewer.sees_vhost(&self.vhost) {
+            return Err(ApiError::not_authorised(
+                "User not authorised to access virtual host",
+            ));
+        }
+        if self.source.is_empty() {
+            let implicit = self
+                .to_queue
+                .then(|| exchange::default_binding(&self.vhost, &self.destination));
+            return Ok(implicit.into_iter().collect());
+        }
         let view = View::take(context);
-        let vhost = view
+        let Some(vhost) = view
             .snapshot
             .vhosts
             .iter()
             .find(|v| v.name.as_bytes() == self.vhost.as_bytes())
-            .ok_or_else(ApiError::not_found)?;
-        let source_exists = vhost
-            .exchanges
-            .iter()
-            .any(|x| x.name.as_bytes() == self.source.as_bytes());
-        let destination_exists = if self.to_queue {
-            vhost
-                .queues
-                .iter()
-                .any(|q| q.name.as_bytes() == self.destination.as_bytes())
-        } else {
-            vhost
-                .exchanges
-                .iter()
-                .any(|x| x.name.as_bytes() == self.destination.as_bytes())
+        else {
+            return Ok(Vec::new());
         };
-        if !source_exists || !destination_exists {
-            return Err(ApiError::not_found());
-        }
         let destination = self.destination.as_bytes();
         Ok(of_vhost(vhost)
             .into_iter()

@@ -223,6 +223,11 @@ async fn consumers_in(
     Path(vhost): Path<String>,
     Query(query): Query<ListQuery>,
 ) -> ApiResult<Json<Value>> {
-    viewer.vhost(&vhost)?;
+    // RabbitMQ: a vhost that does not exist is 404, one the user has no permissions in lists
+    // what the user may see there (nothing), not 401.
+    context
+        .broker
+        .vhost(vhost.as_bytes())
+        .ok_or_else(ApiError::not_found)?;
     query.answer(consumer_list(&context, &viewer, Some(&vhost)))
 }
