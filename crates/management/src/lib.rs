@@ -14,6 +14,7 @@ pub mod auth;
 pub mod error;
 pub mod http;
 pub mod listing;
+pub mod page;
 pub mod path;
 pub mod process;
 pub mod prometheus;

@@ -39,6 +39,7 @@ pub fn api(context: Arc<Context>) -> Router {
         .merge(queues::routes())
         .merge(bindings::routes())
         .merge(admin::routes())
+        .merge(crate::page::routes())
         .merge(warren::routes())
         .merge(empty_lists())
         .fallback(|| async { ApiError::not_found() })
