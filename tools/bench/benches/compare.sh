@@ -28,6 +28,8 @@
 #   warren-bare  the same binary with --no-management --no-prometheus
 #   warren-untraced  the same as warren, with its routing trace off (--trace-size 0): beside
 #             warren, what keeping the trace (1,000 publishes per vhost by default) costs
+#   warren-watched  the same as warren, with the live page's requests during each run: its
+#             event stream (GET /api/warren/live, curl) and its lists every 5 s (poll-api.py)
 #   warren-polled  the same as warren, with GET /api/overview and GET /api/queues polled every
 #             100 ms during each run (poll-api.py; its counts go to DIR/poll.jsonl)
 #   warren-base  $WARREN_BASE_BIN: a second Warren build (e.g. main before a change), run the
@@ -238,6 +240,13 @@ start_warren-untraced() { WARREN_EXTRA_ARGS="--trace-size 0" start_warren; }
 startup_warren-untraced() { WARREN_EXTRA_ARGS="--trace-size 0" STARTUP_LABEL=warren-untraced startup_warren; }
 stop_warren-untraced() { stop_warren; }
 
+# --- warren-watched: warren, the live page's requests during each run (run_once) --------
+start_warren-watched() { start_warren; }
+startup_warren-watched() { STARTUP_LABEL=warren-watched startup_warren; }
+stop_warren-watched() { stop_warren; }
+# The page's lists, as page.js asks for them every 5 s.
+PAGE_PATHS="/api/queues/%2F?page=1&page_size=50,/api/exchanges/%2F,/api/bindings/%2F,/api/connections"
+
 # --- warren-polled: warren, its API polled during each run (run_once starts the poller) ---
 start_warren-polled() { start_warren; }
 startup_warren-polled() { STARTUP_LABEL=warren-polled startup_warren; }
@@ -435,7 +444,7 @@ trap 'exit 130' INT TERM
 ACTIVE=""
 for b in $BROKERS; do
     case "$b" in
-        warren|warren-bare|warren-polled|warren-untraced) ACTIVE="$ACTIVE $b" ;;
+        warren|warren-bare|warren-polled|warren-untraced|warren-watched) ACTIVE="$ACTIVE $b" ;;
         warren-base)
             if [ -x "${WARREN_BASE_BIN:-}" ]; then ACTIVE="$ACTIVE warren-base"
             else echo "compare: warren-base needs WARREN_BASE_BIN, an executable" >&2; exit 2; fi ;;
@@ -473,11 +482,19 @@ run_once() {
         limit=900
     fi
     echo "compare: $scenario on $broker, run $run/$RUNS" >&2
-    local poller=""
+    local poller="" stream=""
     if [ "$broker" = warren-polled ]; then
         python3 "$HERE/poll-api.py" --url "http://guest:guest@127.0.0.1:$MGMT_PORT" \
             --label "$scenario/$broker/$run" >>"$OUT/poll.jsonl" 2>>"$OUT/poll.stderr" &
         poller=$!
+    fi
+    if [ "$broker" = warren-watched ]; then
+        python3 "$HERE/poll-api.py" --url "http://guest:guest@127.0.0.1:$MGMT_PORT" \
+            --interval 5 --paths "$PAGE_PATHS" \
+            --label "$scenario/$broker/$run" >>"$OUT/poll.jsonl" 2>>"$OUT/poll.stderr" &
+        poller=$!
+        curl -s -N -u guest:guest "http://127.0.0.1:$MGMT_PORT/api/warren/live" >/dev/null &
+        stream=$!
     fi
     set +e
     line="$(timeout "$limit" "$BENCH_BIN" "${args[@]}" "${extra[@]}" --url "$url" \
@@ -488,6 +505,10 @@ run_once() {
         kill -TERM "$poller" 2>/dev/null || true
         wait "$poller" 2>/dev/null || true
         tail -n 1 "$OUT/poll.jsonl" >&2
+    fi
+    if [ -n "$stream" ]; then
+        kill -TERM "$stream" 2>/dev/null || true
+        wait "$stream" 2>/dev/null || true
     fi
     record "$line" "$rc" "$broker"
 }
