@@ -161,6 +161,10 @@ case "${1:-}" in
     *) echo "usage: $0 [start|stop] [-- PYTEST ARGS...]" >&2; exit 2 ;;
 esac
 [ "${1:-}" = -- ] && shift
+if [ ! -x "$WARREN_BIN" ]; then
+    log "$WARREN_BIN not found (cargo build -p warren-cli, or set WARREN_BIN)"
+    exit 1
+fi
 
 mkdir -p "$BASE"
 chmod 700 "$BASE"
@@ -213,29 +217,37 @@ done
 
 python3 -m pip install --quiet --disable-pip-version-check --root-user-action=ignore -r tests/python/requirements.txt
 
+# rabbitmqctl's output (and the warnings it logs while a node joins) go to $BASE/cluster.log, shown
+# when a step fails.
+quiet() {
+    if ! "$@" >>"$BASE/cluster.log" 2>&1; then
+        log "failed: $*"
+        tail -n 40 "$BASE/cluster.log" >&2
+        return 1
+    fi
+}
+: >"$BASE/cluster.log"
 for i in "${NODES[@]}"; do
-    if ! ctl "$i" --timeout 180 await_startup >/dev/null; then
+    if ! quiet ctl "$i" --timeout 180 await_startup; then
         log "$(node_name "$i") did not start; its log: $BASE/c$i/log"
         exit 1
     fi
 done
 for i in 2 3; do
     log "$(node_name "$i") joins $(node_name 1)"
-    ctl "$i" stop_app >/dev/null
-    ctl "$i" reset >/dev/null
-    ctl "$i" join_cluster "$(node_name 1)" >/dev/null
-    ctl "$i" start_app >/dev/null
+    quiet ctl "$i" stop_app
+    quiet ctl "$i" reset
+    quiet ctl "$i" join_cluster "$(node_name 1)"
+    quiet ctl "$i" start_app
 done
-ctl 1 set_cluster_name warren-cluster >/dev/null
-ctl 1 --timeout 120 await_online_nodes 3 >/dev/null
-ctl 1 cluster_status 2>/dev/null | sed -n '/^Running Nodes/,/^$/p' >&2
+quiet ctl 1 set_cluster_name warren-cluster
+quiet ctl 1 --timeout 120 await_online_nodes 3
+running="$(ctl 1 cluster_status --formatter json 2>/dev/null \
+    | python3 -c 'import json, sys; print(" ".join(sorted(json.load(sys.stdin)["running_nodes"])))')"
+log "cluster warren-cluster running: $running"
 ctl 1 status 2>/dev/null | grep -E 'RabbitMQ version|Erlang' >&2 || true
 
 # 1. A Warren with the users of the definitions file, and a Wazo topology declared on it.
-if [ ! -x "$WARREN_BIN" ]; then
-    log "$WARREN_BIN not found (cargo build -p warren-cli, or set WARREN_BIN)"
-    exit 1
-fi
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'; }
 w_port="$(free_port)"
 w_management_port="$(free_port)"
