@@ -30,8 +30,8 @@
 #      _RABBITMQCTL, _DEFINITIONS_URL) pointing at that node.
 # Everything it started is stopped on exit (also on failure / Ctrl-C). Rerunnable.
 #
-# Tests deselected against the cluster (CLUSTER_DESELECT below, and docs/scaling.md says why): the
-# ones that assert one node's view, which a cluster answers for three.
+# Two tests are deselected against the cluster (CLUSTER_DESELECT below; docs/scaling.md says why):
+# they assert an answer exactly as one node gives it, which a cluster does not always give.
 #
 # Needs: rabbitmq-server (installed here if missing, as tests/rabbitmq-reference.sh does), curl,
 # python3 + pip, Node.js >= 20 + npm, a Warren binary.
@@ -48,9 +48,20 @@ RMQ_BIN="/usr/lib/rabbitmq/bin"
 WARREN_BIN="${WARREN_BIN:-${CARGO_TARGET_DIR:-target}/debug/warren}"
 NODES=(1 2 3)
 
-# Tests that assert what one node answers, deselected against the cluster (pytest -k). Keep in step
-# with docs/scaling.md's "What the suite does not run against a cluster".
-CLUSTER_DESELECT=""
+# Tests that assert what one node answers, deselected against the cluster (pytest --deselect, by
+# node id: -k would match by substring). Keep in step with docs/scaling.md's "What the suite does
+# not run against a cluster". Both still run against Warren (tests/run-all) and against the single
+# node of tests/rabbitmq-reference.sh.
+CLUSTER_DESELECT=(
+    # Compares rabbitmqctl's stderr byte for byte; in the cluster it sometimes carries the nodes'
+    # log warnings too ("Tried to delete storage directories for vhost ... ENOENT", "Failed to
+    # set permissions ...": seen in 2 of 4 passes).
+    tests/python/test_ctl.py::test_users_vhosts_and_permissions
+    # Expects a consumer's channel_details as soon as the consumer is listed; the cluster's
+    # management API assembles them from per-node statistics and once listed it with [] (1 of 2
+    # passes through node 2).
+    tests/python/test_management_connections.py::test_consumers
+)
 
 log() { echo "rabbitmq-cluster: $*" >&2; }
 
@@ -389,14 +400,14 @@ if [ "$mode" = start ]; then
 fi
 
 deselect=()
-if [ -n "$CLUSTER_DESELECT" ]; then
-    deselect=(-k "$CLUSTER_DESELECT")
-fi
+for test in "${CLUSTER_DESELECT[@]}"; do
+    deselect+=(--deselect "$test")
+done
 rcs=()
 for i in 1 2; do
     log "client suites through $(node_name "$i")"
     set +e
-    ( suite_env "$i"; bash tests/run-all --clients-only -- "${deselect[@]+"${deselect[@]}"}" "$@" )
+    ( suite_env "$i"; bash tests/run-all --clients-only -- "${deselect[@]}" "$@" )
     rcs+=("$?")
     set -e
 done
