@@ -470,3 +470,7 @@ def test_a_reset_closes_the_channel_of_a_consumer_that_cannot_be_told():
             connection.process_data_events(time_limit=0.2)
             assert channel.is_open == notify, notify
             connection.close()
+
+
+def test_waiting_for_something_unknown_is_404(management):
+    assert_error(management.get(wait_path("nothing", "/", "q")), 404, "Object Not Found")

@@ -37,14 +37,8 @@ pub fn routes() -> Routes {
             "/api/warren/wait/binding/{vhost}/{exchange}/{queue}",
             get(wait_binding),
         )
-        .route(
-            "/api/warren/wait/consumer/{vhost}/{queue}",
-            get(wait_consumer),
-        )
-        .route(
-            "/api/warren/wait/messages/{vhost}/{queue}",
-            get(wait_messages),
-        )
+        // wait/consumer and wait/messages (any other word is 404)
+        .route("/api/warren/wait/{what}/{vhost}/{queue}", get(wait_queue))
         .route("/api/warren/peek/{vhost}/{queue}", get(peek))
         .route("/api/warren/trace/{vhost}", get(trace))
         .route("/api/warren/reset/{vhost}", post(reset))
@@ -78,35 +72,29 @@ async fn wait_binding(
     timeout.answer(found.map(|binding| exchange::binding(&vhost, &binding)))
 }
 
-async fn wait_consumer(
+/// `wait/consumer` (a consumer on the queue) or `wait/messages` (`count` ready messages).
+async fn wait_queue(
     viewer: Viewer,
     State(context): State<Arc<Context>>,
-    Path((vhost, queue)): Path<(String, String)>,
+    Path((what, vhost, queue)): Path<(String, String, String)>,
     Query(params): Params,
 ) -> ApiResult<Response> {
     viewer.vhost(&vhost)?;
     let timeout = Timeout::of(&params)?;
-    let found = context
-        .broker
-        .wait_for_consumer(&vhost, &queue, timeout.asked)
-        .await;
-    timeout.answer(found.map(|n| json!({"vhost": vhost, "queue": queue, "consumers": n})))
-}
-
-async fn wait_messages(
-    viewer: Viewer,
-    State(context): State<Arc<Context>>,
-    Path((vhost, queue)): Path<(String, String)>,
-    Query(params): Params,
-) -> ApiResult<Response> {
-    viewer.vhost(&vhost)?;
-    let timeout = Timeout::of(&params)?;
-    let count = number(&params, "count", 1u32)?;
-    let found = context
-        .broker
-        .wait_for_messages(&vhost, &queue, count, timeout.asked)
-        .await;
-    timeout.answer(found.map(|n| json!({"vhost": vhost, "queue": queue, "messages": n})))
+    let broker = &context.broker;
+    let (field, found) = match what.as_str() {
+        "consumer" => {
+            let found = broker.wait_for_consumer(&vhost, &queue, timeout.asked);
+            ("consumers", found.await)
+        }
+        "messages" => {
+            let count = number(&params, "count", 1u32)?;
+            let found = broker.wait_for_messages(&vhost, &queue, count, timeout.asked);
+            ("messages", found.await)
+        }
+        _ => return Err(ApiError::not_found()),
+    };
+    timeout.answer(found.map(|n| json!({"vhost": vhost, "queue": queue, field: n})))
 }
 
 /// The first ready messages, as `POST .../get` shows them, plus `truncated` when the payload
