@@ -19,7 +19,7 @@ use serde_json::{json, Value};
 
 use crate::auth::Viewer;
 use crate::error::ApiResult;
-use crate::render::overview;
+use crate::render::{self, overview};
 use crate::Context;
 
 const INDEX: &str = include_str!("index.html");
@@ -88,19 +88,7 @@ fn tick(context: &Context, vhost: &str) -> Value {
         .trace(vhost, None, TRACE_HEAD)
         .unwrap_or_default()
         .iter()
-        .map(|traced| {
-            let publish = &traced.publish;
-            let at = publish
-                .at
-                .duration_since(std::time::UNIX_EPOCH)
-                .map_or(0, |since| since.as_millis() as u64);
-            json!({
-                "published_at": at,
-                "exchange": String::from_utf8_lossy(&publish.exchange),
-                "routing_key": String::from_utf8_lossy(&publish.routing_key),
-                "queues": publish.queues.iter().map(ToString::to_string).collect::<Vec<_>>(),
-            })
-        })
+        .map(|traced| render::trace::publish(vhost, traced))
         .collect();
     json!({"overview": overview, "trace": trace})
 }

@@ -139,9 +139,10 @@ function renderTrace() {
   const rows = state.trace
     .filter((t) => !filter || t.routing_key.includes(filter))
     .map((t) => {
-      const went = t.queues.length ? t.queues.join(", ") : "unroutable";
+      const queues = t.routed_to.map((route) => route.queue);
+      const went = queues.length ? queues.join(", ") : "unroutable";
       const tr = row([new Date(t.published_at).toLocaleTimeString(), t.exchange || "(default)", t.routing_key, went]);
-      if (!t.queues.length) tr.classList.add("unroutable");
+      if (t.unroutable) tr.classList.add("unroutable");
       return tr;
     });
   $("trace").tBodies[0].replaceChildren(...rows);

@@ -8,6 +8,7 @@ pub mod exchange;
 pub mod message;
 pub mod overview;
 pub mod queue;
+pub mod trace;
 
 use std::collections::HashMap;
 use std::time::{SystemTime, UNIX_EPOCH};

@@ -13,13 +13,13 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::{json, Map, Value};
-use warren_broker::controls::{self, BindingWanted, ControlError, TracedPublish, MAX_WAIT};
+use warren_broker::controls::{self, BindingWanted, ControlError, MAX_WAIT};
 use warren_broker::definitions::table_from_json;
 
 use super::Routes;
 use crate::auth::Viewer;
 use crate::error::{ApiError, ApiResult};
-use crate::render::{exchange, message};
+use crate::render::{self, exchange, message};
 use crate::Context;
 
 /// How long a wait waits when the request does not say.
@@ -170,46 +170,11 @@ async fn trace(
         .broker
         .trace(&vhost, exchange, limit)
         .map_err(|e| ApiError::not_found_because(e.to_string()))?;
-    let shown = traced.iter().map(|t| traced_publish(&vhost, t)).collect();
-    Ok(Json(Value::Array(shown)))
-}
-
-fn traced_publish(vhost: &str, traced: &TracedPublish) -> Value {
-    let publish = &traced.publish;
-    let (payload, encoding) = message::payload(&publish.body, false, None);
-    let published_at = publish
-        .at
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |since| since.as_millis() as u64);
-    let routes: Vec<Value> = traced
-        .routes
+    let shown = traced
         .iter()
-        .map(|route| {
-            let via = route.via.as_ref().map(|hops| {
-                hops.iter()
-                    .map(|hop| {
-                        let mut binding = exchange::binding(vhost, &hop.binding);
-                        binding["alternate_exchange"] = hop.alternate.into();
-                        binding
-                    })
-                    .collect::<Vec<_>>()
-            });
-            json!({"queue": route.queue.to_string(), "via": via})
-        })
+        .map(|t| render::trace::publish(&vhost, t))
         .collect();
-    json!({
-        "published_at": published_at,
-        "exchange": String::from_utf8_lossy(&publish.exchange),
-        "routing_key": String::from_utf8_lossy(&publish.routing_key),
-        // Null: larger than the trace keeps.
-        "properties": publish.properties.as_ref().map(message::properties_to_json),
-        "payload": payload,
-        "payload_encoding": encoding,
-        "payload_bytes": publish.body_len,
-        "truncated": publish.body_len > publish.body.len() as u64,
-        "unroutable": routes.is_empty(),
-        "routed_to": routes,
-    })
+    Ok(Json(Value::Array(shown)))
 }
 
 /// The vhost back to its start state; what was done, counted. Taken by users with permissions
