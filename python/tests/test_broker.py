@@ -92,8 +92,12 @@ def test_python_dash_m_runs_the_broker_with_its_flags():
     assert shutil.which("warren") == str(warren_broker.find_binary())
 
 
-def test_the_ready_line_names_every_door(tmp_path):
+def test_what_an_xdist_worker_is_handed_is_enough_to_use_the_broker():
+    from warren_broker.pytest_plugin import AttachedBroker
+
     with Broker() as broker:
-        described = broker.describe()
-    assert described["amqp_url"] == broker.amqp_url
-    assert json.loads(json.dumps(described))["pid"] == broker.pid
+        attached = AttachedBroker(json.loads(json.dumps(broker.describe())))
+        assert (attached.host, attached.port, attached.pid) == (broker.host, broker.port, broker.pid)
+        pika.BlockingConnection(pika.URLParameters(attached.url("/"))).close()
+        assert attached.management.request("GET", "/api/overview")["product_name"] == "Warren"
+        assert attached.reset()["vhost"] == "/", "the test controls through the handed-over URLs"

@@ -5,6 +5,8 @@ messages in place, the routing trace, and a reset of a vhost between tests."""
 import json
 from urllib.parse import quote
 
+from .management import ManagementError
+
 
 class WaitTimeout(TimeoutError):
     """What a wait waited for did not happen in time; the message says what."""
@@ -55,8 +57,6 @@ class TestControls:
         self.management.request("POST", _path("baseline", vhost))
 
     def _wait(self, segments, params, timeout):
-        from .management import ManagementError
-
         try:
             return self.management.request("GET", _path("wait", *segments), params=params,
                                            timeout=timeout + 10)

@@ -92,10 +92,8 @@ def _management_url_of(node_file):
     while True:
         try:
             return json.loads(node_file.read_text())["management"]
-        except FileNotFoundError:
-            if time.monotonic() >= deadline:
-                return None
-        except (ValueError, KeyError):  # being written: the line is not whole yet
+        # Not there yet, or being written (the line is not whole yet).
+        except (FileNotFoundError, ValueError, KeyError):
             if time.monotonic() >= deadline:
                 return None
         time.sleep(0.01)

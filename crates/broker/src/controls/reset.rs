@@ -40,9 +40,7 @@ impl Broker {
         vhost.trace().clear();
         Ok(done)
     }
-}
 
-impl Broker {
     /// Asks the door of each consumer in `vhost` to close its channel if its client cannot be
     /// told of the cancel (done before the cancels, which the doors then find on closed
     /// channels or tell with `basic.cancel`).

@@ -75,10 +75,6 @@ impl Trace {
         }
     }
 
-    pub fn capacity(&self) -> usize {
-        self.capacity
-    }
-
     /// Keeps `message` and where it went, in place of the oldest entry when full.
     pub fn record(&self, message: &Message, queues: &[Arc<Queue>]) {
         if self.capacity == 0 {
